@@ -1,0 +1,5 @@
+import sys
+
+from placeq.cli import main
+
+sys.exit(main())

@@ -1,0 +1,335 @@
+"""The one domain model: circuit -> placement, shared by the API, the workers and training.
+
+Units: lengths and positions in micrometres (um); capacitance in farads, resistance in ohms, voltages in
+volts. A `Placement` is self-contained (each device carries its kind and subcircuit tags, each pin its net),
+because it is exactly what the predict API accepts and a client should not need the circuit to send one.
+
+Validation errors name the offending field in their message (``devices[3].w: ...``) so that the API can
+answer a 4xx that a person can act on; see `placeq.errors` for the exception hierarchy.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from enum import Enum
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+# Documented limits: a placement or circuit beyond these is rejected (the largest OTA in the paper has 45 devices).
+MAX_DEVICES = 512
+MAX_PINS = 8192
+MAX_NETS = 4096
+MAX_NAME_LEN = 128
+# Largest accepted coordinate magnitude (um): 10 cm, far beyond any analog block, small enough for float32.
+MAX_COORD_UM = 1.0e5
+# A pin box may stick out of its device box by at most this much (um) before it is "far outside its device".
+PIN_TOLERANCE_UM = 2.0
+
+Name = Annotated[str, Field(min_length=1, max_length=MAX_NAME_LEN, pattern=r"^[A-Za-z0-9_.:<>\[\]/+\-#$!]+$")]
+Length = Annotated[float, Field(ge=0.0, le=MAX_COORD_UM, allow_inf_nan=False)]
+Coord = Annotated[float, Field(ge=-MAX_COORD_UM, le=MAX_COORD_UM, allow_inf_nan=False)]
+
+
+class DeviceKind(str, Enum):
+    """Device type; its image intensity is the paper's Table II."""
+
+    NMOS = "NMOS"
+    PMOS = "PMOS"
+    CAP = "CAP"
+    RES = "RES"
+
+
+# Paper Table II: device image intensity.
+KIND_INTENSITY: dict[DeviceKind, float] = {
+    DeviceKind.NMOS: 0.25,
+    DeviceKind.PMOS: 0.5,
+    DeviceKind.CAP: 0.75,
+    DeviceKind.RES: 1.0,
+}
+
+
+class Subcircuit(str, Enum):
+    """Functional subcircuit of an OTA (paper Sec. III-B); the order is UT-AnLay's channel numbering 1..5."""
+
+    FIRST_STAGE = "first_stage"
+    OTHER_STAGE = "other_stage"
+    FEEDBACK = "feedback"
+    CMFB = "cmfb"
+    BIAS = "bias"
+
+
+SUBCIRCUITS: tuple[Subcircuit, ...] = tuple(Subcircuit)
+
+# Terminal names per kind. Resistors may have a third (body) terminal, as in UT-AnLay's poly_res.
+MOS_TERMINALS: tuple[str, ...] = ("D", "G", "S", "B")
+PASSIVE_TERMINALS: tuple[str, ...] = ("PLUS", "MINUS")
+KIND_TERMINALS: dict[DeviceKind, tuple[str, ...]] = {
+    DeviceKind.NMOS: MOS_TERMINALS,
+    DeviceKind.PMOS: MOS_TERMINALS,
+    DeviceKind.CAP: PASSIVE_TERMINALS,
+    DeviceKind.RES: (*PASSIVE_TERMINALS, "B"),
+}
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+def _duplicates(names: list[str]) -> list[str]:
+    return sorted(n for n, c in Counter(names).items() if c > 1)
+
+
+class Device(_Frozen):
+    """A schematic device: MOSFET sizes in um (w is the total width over all fingers), or a passive value."""
+
+    name: Name
+    kind: DeviceKind
+    tags: tuple[Subcircuit, ...] = Field(default=(), description="Subcircuits the device belongs to (>= 0).")
+    terminals: dict[str, Name] = Field(description="Terminal name (D/G/S/B or PLUS/MINUS[/B]) -> net name.")
+    model: str | None = Field(default=None, max_length=MAX_NAME_LEN, description="Model name in the netlist.")
+    w: Length | None = Field(default=None, description="MOSFET total width (um).")
+    l: Length | None = Field(default=None, description="MOSFET length (um).")  # noqa: E741
+    nf: int = Field(default=1, ge=1, le=1024, description="Number of fingers.")
+    m: int = Field(default=1, ge=1, le=1024, description="Multiplier (parallel copies).")
+    value: Annotated[float, Field(gt=0.0, allow_inf_nan=False)] | None = Field(
+        default=None, description="Capacitance (F) or resistance (ohm) of a passive."
+    )
+
+    @field_validator("tags")
+    @classmethod
+    def _unique_tags(cls, tags: tuple[Subcircuit, ...]) -> tuple[Subcircuit, ...]:
+        if len(set(tags)) != len(tags):
+            raise ValueError("repeated subcircuit tag")
+        return tags
+
+    @model_validator(mode="after")
+    def _terminals_fit_kind(self) -> Device:
+        allowed = KIND_TERMINALS[self.kind]
+        unknown = [t for t in self.terminals if t not in allowed]
+        if unknown:
+            raise ValueError(f"terminals: {unknown} not valid for {self.kind.value} (allowed {list(allowed)})")
+        missing = [t for t in allowed[:2] if t not in self.terminals]
+        if missing:
+            raise ValueError(f"terminals: missing {missing}")
+        if self.kind in (DeviceKind.NMOS, DeviceKind.PMOS) and (self.w is None or self.l is None):
+            raise ValueError("w, l: a MOSFET needs both")
+        if self.kind in (DeviceKind.NMOS, DeviceKind.PMOS) and (self.w == 0 or self.l == 0):
+            raise ValueError("w, l: must be positive")
+        return self
+
+    @property
+    def is_mos(self) -> bool:
+        return self.kind in (DeviceKind.NMOS, DeviceKind.PMOS)
+
+
+class Testbench(_Frozen):
+    """How the OTA is measured (the simulator builds its testbench from this)."""
+
+    metric: Literal["offset", "cmrr"]
+    inputs: tuple[Name, Name] = Field(description="(positive, negative) input nets.")
+    outputs: tuple[Name, Name] | tuple[Name] = Field(description="(positive, negative) or single-ended output.")
+    supplies: dict[Name, float] = Field(description="Supply net -> voltage (V), e.g. {'VDD': 1.2, 'VSS': 0}.")
+    common_mode: float = Field(description="Input common-mode voltage (V).", allow_inf_nan=False)
+    load_cap: Annotated[float, Field(ge=0.0, allow_inf_nan=False)] = Field(
+        default=1e-12, description="Load capacitance on each output (F)."
+    )
+    bias_voltages: dict[Name, float] = Field(default_factory=dict, description="Port net -> DC voltage (V).")
+    bias_currents: dict[Name, float] = Field(
+        default_factory=dict, description="Port net -> DC current (A) pushed into the net from the positive supply."
+    )
+
+
+class Circuit(_Frozen):
+    """A design: devices, matching constraints, critical nets (the placer's weighting knobs), testbench."""
+
+    name: Name
+    ports: tuple[Name, ...] = ()
+    devices: tuple[Device, ...] = Field(min_length=1, max_length=MAX_DEVICES)
+    symmetry_pairs: tuple[tuple[Name, Name], ...] = Field(
+        default=(), description="Matched device pairs, mirrored about the vertical symmetry axis."
+    )
+    self_symmetric: tuple[Name, ...] = Field(default=(), description="Devices centred on the symmetry axis.")
+    critical_nets: tuple[Name, ...] = Field(
+        default=(), description="Nets whose weight the design-space generator raises (k nets -> 2^k placements)."
+    )
+    testbench: Testbench | None = None
+    description: str = Field(default="", max_length=2000)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Circuit:
+        names = [d.name for d in self.devices]
+        if dup := _duplicates(names):
+            raise ValueError(f"devices: duplicate device names {dup}")
+        known = set(names)
+        by_name = {d.name: d for d in self.devices}
+        nets = self.nets()
+        if len(nets) > MAX_NETS:
+            raise ValueError(f"devices: {len(nets)} nets exceeds the limit of {MAX_NETS}")
+        seen: list[str] = []
+        for i, (a, b) in enumerate(self.symmetry_pairs):
+            for side, dev in (("0", a), ("1", b)):
+                if dev not in known:
+                    raise ValueError(f"symmetry_pairs[{i}][{side}]: unknown device {dev!r}")
+            if a == b:
+                raise ValueError(f"symmetry_pairs[{i}]: a device cannot pair with itself ({a!r})")
+            if by_name[a].kind != by_name[b].kind:
+                raise ValueError(f"symmetry_pairs[{i}]: {a!r} and {b!r} are of different kinds")
+            seen += [a, b]
+        for i, dev in enumerate(self.self_symmetric):
+            if dev not in known:
+                raise ValueError(f"self_symmetric[{i}]: unknown device {dev!r}")
+            seen.append(dev)
+        if dup := _duplicates(seen):
+            raise ValueError(f"symmetry_pairs: devices in more than one symmetry constraint {dup}")
+        for i, net in enumerate(self.critical_nets):
+            if net not in nets:
+                raise ValueError(f"critical_nets[{i}]: unknown net {net!r}")
+        if dup := _duplicates(list(self.critical_nets)):
+            raise ValueError(f"critical_nets: duplicates {dup}")
+        if self.testbench is not None:
+            tb = self.testbench
+            for field, group in (
+                ("inputs", tb.inputs),
+                ("outputs", tb.outputs),
+                ("supplies", tuple(tb.supplies)),
+                ("bias_voltages", tuple(tb.bias_voltages)),
+                ("bias_currents", tuple(tb.bias_currents)),
+            ):
+                for net in group:
+                    if net not in nets:
+                        raise ValueError(f"testbench.{field}: unknown net {net!r}")
+        return self
+
+    def nets(self) -> list[str]:
+        """All nets, in first-seen order (deterministic: the placer and rasterizer index nets by it)."""
+        return list(dict.fromkeys(n for d in self.devices for n in d.terminals.values()))
+
+    def device(self, name: str) -> Device:
+        for d in self.devices:
+            if d.name == name:
+                return d
+        raise KeyError(name)
+
+
+class Box(_Frozen):
+    """An axis-aligned rectangle (um), lower-left corner (x0, y0), upper-right (x1, y1)."""
+
+    x0: Coord
+    y0: Coord
+    x1: Coord
+    y1: Coord
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Box:
+        if self.x1 < self.x0 or self.y1 < self.y0:
+            raise ValueError("box: x1 >= x0 and y1 >= y0 required")
+        return self
+
+
+class PlacedDevice(_Frozen):
+    """A device rectangle in the placement: lower-left corner (x, y), width w and height h (um)."""
+
+    name: Name
+    kind: DeviceKind
+    tags: tuple[Subcircuit, ...] = ()
+    x: Coord
+    y: Coord
+    w: Annotated[float, Field(gt=0.0, le=MAX_COORD_UM, allow_inf_nan=False)]
+    h: Annotated[float, Field(gt=0.0, le=MAX_COORD_UM, allow_inf_nan=False)]
+
+    @field_validator("tags")
+    @classmethod
+    def _unique_tags(cls, tags: tuple[Subcircuit, ...]) -> tuple[Subcircuit, ...]:
+        if len(set(tags)) != len(tags):
+            raise ValueError("repeated subcircuit tag")
+        return tags
+
+    @property
+    def box(self) -> Box:
+        return Box(x0=self.x, y0=self.y, x1=self.x + self.w, y1=self.y + self.h)
+
+
+class Pin(_Frozen):
+    """A device terminal's shape after placement (absolute um) and the net it connects to."""
+
+    device: Name
+    terminal: Name
+    net: Name
+    box: Box
+
+
+class Placement(_Frozen):
+    """One placement of a design: what the placer produces, the rasterizer draws and the predict API scores."""
+
+    design: Name
+    devices: tuple[PlacedDevice, ...] = Field(min_length=1, max_length=MAX_DEVICES)
+    pins: tuple[Pin, ...] = Field(default=(), max_length=MAX_PINS)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Placement:
+        names = [d.name for d in self.devices]
+        if dup := _duplicates(names):
+            raise ValueError(f"devices: duplicate device names {dup}")
+        by_name = {d.name: d for d in self.devices}
+        seen: set[tuple[str, str]] = set()
+        for i, p in enumerate(self.pins):
+            dev = by_name.get(p.device)
+            if dev is None:
+                raise ValueError(f"pins[{i}].device: unknown device {p.device!r}")
+            if (p.device, p.terminal) in seen:
+                raise ValueError(f"pins[{i}].terminal: duplicate pin {p.device}.{p.terminal}")
+            seen.add((p.device, p.terminal))
+            t = PIN_TOLERANCE_UM
+            if (
+                p.box.x0 < dev.x - t
+                or p.box.y0 < dev.y - t
+                or p.box.x1 > dev.x + dev.w + t
+                or p.box.y1 > dev.y + dev.h + t
+            ):
+                raise ValueError(
+                    f"pins[{i}].box: pin {p.device}.{p.terminal} lies outside its device "
+                    f"by more than {PIN_TOLERANCE_UM} um"
+                )
+        if len({p.net for p in self.pins}) > MAX_NETS:
+            raise ValueError(f"pins: more than {MAX_NETS} nets")
+        return self
+
+    def nets(self) -> list[str]:
+        """Nets seen on pins, in first-seen order."""
+        return list(dict.fromkeys(p.net for p in self.pins))
+
+    def bounding_box(self) -> Box:
+        """Tight box around every device and pin (the rasterizer's frame)."""
+        xs0 = [d.x for d in self.devices] + [p.box.x0 for p in self.pins]
+        ys0 = [d.y for d in self.devices] + [p.box.y0 for p in self.pins]
+        xs1 = [d.x + d.w for d in self.devices] + [p.box.x1 for p in self.pins]
+        ys1 = [d.y + d.h for d in self.devices] + [p.box.y1 for p in self.pins]
+        return Box(x0=min(xs0), y0=min(ys0), x1=max(xs1), y1=max(ys1))
+
+    def check_against(self, circuit: Circuit) -> None:
+        """Raise `PlacementMismatch` naming the field where this placement disagrees with its design."""
+        from placeq.errors import PlacementMismatch
+
+        if self.design != circuit.name:
+            raise PlacementMismatch("design", f"placement is of {self.design!r}, circuit is {circuit.name!r}")
+        cdev = {d.name: d for d in circuit.devices}
+        for i, d in enumerate(self.devices):
+            ref = cdev.get(d.name)
+            if ref is None:
+                raise PlacementMismatch(f"devices[{i}].name", f"device {d.name!r} is not in {circuit.name}")
+            if ref.kind != d.kind:
+                raise PlacementMismatch(f"devices[{i}].kind", f"{d.name} is {ref.kind.value} in the circuit")
+            if set(ref.tags) != set(d.tags):
+                raise PlacementMismatch(f"devices[{i}].tags", f"{d.name} has tags {[t.value for t in ref.tags]}")
+        placed = {d.name for d in self.devices}
+        missing = sorted(set(cdev) - placed)
+        if missing:
+            raise PlacementMismatch("devices", f"devices of {circuit.name} not placed: {missing}")
+        for i, p in enumerate(self.pins):
+            net = cdev[p.device].terminals.get(p.terminal)
+            if net is None:
+                raise PlacementMismatch(f"pins[{i}].terminal", f"{p.device} has no terminal {p.terminal!r}")
+            if net != p.net:
+                raise PlacementMismatch(f"pins[{i}].net", f"{p.device}.{p.terminal} connects to {net!r}")
+
