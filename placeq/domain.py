@@ -11,7 +11,7 @@ answer a 4xx that a person can act on; see `placeq.errors` for the exception hie
 from __future__ import annotations
 
 from collections import Counter
-from enum import Enum
+from enum import StrEnum
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -31,7 +31,7 @@ Length = Annotated[float, Field(ge=0.0, le=MAX_COORD_UM, allow_inf_nan=False)]
 Coord = Annotated[float, Field(ge=-MAX_COORD_UM, le=MAX_COORD_UM, allow_inf_nan=False)]
 
 
-class DeviceKind(str, Enum):
+class DeviceKind(StrEnum):
     """Device type; its image intensity is the paper's Table II."""
 
     NMOS = "NMOS"
@@ -49,7 +49,7 @@ KIND_INTENSITY: dict[DeviceKind, float] = {
 }
 
 
-class Subcircuit(str, Enum):
+class Subcircuit(StrEnum):
     """Functional subcircuit of an OTA (paper Sec. III-B); the order is UT-AnLay's channel numbering 1..5."""
 
     FIRST_STAGE = "first_stage"
