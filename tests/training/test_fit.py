@@ -1,0 +1,145 @@
+"""Training loop: learning, early stopping, seeds, fine-tuning from a checkpoint, few-shot data."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from placeq.errors import InputError
+from training.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
+from training.fit import (
+    TrainConfig,
+    fine_tune,
+    fit,
+    predict_proba,
+    random_init_like,
+    seed_everything,
+    synthetic_task,
+    to_float16,
+)
+from training.nets import PlacementNet, build, front_parameters
+
+# Tiny widths keep each fit to a second or two on 2 cores; the structure is the real fast3d.
+TINY = {"body_channels": (8, 16, 16), "dense": (16,)}
+FAST = TrainConfig(epochs=6, batch_size=16, lr=3e-3, report_train_accuracy=False)
+
+
+@pytest.fixture(scope="module")
+def task() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    x, y = synthetic_task(384, seed=0, size=12)
+    return x[:256], y[:256], x[256:], y[256:]
+
+
+def _tiny(seed: int = 0, **kw: object) -> PlacementNet:
+    seed_everything(seed)
+    return build("fast3d", **{**TINY, **kw})
+
+
+def _params(model: torch.nn.Module) -> dict[str, torch.Tensor]:
+    return {k: v.detach().clone() for k, v in model.state_dict().items()}
+
+
+def test_training_lowers_the_loss_on_a_learnable_task(task: tuple[np.ndarray, ...]) -> None:
+    x, y, xv, yv = task
+    model = _tiny()
+    result = fit(model, (x, y), (xv, yv), FAST)
+    losses = [r.train_loss for r in result.history]
+    assert losses[-1] < 0.7 * losses[0]
+    assert result.metrics["val_accuracy"] > 0.75  # a coin scores 50% on the median split
+    assert 1 <= result.best_epoch <= len(result.history)
+    # the model holds the best state on return
+    for k, v in model.state_dict().items():
+        torch.testing.assert_close(v, result.best_state[k])
+
+
+def test_same_seed_gives_the_same_run(task: tuple[np.ndarray, ...]) -> None:
+    x, y, xv, yv = task
+    cfg = FAST.model_copy(update={"epochs": 2})
+    a = fit(_tiny(seed=3), (x, y), (xv, yv), cfg)
+    b = fit(_tiny(seed=3), (x, y), (xv, yv), cfg)
+    assert [r.train_loss for r in a.history] == [r.train_loss for r in b.history]
+
+
+def test_early_stopping_halts_when_validation_loss_stops_improving(task: tuple[np.ndarray, ...]) -> None:
+    x, y, xv, _ = task
+    xv = xv[:48]
+    noise = np.random.default_rng(1).integers(0, 2, size=len(xv))  # unlearnable validation labels
+    cfg = FAST.model_copy(update={"epochs": 15, "patience": 2, "lr": 1e-2})
+    result = fit(_tiny(), (x[:64], y[:64]), (xv, noise), cfg)
+    assert len(result.history) < 15
+    val = [r.val_loss for r in result.history]
+    assert result.history[result.best_epoch - 1].val_loss == min(v for v in val if v is not None)
+    assert len(result.history) - result.best_epoch >= 2  # it stopped only after `patience` stale epochs
+
+
+def test_fine_tune_starts_from_the_base_weights_and_moves_away(task: tuple[np.ndarray, ...], tmp_path: Path) -> None:
+    x, y, xv, yv = task
+    base = _tiny()
+    fit(base, (x[:64], y[:64]), None, FAST.model_copy(update={"epochs": 2}))
+    save_checkpoint(tmp_path, Checkpoint(model=base, threshold=0.4, design="ota1"))
+    loaded = load_checkpoint(tmp_path)
+    assert loaded.threshold == 0.4 and loaded.design == "ota1"
+    for k, v in _params(base).items():
+        torch.testing.assert_close(loaded.model.state_dict()[k], v)  # equal at start
+
+    cfg = TrainConfig(
+        epochs=2, batch_size=16, lr=1e-3, freeze_front=True, freeze_norm_stats=True, report_train_accuracy=False
+    )
+    before = _params(loaded.model)
+    tuned, _ = fine_tune(loaded.model, (x[64:], y[64:]), (xv, yv), cfg)
+    after = _params(tuned)
+    assert _params(loaded.model).keys() == before.keys()
+    for k, v in before.items():
+        torch.testing.assert_close(loaded.model.state_dict()[k], v)  # the base model is untouched
+    front = {n for n, _ in tuned.named_parameters() if n.startswith("front.")}
+    assert front and all(torch.equal(after[n], before[n]) for n in front)  # frozen 2D stack
+    body = [n for n, _ in tuned.named_parameters() if n.startswith(("body.", "classifier.")) and n.endswith("weight")]
+    assert all(not torch.equal(after[n], before[n]) for n in body)  # the rest moved
+    stats = [n for n in before if n.endswith(("running_mean", "running_var"))]
+    assert stats and all(torch.equal(after[n], before[n]) for n in stats)  # BatchNorm statistics frozen
+    assert all(p.requires_grad for p in front_parameters(tuned))  # unfrozen for whoever trains next
+
+
+def test_random_init_baseline_has_the_architecture_but_not_the_weights() -> None:
+    base = _tiny(seed=0)
+    fresh = random_init_like(base, seed=1)
+    assert fresh.config == base.config
+    assert not torch.equal(fresh.classifier[-1].weight, base.classifier[-1].weight)
+
+
+def test_few_shot_sixteen_layouts_train_without_a_validation_set(task: tuple[np.ndarray, ...]) -> None:
+    """Paper Sec. IV-D: 16 target layouts, batch size larger than the data, BatchNorm in the model."""
+    x, y, xv, _ = task
+    model = _tiny()
+    cfg = TrainConfig(epochs=5, batch_size=64, lr=1e-3, report_train_accuracy=True)
+    result = fit(model, (x[:16], y[:16]), None, cfg)
+    assert len(result.history) == 5 and result.best_epoch == 5
+    assert "train_accuracy" in result.metrics and "val_accuracy" not in result.metrics
+    proba = predict_proba(model, xv)
+    assert proba.shape == (len(xv),) and np.isfinite(proba).all()
+
+
+def test_float16_and_memmapped_features_train_like_float32(task: tuple[np.ndarray, ...], tmp_path: Path) -> None:
+    x, y, _, _ = task
+    half = to_float16(x[:32])
+    np.testing.assert_array_equal(half.astype(np.float32), x[:32])  # intensities and i/64 are exact
+    np.save(tmp_path / "f.npy", half)
+    mm = np.load(tmp_path / "f.npy", mmap_mode="r")
+    cfg = FAST.model_copy(update={"epochs": 1})
+    a = fit(_tiny(), (x[:32], y[:32]), None, cfg)
+    b = fit(_tiny(), (mm, y[:32]), None, cfg)
+    assert a.history[0].train_loss == pytest.approx(b.history[0].train_loss)
+
+
+def test_bad_training_data_names_the_field(task: tuple[np.ndarray, ...]) -> None:
+    x, y, _, _ = task
+    model = _tiny()
+    with pytest.raises(InputError, match="train"):
+        fit(model, (x[:10], y[:9]), None, FAST)
+    with pytest.raises(InputError, match="expects"):
+        fit(model, (x[:10, :2], y[:10]), None, FAST)
+    with pytest.raises(InputError, match="val"):
+        fit(model, (x[:10], y[:10]), (x[:4], np.full(4, 3)), FAST)
