@@ -1,0 +1,90 @@
+"""Rasterizer throughput on one core: a synthetic 45-device OTA-sized design (120 pins, 40 nets).
+
+    .venv/bin/python benchmarks/bench_rasterize.py [--batch 4096] [--repeats 7]
+
+Prints the median over `repeats` runs of `rasterize_batch` (layouts/s, feat and nofeat) and of one
+`rasterize` call (latency, including building the one-placement batch from the pydantic object).
+Threads are pinned to 1 before numpy loads, so the figure is per core.
+"""
+
+from __future__ import annotations
+
+import os
+
+for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ[_var] = "1"
+
+import argparse  # noqa: E402
+import statistics  # noqa: E402
+import time  # noqa: E402
+from collections.abc import Callable  # noqa: E402
+
+import numpy as np  # noqa: E402
+
+from placeq.batch import PlacementBatch  # noqa: E402
+from placeq.domain import SUBCIRCUITS, DeviceKind  # noqa: E402
+from placeq.features import rasterize, rasterize_batch  # noqa: E402
+
+N_DEVICES, N_PINS, N_NETS = 45, 120, 40
+
+
+def synthetic_batch(b: int, seed: int = 0) -> PlacementBatch:
+    """B random placements of one 45-device design: devices on a jittered 9x5 grid, pins inside devices."""
+    rng = np.random.default_rng(seed)
+    kinds = tuple(rng.choice(list(DeviceKind), size=N_DEVICES, p=[0.45, 0.4, 0.1, 0.05]))
+    tags = tuple(
+        (SUBCIRCUITS[i % 5],) if i % 7 else (SUBCIRCUITS[i % 5], SUBCIRCUITS[(i + 1) % 5]) for i in range(N_DEVICES)
+    )
+    pin_device = np.sort(np.arange(N_PINS) % N_DEVICES)
+    pin_net = rng.integers(0, N_NETS, N_PINS)
+    pin_net[:N_NETS] = np.arange(N_NETS)  # every net has a pin
+    size = rng.uniform(1.0, 8.0, (1, N_DEVICES, 2))
+    slot = np.stack(np.meshgrid(np.arange(9), np.arange(5)), -1).reshape(1, N_DEVICES, 2) * 10.0
+    perm = np.argsort(rng.random((b, N_DEVICES)), axis=1)  # (B, N): each placement shuffles the slots
+    xy = slot[0][perm] + rng.uniform(-2.0, 2.0, (b, N_DEVICES, 2))  # (B, N, 2)
+    boxes = np.concatenate([xy, np.broadcast_to(size, (b, N_DEVICES, 2))], axis=-1)  # (B, N, 4)
+    frac = rng.uniform(0.0, 0.8, (1, N_PINS, 2))
+    lo = boxes[:, pin_device, :2] + frac * boxes[:, pin_device, 2:]
+    pin_boxes = np.concatenate([lo, lo + 0.2], axis=-1)  # (B, P, 4)
+    return PlacementBatch(
+        design="bench45",
+        device_names=tuple(f"M{i}" for i in range(N_DEVICES)),
+        kinds=kinds,
+        tags=tags,
+        pin_device=pin_device,
+        pin_terminal=tuple("DGSB"[i % 4] + str(i) for i in range(N_PINS)),
+        pin_net=pin_net,
+        nets=tuple(f"n{i}" for i in range(N_NETS)),
+        boxes=boxes,
+        pin_boxes=pin_boxes,
+    )
+
+
+def median_seconds(fn: Callable[[], object], repeats: int) -> float:
+    fn()  # warm-up
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--batch", type=int, default=4096, help="placements per rasterize_batch call")
+    parser.add_argument("--repeats", type=int, default=7, help="timed runs; the median is reported")
+    args = parser.parse_args()
+    batch = synthetic_batch(args.batch)
+    one = batch.placement(0)
+    print(f"design: {N_DEVICES} devices, {N_PINS} pins, {N_NETS} nets; batch {args.batch}; numpy {np.__version__}")
+    for nofeat in (False, True):
+        t = median_seconds(lambda nf=nofeat: rasterize_batch(batch, nofeat=nf), args.repeats)
+        name = "nofeat" if nofeat else "feat"
+        print(f"rasterize_batch {name:6s}: {t * 1e3:8.1f} ms  {args.batch / t:9.0f} layouts/s")
+    t = median_seconds(lambda: rasterize(one), max(args.repeats, 50))
+    print(f"rasterize (one placement): {t * 1e6:8.0f} us")
+
+
+if __name__ == "__main__":
+    main()
