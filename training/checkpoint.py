@@ -15,10 +15,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 from placeq.errors import InputError
-from training.export import placeq_version
+from training.export import ExportReport, export_onnx, placeq_version
 from training.nets import PlacementNet, from_config
 
 WEIGHTS = "model.pt"
@@ -95,3 +96,45 @@ def load_checkpoint(directory: str | Path) -> Checkpoint:
         metrics=dict(payload["metrics"]),
         extra=json.loads(payload.get("extra_json", "{}")),
     )
+
+
+SPLIT = "split.npz"
+
+
+def publish(
+    directory: str | Path,
+    ckpt: Checkpoint,
+    *,
+    sample: np.ndarray,
+    split: dict[str, np.ndarray] | None = None,
+) -> ExportReport:
+    """Write a complete model directory: weights, split indices, the verified ONNX file, model.json.
+
+    The ONNX export is checked against torch on `sample` (real layouts) before anything is reported done.
+    """
+    d = Path(directory)
+    save_checkpoint(d, ckpt)
+    if split is not None:
+        np.savez(d / SPLIT, **split)
+    report = export_onnx(ckpt.model, d / ONNX, sample=sample, threshold=ckpt.threshold, design=ckpt.design)
+    write_summary(
+        d,
+        ckpt,
+        onnx={
+            "file": ONNX,
+            "sha256": report.sha256,
+            "bytes": report.size_bytes,
+            "opset": report.opset,
+            "max_abs_diff_logit": report.max_abs_diff_logit,
+            "max_abs_diff_probability": report.max_abs_diff_probability,
+        },
+    )
+    return report
+
+
+def load_split(directory: str | Path) -> dict[str, np.ndarray] | None:
+    p = Path(directory) / SPLIT
+    if not p.exists():
+        return None
+    with np.load(p) as f:
+        return {k: f[k] for k in f.files}

@@ -130,9 +130,11 @@ def export_onnx(
     wrapped = _Scored(model).eval()
     example = torch.from_numpy(x[: max(2, min(len(x), 4))] if len(x) >= 2 else np.concatenate([x, x]))
     path.parent.mkdir(parents=True, exist_ok=True)
-    quiet = logging.getLogger("torch.onnx")
-    level = quiet.level
-    quiet.setLevel(logging.ERROR)  # "torchvision is not installed" notices from the op registry
+    # The exporter logs per-pass INFO lines and "torchvision is not installed" notices; keep warnings only.
+    noisy = [logging.getLogger(name) for name in ("torch.onnx", "onnx_ir", "onnxscript")]
+    levels = [lg.level for lg in noisy]
+    for lg in noisy:
+        lg.setLevel(logging.WARNING if lg.name != "torch.onnx" else logging.ERROR)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -148,7 +150,8 @@ def export_onnx(
                 verbose=False,
             )
     finally:
-        quiet.setLevel(level)
+        for lg, lvl in zip(noisy, levels, strict=True):
+            lg.setLevel(lvl)
         model.train(was_training)
     if program is None:
         raise ExportMismatch("torch.onnx.export returned no program")

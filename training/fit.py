@@ -18,6 +18,7 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any, Literal, Protocol
 
 import numpy as np
@@ -63,6 +64,27 @@ class LazyFeatures:
 
     def __getitem__(self, idx: np.ndarray) -> np.ndarray:
         return self._rasterize(self.batch.take(np.asarray(idx)), nofeat=self.nofeat)  # (b, C, 64, 64) float32
+
+
+class Rows:
+    """Rows `index` of a feature array, without copying it (train/val/test splits of one design space)."""
+
+    def __init__(self, base: FeatureArray, index: np.ndarray) -> None:
+        self.base = base
+        self.index = np.asarray(index, dtype=np.int64)
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return (len(self.index), *tuple(self.base.shape[1:]))
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+    def __getitem__(self, idx: np.ndarray) -> np.ndarray:
+        rows = self.index[np.asarray(idx)]
+        order = np.argsort(rows, kind="stable")  # read the base in ascending order (memmap locality)
+        out = np.asarray(self.base[rows[order]])
+        return out[np.argsort(order)]  # back to the caller's order
 
 
 def to_float16(x: np.ndarray) -> np.ndarray:
@@ -286,8 +308,8 @@ def synthetic_task(n: int, *, seed: int = 0, nofeat: bool = False, size: int = 8
     masks = rows[..., :, None] & cols[..., None, :]  # (n, 2, 64, 64)
     dist = np.linalg.norm(corners[:, 0] - corners[:, 1], axis=-1)  # (n,)
     y = (dist > np.median(dist)).astype(np.int64)
-    coord_x = np.broadcast_to((grid / 64.0)[:, None], (64, 64))
-    coord_y = np.broadcast_to((grid / 64.0)[None, :], (64, 64))
+    coord_x = np.broadcast_to((grid / 64.0)[None, :], (64, 64))  # col / 64, as placeq.features
+    coord_y = np.broadcast_to((grid / 64.0)[:, None], (64, 64))  # row / 64
     if nofeat:
         x = np.zeros((n, 2, 64, 64), dtype=np.float32)
         x[:, 0] = np.where(masks[:, 0], 0.25, 0.0) + np.where(masks[:, 1] & ~masks[:, 0], 0.5, 0.0)
@@ -298,3 +320,99 @@ def synthetic_task(n: int, *, seed: int = 0, nofeat: bool = False, size: int = 8
         x[:, 3 * k + 1] = np.where(masks[:, k], coord_x, 0.0)
         x[:, 3 * k + 2] = np.where(masks[:, k], coord_y, 0.0)
     return x, y
+
+
+# --- Data files -> arrays (the CLI and the workers) ---------------------------------------------------------
+
+UNUSED = -1  # label of a layout left out of training, e.g. the middle half in the paper's balanced set
+
+
+def load_features(
+    path: str | Path, *, nofeat: bool = False, cache: str | Path | None = None, chunk: int = 1024
+) -> tuple[FeatureArray, str | None]:
+    """Features of a dataset file and its design name (None for a bare .npy).
+
+    ``.npy`` (N, C, 64, 64) is memory-mapped. A placement dataset (.parquet / .jsonl, `training.dataset`) is
+    rasterized once into a float16 array (2.4 GB for 16k layouts in feat form), saved to `cache` when given
+    and read back from there on the next run.
+    """
+    p = Path(path)
+    if p.suffix == ".npy":
+        arr = np.load(p, mmap_mode="r")
+        if arr.ndim != 4:
+            raise InputError(str(p), f"expected (N, C, 64, 64) features, got shape {arr.shape}")
+        return arr, None
+    from placeq.features import rasterize_batch
+    from training.dataset import read_batch
+
+    batch = read_batch(p)
+    if cache is not None and Path(cache).exists():
+        arr = np.load(cache, mmap_mode="r")
+        if len(arr) == len(batch) and arr.shape[1] == (2 if nofeat else 18):
+            return arr, batch.design
+    from tqdm import tqdm
+
+    out = np.empty((len(batch), 2 if nofeat else 18, 64, 64), dtype=np.float16)
+    for start in tqdm(range(0, len(batch), chunk), desc="rasterize", unit="chunk", leave=False):
+        part = batch.take(slice(start, start + chunk))
+        out[start : start + len(part)] = rasterize_batch(part, nofeat=nofeat)
+    if cache is not None:
+        Path(cache).parent.mkdir(parents=True, exist_ok=True)
+        np.save(cache, out)
+    return out, batch.design
+
+
+def load_labels(path: str | Path) -> np.ndarray:
+    """(N,) int64 labels: 1 = prune (bad), 0 = keep, -1 = not used. ``.npy`` or a table with a ``label``
+    column (Parquet), aligned row by row with the placements."""
+    p = Path(path)
+    if not p.is_file():
+        raise InputError(str(p), "no such labels file")
+    if p.suffix == ".npy":
+        y = np.load(p)
+    else:
+        import pyarrow.parquet as pq
+
+        table = pq.read_table(p)
+        if "label" not in table.column_names:
+            raise InputError(str(p), f"no 'label' column (columns: {', '.join(table.column_names)})")
+        y = table.column("label").to_numpy(zero_copy_only=False)
+    y = np.asarray(y).reshape(-1)
+    if not np.isin(y, (UNUSED, 0, 1)).all():
+        raise InputError(str(p), "labels must be 1 (prune), 0 (keep) or -1 (unused)")
+    return y.astype(np.int64)
+
+
+def split_indices(
+    labels: np.ndarray,
+    *,
+    test_frac: float = 0.2,
+    train_frac: float | None = None,
+    train_count: int | None = None,
+    val_frac: float = 0.1,
+    min_val: int = 16,
+    seed: int = 0,
+) -> dict[str, np.ndarray]:
+    """Seeded train/val/test split over the used layouts (label 0/1).
+
+    test: `test_frac` of the used layouts (paper: 20%, never seen in training). The training pool is the rest,
+    or `train_frac` of *all* used layouts (the paper's alpha: 0.80 = everything but the test set) or exactly
+    `train_count` layouts (few-shot). val (early stopping, threshold) is `val_frac` of the pool, or empty when
+    that would be fewer than `min_val` layouts.
+    """
+    used = np.flatnonzero(np.asarray(labels) >= 0)
+    perm = np.random.default_rng(seed).permutation(used)
+    n_test = int(round(test_frac * len(used)))
+    test, pool = perm[:n_test], perm[n_test:]
+    if train_frac is not None and train_count is not None:
+        raise InputError("alpha", "give either a training fraction or a number of training layouts")
+    if train_frac is not None:
+        train_count = int(round(train_frac * len(used)))
+    if train_count is not None:
+        if not 0 < train_count <= len(pool):
+            raise InputError("alpha", f"{train_count} training layouts requested, {len(pool)} available")
+        pool = pool[:train_count]
+    n_val = int(round(val_frac * len(pool)))
+    if n_val < min_val:
+        n_val = 0
+    return {"train": np.sort(pool[n_val:]), "val": np.sort(pool[:n_val]), "test": np.sort(test)}

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +26,7 @@ from training.fit import (
 from training.nets import PlacementNet, build, front_parameters
 
 # Tiny widths keep each fit to a second or two on 2 cores; the structure is the real fast3d.
+REPO = Path(__file__).resolve().parents[2]
 TINY = {"body_channels": (8, 16, 16), "dense": (16,)}
 FAST = TrainConfig(epochs=6, batch_size=16, lr=3e-3, report_train_accuracy=False)
 
@@ -58,8 +62,8 @@ def test_training_lowers_the_loss_on_a_learnable_task(task: tuple[np.ndarray, ..
 def test_same_seed_gives_the_same_run(task: tuple[np.ndarray, ...]) -> None:
     x, y, xv, yv = task
     cfg = FAST.model_copy(update={"epochs": 2})
-    a = fit(_tiny(seed=3), (x, y), (xv, yv), cfg)
-    b = fit(_tiny(seed=3), (x, y), (xv, yv), cfg)
+    a = fit(_tiny(seed=3), (x[:64], y[:64]), (xv[:32], yv[:32]), cfg)
+    b = fit(_tiny(seed=3), (x[:64], y[:64]), (xv[:32], yv[:32]), cfg)
     assert [r.train_loss for r in a.history] == [r.train_loss for r in b.history]
 
 
@@ -89,7 +93,7 @@ def test_fine_tune_starts_from_the_base_weights_and_moves_away(task: tuple[np.nd
         epochs=2, batch_size=16, lr=1e-3, freeze_front=True, freeze_norm_stats=True, report_train_accuracy=False
     )
     before = _params(loaded.model)
-    tuned, _ = fine_tune(loaded.model, (x[64:], y[64:]), (xv, yv), cfg)
+    tuned, _ = fine_tune(loaded.model, (x[64:128], y[64:128]), (xv[:32], yv[:32]), cfg)
     after = _params(tuned)
     assert _params(loaded.model).keys() == before.keys()
     for k, v in before.items():
@@ -143,3 +147,58 @@ def test_bad_training_data_names_the_field(task: tuple[np.ndarray, ...]) -> None
         fit(model, (x[:10, :2], y[:10]), None, FAST)
     with pytest.raises(InputError, match="val"):
         fit(model, (x[:10], y[:10]), (x[:4], np.full(4, 3)), FAST)
+
+
+def _placeq(*argv: str) -> str:
+    """Run the real `placeq` command (a subprocess from the repository root, as a user would)."""
+    done = subprocess.run(
+        [sys.executable, "-m", "placeq", *argv], cwd=REPO, capture_output=True, text=True, timeout=300, check=False
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    return done.stdout
+
+
+def test_cli_trains_fine_tunes_and_evaluates_a_model_directory(tmp_path: Path) -> None:
+    from training.export import read_metadata
+
+    x, y = synthetic_task(120, seed=4, size=12)
+    np.save(tmp_path / "x.npy", to_float16(x))
+    np.save(tmp_path / "y.npy", y)
+    common = ["--data", str(tmp_path / "x.npy"), "--labels", str(tmp_path / "y.npy"), "--epochs", "1"]
+    out = _placeq(
+        "train", "--design", "ota1", "--arch", "fast3d", "-o", str(tmp_path / "base"), "--prune-rate", "0.25", *common
+    )
+    assert "test @" in out and "onnx sha256" in out
+    meta = read_metadata(tmp_path / "base" / "model.onnx")
+    assert meta["design"] == "ota1" and meta["architecture"] == "fast3d"
+    summary = json.loads((tmp_path / "base" / "model.json").read_text())
+    assert summary["extra"]["n_test"] == 24 and len(summary["onnx"]["sha256"]) == 64
+    assert float(meta["threshold"]) == pytest.approx(summary["threshold"])
+
+    _placeq(
+        "finetune",
+        "--base",
+        str(tmp_path / "base"),
+        "--design",
+        "ota2",
+        "--shots",
+        "16",
+        "-o",
+        str(tmp_path / "ft"),
+        *common,
+    )
+    tuned = load_checkpoint(tmp_path / "ft")
+    assert tuned.design == "ota2" and tuned.extra["n_train"] == 16 and tuned.extra["n_val"] == 0
+
+    scored = json.loads(
+        _placeq(
+            "evaluate",
+            "--model",
+            str(tmp_path / "ft"),
+            "--data",
+            str(tmp_path / "x.npy"),
+            "--labels",
+            str(tmp_path / "y.npy"),
+        )
+    )
+    assert scored["n"] == 24 and 0.0 <= scored["false_omission_rate"] <= 1.0
