@@ -39,6 +39,7 @@ import numpy as np
 
 from placeq.batch import PlacementBatch
 from placeq.domain import KIND_INTENSITY, SUBCIRCUITS, Placement
+from placeq.errors import InputError
 
 IMAGE_SIZE = 64
 # Feature-set names, in channel order: the five subcircuits (paper Sec. III-B), then routing demand.
@@ -51,8 +52,9 @@ FEATURE_SHAPE: tuple[int, int, int] = (N_CHANNELS, IMAGE_SIZE, IMAGE_SIZE)
 NOFEAT_CHANNELS: tuple[str, ...] = ("devices", "routing_demand")
 N_NOFEAT_CHANNELS = len(NOFEAT_CHANNELS)
 NOFEAT_SHAPE: tuple[int, int, int] = (N_NOFEAT_CHANNELS, IMAGE_SIZE, IMAGE_SIZE)
-# Placements rasterized at once: the scratch memory is a few MB per chunk whatever the batch size.
-CHUNK = 256
+# Placements rasterized at once: scratch memory stays a few MB (cache-sized) whatever the batch size;
+# larger chunks are slower on one core (benchmarks/bench_rasterize.py), smaller ones pay Python overhead.
+CHUNK = 64
 
 _AXIS = np.arange(IMAGE_SIZE)
 _GRID_X = (np.arange(IMAGE_SIZE, dtype=np.float32) / IMAGE_SIZE)[None, :]  # (1, 64): column / 64
@@ -203,13 +205,21 @@ def iter_rasterize(batch: PlacementBatch, *, nofeat: bool = False, chunk: int = 
         yield out
 
 
-def rasterize_batch(batch: PlacementBatch, *, nofeat: bool = False, chunk: int = CHUNK) -> np.ndarray:
+def rasterize_batch(
+    batch: PlacementBatch, *, nofeat: bool = False, chunk: int = CHUNK, out: np.ndarray | None = None
+) -> np.ndarray:
     """Feature tensors of every placement: (B, 18, 64, 64) float32, or (B, 2, 64, 64) with ``nofeat``.
 
     Works `chunk` placements at a time, writing straight into the result (295 KB per placement in *feat*).
+    Pass `out` (C-contiguous float32 of that shape) to reuse a buffer: first-touching a fresh multi-GB array
+    costs about as much as rasterizing into it.
     """
+    shape = (len(batch), *(NOFEAT_SHAPE if nofeat else FEATURE_SHAPE))
+    if out is None:
+        out = np.empty(shape, dtype=np.float32)
+    elif out.shape != shape or out.dtype != np.float32 or not out.flags.c_contiguous:
+        raise InputError("out", f"expected a C-contiguous float32 array of shape {shape}, got {out.dtype} {out.shape}")
     plan = _plan(batch, nofeat)
-    out = np.empty((len(batch), *(NOFEAT_SHAPE if nofeat else FEATURE_SHAPE)), dtype=np.float32)
     for start in range(0, len(batch), chunk):
         part = batch.take(slice(start, start + chunk))
         _fill(part, plan, out[start : start + len(part)], nofeat)

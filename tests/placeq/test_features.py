@@ -20,6 +20,7 @@ from placeq.domain import (
     Placement,
     Subcircuit,
 )
+from placeq.errors import InputError
 from placeq.features import (
     FEATURE_SETS,
     IMAGE_SIZE,
@@ -303,6 +304,11 @@ def test_batch_of_one_design_matches_reference_per_placement_and_any_chunk() -> 
     np.testing.assert_array_equal(rasterize_batch(batch, chunk=3), whole)
     np.testing.assert_array_equal(np.concatenate(list(iter_rasterize(batch, chunk=4))), whole)
     assert [len(c) for c in iter_rasterize(batch, chunk=4)] == [4, 4, 2]
+    buffer = np.full((10, 18, 64, 64), np.nan, np.float32)  # a reused buffer is overwritten everywhere
+    assert rasterize_batch(batch, out=buffer) is buffer
+    np.testing.assert_array_equal(buffer, whole)
+    with pytest.raises(InputError, match="out"):
+        rasterize_batch(batch, out=np.zeros((10, 2, 64, 64), np.float32))
 
 
 def test_many_devices_of_one_kind_in_one_image_stay_exact() -> None:
