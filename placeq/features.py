@@ -151,7 +151,8 @@ def _paint(spans: np.ndarray, weights: np.ndarray, dtype: type[np.floating]) -> 
     """
     rows = (_AXIS[:, None] >= spans[..., None, :, 0]) & (_AXIS[:, None] < spans[..., None, :, 1])  # (..., 64, E)
     cols = (spans[..., 2, None] <= _AXIS) & (spans[..., 3, None] > _AXIS)  # (..., E, 64)
-    return np.matmul(rows * weights[..., None, :], cols.astype(dtype))
+    sums: np.ndarray = np.matmul(rows * weights[..., None, :], cols.astype(dtype))
+    return sums
 
 
 def _net_boxes(pins: np.ndarray, plan: _Plan) -> np.ndarray:
@@ -237,4 +238,5 @@ def _fill(part: PlacementBatch, plan: _Plan, out: np.ndarray, nofeat: bool) -> N
 
 def rasterize(placement: Placement, *, nofeat: bool = False) -> np.ndarray:
     """Feature tensor of one placement: (18, 64, 64) float32, or (2, 64, 64) with ``nofeat``."""
-    return rasterize_batch(PlacementBatch.from_placements([placement]), nofeat=nofeat)[0]
+    features: np.ndarray = rasterize_batch(PlacementBatch.from_placements([placement]), nofeat=nofeat)[0]
+    return features
