@@ -1,0 +1,82 @@
+"""The model store: versions, aliases and their history, jobs and designs in SQL; ONNX artifacts as blobs.
+
+    from model_store import ModelStore, upgrade
+    upgrade(url)                                   # Alembic migrations, once per deployment/start
+    store = ModelStore(url, blob_root)
+    v = store.publish("ota1", onnx_bytes, created_by="job:42", metrics={...}, idempotency_key="job:42")
+    store.set_alias("ota1", v.version, actor="alice", reason="beats v3 on AUC")
+    store.alias_revision()                         # what every API process polls to notice alias moves
+
+SQLite (embedded, WAL) or PostgreSQL (psycopg 3). Callers get frozen records, never ORM rows; see
+docs/model_store.md for the schema and the guarantees.
+"""
+
+from model_store.blobs import BlobRef, BlobStore, sha256_hex
+from model_store.designs import circuit_sha256
+from model_store.errors import (
+    AliasNotFound,
+    ArtifactCorrupt,
+    ArtifactInvalid,
+    DuplicateVersion,
+    IdempotencyConflict,
+    InvalidName,
+    JobNotFound,
+    JobStateError,
+    ModelStoreError,
+    ModelVersionNotFound,
+    NoPreviousVersion,
+    VersionInUse,
+    VersionNotReady,
+)
+from model_store.migrations import current, downgrade, head, upgrade
+from model_store.records import (
+    BASE_DESIGN,
+    LIVE,
+    AliasMove,
+    DesignRecord,
+    InputKind,
+    Job,
+    JobState,
+    ModelRef,
+    ModelVersion,
+    VersionStatus,
+)
+from model_store.store import ModelStore
+from model_store.validate import ArtifactInfo, validate_artifact
+
+__all__ = [
+    "BASE_DESIGN",
+    "LIVE",
+    "AliasMove",
+    "AliasNotFound",
+    "ArtifactCorrupt",
+    "ArtifactInfo",
+    "ArtifactInvalid",
+    "BlobRef",
+    "BlobStore",
+    "DesignRecord",
+    "DuplicateVersion",
+    "IdempotencyConflict",
+    "InputKind",
+    "InvalidName",
+    "Job",
+    "JobNotFound",
+    "JobState",
+    "JobStateError",
+    "ModelRef",
+    "ModelStore",
+    "ModelStoreError",
+    "ModelVersion",
+    "ModelVersionNotFound",
+    "NoPreviousVersion",
+    "VersionInUse",
+    "VersionNotReady",
+    "VersionStatus",
+    "circuit_sha256",
+    "current",
+    "downgrade",
+    "head",
+    "sha256_hex",
+    "upgrade",
+    "validate_artifact",
+]

@@ -1,0 +1,208 @@
+"""Label and fine-tune jobs as SQL rows: the source of truth (a broker message only carries the job id).
+
+States: queued -> running -> succeeded | failed; a running job whose worker stops heartbeating goes back to
+queued (`requeue_stale`, the reaper) until it has been delivered `max_attempts` times, then fails. `attempts`
+counts deliveries: each claim adds one. Claims are conditional UPDATEs (and ``FOR UPDATE SKIP LOCKED`` on
+PostgreSQL when picking the next job), so two workers never both own a job. A worker passes its name to
+`heartbeat`/`finish`/`fail`; if the reaper took the job away meanwhile, it gets `JobStateError` and should stop.
+Idempotency keys are unique: creating a job twice with one key returns the first job (and a different request
+under the same key is refused, as the Azure long-running-operation guidelines ask).
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from model_store._rows import _Part, check_design, check_json, check_key, job_record
+from model_store.errors import IdempotencyConflict, InvalidName, JobNotFound, JobStateError
+from model_store.orm import JobRow
+from model_store.records import Job, JobState, now
+from placeq.errors import InputError
+
+DEFAULT_MAX_ATTEMPTS = 3
+MAX_LIST = 1000
+
+
+def _row(s: Session, job_id: str) -> JobRow:
+    row = s.get(JobRow, job_id)
+    if row is None:
+        raise JobNotFound(job_id)
+    return row
+
+
+def _owned(row: JobRow, worker: str | None, wanted: str) -> None:
+    if row.state != JobState.RUNNING:
+        raise JobStateError(row.id, row.state, wanted)
+    if worker is not None and row.worker != worker:
+        raise JobStateError(row.id, f"running on {row.worker} (attempt {row.attempts})", f"{wanted} from {worker}")
+
+
+class Jobs(_Part):
+    def create_job(
+        self, kind: str, design: str, payload: dict[str, Any], *, idempotency_key: str | None = None
+    ) -> Job:
+        """A queued job, or the existing one created under the same `idempotency_key`."""
+        if not kind.isidentifier() or len(kind) > 32:
+            raise InvalidName("kind", f"{kind!r} is not a job kind (a short identifier such as 'finetune')")
+        check_design(design)
+        body = check_json(payload, "payload")
+        if idempotency_key is not None:
+            check_key(idempotency_key)
+        ts = now()
+        row = JobRow(
+            id=uuid.uuid4().hex,
+            kind=kind,
+            design=design,
+            state=JobState.QUEUED.value,
+            progress=0.0,
+            message="",
+            payload=body,
+            idempotency_key=idempotency_key,
+            attempts=0,
+            created_at=ts,
+            updated_at=ts,
+        )
+        try:
+            with self.db.session() as s:
+                s.add(row)
+                s.flush()
+                return job_record(row)
+        except IntegrityError:
+            if idempotency_key is None:
+                raise
+        with self.db.session() as s:
+            found = s.scalar(select(JobRow).where(JobRow.idempotency_key == idempotency_key))
+            if found is None:  # pragma: no cover - the conflicting row vanished (jobs are never deleted)
+                raise JobNotFound(idempotency_key)
+            if (found.kind, found.design, found.payload) != (kind, design, body):
+                raise IdempotencyConflict(idempotency_key, f"already names job {found.id} with another request")
+            return job_record(found)
+
+    def get_job(self, job_id: str) -> Job:
+        with self.db.session() as s:
+            return job_record(_row(s, job_id))
+
+    def list_jobs(
+        self,
+        *,
+        state: JobState | None = None,
+        design: str | None = None,
+        kind: str | None = None,
+        limit: int = 100,
+    ) -> list[Job]:
+        """Newest first."""
+        if not 1 <= limit <= MAX_LIST:
+            raise InputError("limit", f"{limit} is not in [1, {MAX_LIST}]")
+        q = select(JobRow)
+        if state is not None:
+            q = q.where(JobRow.state == JobState(state).value)
+        if design is not None:
+            q = q.where(JobRow.design == design)
+        if kind is not None:
+            q = q.where(JobRow.kind == kind)
+        with self.db.session() as s:
+            rows = s.scalars(q.order_by(JobRow.created_at.desc(), JobRow.id).limit(limit)).all()
+        return [job_record(r) for r in rows]
+
+    def _claim(self, s: Session, row: JobRow, worker: str, ts: datetime) -> Job:
+        row.state, row.worker, row.attempts = JobState.RUNNING.value, worker, row.attempts + 1
+        row.started_at = row.heartbeat_at = row.updated_at = ts
+        row.error = None
+        s.flush()
+        return job_record(row)
+
+    def claim_job(self, job_id: str, *, worker: str, stale_after: float | None = None) -> Job | None:
+        """Take `job_id` if it is queued (or running with no heartbeat for `stale_after` s); None if not free."""
+        ts = now()
+        free = JobRow.state == JobState.QUEUED.value
+        if stale_after is not None:
+            cutoff = ts - timedelta(seconds=stale_after)
+            free = free | ((JobRow.state == JobState.RUNNING.value) & (JobRow.heartbeat_at < cutoff))
+        with self.db.session() as s:
+            _row(s, job_id)
+            row = s.scalar(select(JobRow).where(JobRow.id == job_id, free).with_for_update())
+            return self._claim(s, row, worker, ts) if row is not None else None
+
+    def claim_next(self, *, worker: str, kinds: tuple[str, ...] | None = None) -> Job | None:
+        """The oldest queued job (of `kinds`), now running on `worker`; None when the queue is empty."""
+        q = select(JobRow).where(JobRow.state == JobState.QUEUED.value)
+        if kinds is not None:
+            q = q.where(JobRow.kind.in_(kinds))
+        with self.db.session() as s:
+            row = s.scalar(q.order_by(JobRow.created_at, JobRow.id).limit(1).with_for_update(skip_locked=True))
+            return self._claim(s, row, worker, now()) if row is not None else None
+
+    def heartbeat(
+        self, job_id: str, *, progress: float | None = None, message: str | None = None, worker: str | None = None
+    ) -> Job:
+        """Record liveness (and progress in [0, 1]); `JobStateError` if the job is no longer this worker's."""
+        if progress is not None and not 0.0 <= progress <= 1.0:
+            raise InputError("progress", f"{progress} is not in [0, 1]")
+        with self.db.session() as s:
+            row = _row(s, job_id)
+            _owned(row, worker, "heartbeat")
+            row.heartbeat_at = row.updated_at = now()
+            if progress is not None:
+                row.progress = progress
+            if message is not None:
+                row.message = message
+            return job_record(row)
+
+    def finish(self, job_id: str, result: dict[str, Any], *, worker: str | None = None) -> Job:
+        """running -> succeeded with `result`; finishing an already succeeded job returns it unchanged."""
+        body = check_json(result, "result")
+        with self.db.session() as s:
+            row = _row(s, job_id)
+            if row.state == JobState.SUCCEEDED:
+                return job_record(row)
+            _owned(row, worker, "finish")
+            ts = now()
+            row.state, row.result, row.progress = JobState.SUCCEEDED.value, body, 1.0
+            row.finished_at = row.updated_at = ts
+            return job_record(row)
+
+    def fail(self, job_id: str, error: str, *, worker: str | None = None) -> Job:
+        """queued|running -> failed with `error` (a person-readable reason); a failed job stays as it is."""
+        with self.db.session() as s:
+            row = _row(s, job_id)
+            if row.state == JobState.FAILED:
+                return job_record(row)
+            if row.state != JobState.QUEUED:
+                _owned(row, worker, "fail")
+            ts = now()
+            row.state, row.error = JobState.FAILED.value, error
+            row.finished_at = row.updated_at = ts
+            return job_record(row)
+
+    def requeue_stale(
+        self, older_than: float, *, max_attempts: int = DEFAULT_MAX_ATTEMPTS, at: datetime | None = None
+    ) -> list[Job]:
+        """The reaper: running jobs silent for `older_than` s go back to queued, or fail after `max_attempts`
+        deliveries. Returns the jobs it changed (state tells which); re-enqueue the queued ones on the broker."""
+        if max_attempts < 1:
+            raise InputError("max_attempts", "must be >= 1")
+        ts = at or now()
+        cutoff = ts - timedelta(seconds=older_than)
+        with self.db.session() as s:
+            rows = s.scalars(
+                select(JobRow)
+                .where(JobRow.state == JobState.RUNNING.value, JobRow.heartbeat_at < cutoff)
+                .order_by(JobRow.created_at)
+                .with_for_update(skip_locked=True)
+            ).all()
+            for row in rows:
+                silent = f"worker {row.worker} sent no heartbeat for {older_than:g} s"
+                if row.attempts >= max_attempts:
+                    row.state, row.finished_at = JobState.FAILED.value, ts
+                    row.error = f"{silent}; gave up after {row.attempts} attempts"
+                else:
+                    row.state, row.worker, row.message = JobState.QUEUED.value, None, f"re-queued: {silent}"
+                row.updated_at = ts
+            s.flush()
+            return [job_record(r) for r in rows]
