@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +30,8 @@ def register(sub: Any) -> None:
     p.add_argument("-o", "--output", required=True, type=Path, help="output .parquet or .jsonl file")
     p.add_argument("--config", type=Path, default=None, help="placer parameters JSON (see docs/placer.md)")
     p.add_argument("--batch-size", type=int, default=None, help="placements optimized together")
+    p.add_argument("--workers", type=int, default=None,
+                   help="placing processes (default: the config's workers, or the CPU count up to 4 without --config)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(handler=run)
 
@@ -56,7 +60,9 @@ def run(args: argparse.Namespace) -> int:
     from training.placer.space import generate_space, space_ids
 
     circuit = _load_circuit(args.design)
-    config = PlacerConfig.from_json(args.config) if args.config else PlacerConfig()
+    config = PlacerConfig.from_json(args.config) if args.config else PlacerConfig(workers=min(os.cpu_count() or 1, 4))
+    if args.workers is not None:
+        config = replace(config, workers=args.workers)
     k = len(circuit.critical_nets)
     total = len(space_ids(k, args.count, args.seed))
     bar = tqdm(total=total, unit="placement", disable=args.no_progress, file=sys.stderr)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -81,6 +82,17 @@ def test_rows_do_not_depend_on_batching_and_seed_is_deterministic(circuit: Circu
     np.testing.assert_array_equal(wa, wb)
     c, _ = generate_space(circuit, count=6, seed=4, config=cfg, batch_size=6)
     assert not np.array_equal(a.boxes, c.boxes)
+
+
+def test_worker_processes_give_the_same_placements(circuit: Circuit) -> None:
+    cfg = PlacerConfig(iterations=20)
+    one, w1 = generate_space(circuit, count=6, seed=5, config=cfg, batch_size=3)
+    seen: list[int] = []
+    two, w2 = generate_space(circuit, count=6, seed=5, config=replace(cfg, workers=2), batch_size=3,
+                             progress=lambda done, _: seen.append(done))
+    np.testing.assert_array_equal(one.boxes, two.boxes)
+    np.testing.assert_array_equal(w1, w2)
+    assert seen == [3, 6]
 
 
 def test_progress_reports_every_chunk(circuit: Circuit) -> None:

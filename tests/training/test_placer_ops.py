@@ -49,14 +49,18 @@ def _wa_ref(p: PlacementProblem, cx: np.ndarray, cy: np.ndarray, weight: np.ndar
     return total
 
 
+def _hinge(o: float, gamma: float) -> float:
+    if o <= 0:
+        return 0.0
+    return o * o / (2 * gamma) if o < gamma else o - gamma / 2
+
+
 def _overlap_ref(size: np.ndarray, s: float, cx: np.ndarray, cy: np.ndarray, gamma: float) -> float:
-    total, n, eps = 0.0, len(size), (0.01 * gamma) ** 2
+    total, n = 0.0, len(size)
     for i in range(n):
         for j in range(i + 1, n):
-            dx = math.sqrt((cx[i] - cx[j]) ** 2 + eps)
-            dy = math.sqrt((cy[i] - cy[j]) ** 2 + eps)
-            ox = gamma * _softplus(((size[i, 0] + size[j, 0]) / 2 + s - dx) / gamma)
-            oy = gamma * _softplus(((size[i, 1] + size[j, 1]) / 2 + s - dy) / gamma)
+            ox = _hinge((size[i, 0] + size[j, 0]) / 2 + s - abs(cx[i] - cx[j]), gamma)
+            oy = _hinge((size[i, 1] + size[j, 1]) / 2 + s - abs(cy[i] - cy[j]), gamma)
             total += ox * oy
     return total
 

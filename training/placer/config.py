@@ -34,22 +34,23 @@ class PlacerConfig:
     white_space: float = _key(0.5, "Target white-space ratio: outline area = device area * (1 + white_space).")
     aspect_ratio: float = _key(1.0, "Target outline height / width.")
     # Objective weights and schedule (start -> end, geometric over the iterations)
-    iterations: int = _key(120, "Gradient steps of global placement.")
-    lr_start: float = _key(0.03, "Adam step at the start, as a fraction of the outline's mean side.")
+    iterations: int = _key(90, "Gradient steps of global placement.")
+    lr_start: float = _key(0.05, "Adam step at the start, as a fraction of the outline's mean side.")
     lr_end: float = _key(0.003, "Adam step at the end, as a fraction of the outline's mean side.")
     gamma_start: float = _key(0.05, "Wirelength/overlap smoothing at the start, as a fraction of the outline side.")
-    gamma_end: float = _key(0.005, "Smoothing at the end, as a fraction of the outline side.")
-    overlap_start: float = _key(0.05, "Overlap penalty weight at the start (per um^2 of overlap, / device).")
-    overlap_end: float = _key(20.0, "Overlap penalty weight at the end.")
+    gamma_end: float = _key(0.01, "Smoothing at the end, as a fraction of the outline side.")
+    overlap_start: float = _key(0.05, "Overlap penalty weight at the start (per um^2 of smoothed overlap).")
+    overlap_end: float = _key(5.0, "Overlap penalty weight at the end.")
     symmetry_start: float = _key(0.05, "Symmetry penalty weight at the start (per um^2 of asymmetry).")
-    symmetry_end: float = _key(5.0, "Symmetry penalty weight at the end.")
+    symmetry_end: float = _key(20.0, "Symmetry penalty weight at the end.")
     boundary_weight: float = _key(1.0, "Weight a of the boundary term f_BND (fixed over the design space).")
     init_spread: float = _key(0.25, "Std of the initial positions around the centre, as a fraction of the side.")
     init_jitter: float = _key(
         0.0, "Extra per-placement std of the initial positions (fraction of side); 0 = weights are the only lever."
     )
     # Execution
-    threads: int = _key(2, "torch.set_num_threads for placement.")
+    threads: int = _key(1, "torch threads per placing process (1 is fastest per core: the ops are small).")
+    workers: int = _key(1, "Placing processes; chunks of batch_size run in parallel (use the core count).")
     batch_size: int = _key(1024, "Placements optimized together (rows of the B x N tensors).")
     device: str = _key("cpu", "torch device of global placement ('cpu' or 'cuda').")
 
@@ -58,7 +59,7 @@ class PlacerConfig:
         for name in positive:
             if not getattr(self, name) > 0:
                 raise InputError(name, f"must be > 0, got {getattr(self, name)}")
-        for name in ("iterations", "threads", "batch_size"):
+        for name in ("iterations", "threads", "workers", "batch_size"):
             if getattr(self, name) < 1:
                 raise InputError(name, f"must be >= 1, got {getattr(self, name)}")
         steps = self.spacing_um / self.grid_um

@@ -7,7 +7,9 @@ row does not depend on which other rows share its batch, so a space can be gener
 
 from __future__ import annotations
 
+import multiprocessing as mp
 from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor, as_completed
 
 import numpy as np
 import torch
@@ -56,12 +58,20 @@ def place_rows(problem: PlacementProblem, weights: np.ndarray, config: PlacerCon
     return boxes, pin_boxes(problem, boxes, mirrored)
 
 
+def _place_chunk(problem: PlacementProblem, weights: np.ndarray, config: PlacerConfig, seed: int,
+                 rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Worker-process entry: own thread setting, then `place_rows`."""
+    torch.set_num_threads(config.threads)
+    return place_rows(problem, weights, config, seed=seed, rows=rows)
+
+
 def generate_space(circuit: Circuit, *, count: int | None, seed: int, config: PlacerConfig | None = None,
                    batch_size: int | None = None, progress: Progress | None = None
                    ) -> tuple[PlacementBatch, np.ndarray]:
     """Place `count` sampled subsets (None: all 2^k) of the critical nets -> (placements, net weights (B, M)).
 
-    Net weights are in `batch.nets` order. Safe to call from a worker process (threads set from the config).
+    Net weights are in `batch.nets` order. With `config.workers` > 1, chunks of `batch_size` run in that many
+    spawned processes (not from inside a daemonic process, e.g. a Celery prefork worker: keep workers=1 there).
     """
     cfg = config or PlacerConfig()
     size = batch_size or cfg.batch_size
@@ -70,19 +80,33 @@ def generate_space(circuit: Circuit, *, count: int | None, seed: int, config: Pl
     problem = PlacementProblem.from_circuit(circuit, cfg)
     ids = space_ids(len(problem.critical), count, seed)
     weights = problem.weights(subsets_of(ids, len(problem.critical)))  # (B, M)
-    previous = torch.get_num_threads()
-    torch.set_num_threads(cfg.threads)
-    try:
-        boxes, pins = [], []
-        for start in range(0, len(ids), size):
-            sl = slice(start, start + size)
-            bx, pb = place_rows(problem, weights[sl], cfg, seed=seed, rows=ids[sl])
-            boxes.append(bx)
-            pins.append(pb)
-            if progress is not None:
-                progress(min(start + size, len(ids)), len(ids))
-    finally:
-        torch.set_num_threads(previous)
+    chunks = [slice(start, start + size) for start in range(0, len(ids), size)]
+    results: list[tuple[np.ndarray, np.ndarray] | None] = [None] * len(chunks)
+    done = 0
+    if cfg.workers > 1 and len(chunks) > 1:
+        # spawn, not fork: a forked child of a process that already ran torch ops can deadlock in OpenMP.
+        with ProcessPoolExecutor(min(cfg.workers, len(chunks)), mp_context=mp.get_context("spawn")) as pool:
+            futures = {pool.submit(_place_chunk, problem, weights[sl], cfg, seed, ids[sl]): k
+                       for k, sl in enumerate(chunks)}
+            for fut in as_completed(futures):
+                k = futures[fut]
+                results[k] = fut.result()
+                done += len(ids[chunks[k]])
+                if progress is not None:
+                    progress(done, len(ids))
+    else:
+        previous = torch.get_num_threads()
+        torch.set_num_threads(cfg.threads)
+        try:
+            for k, sl in enumerate(chunks):
+                results[k] = place_rows(problem, weights[sl], cfg, seed=seed, rows=ids[sl])
+                done += len(ids[sl])
+                if progress is not None:
+                    progress(done, len(ids))
+        finally:
+            torch.set_num_threads(previous)
+    boxes = [r[0] for r in results if r is not None]
+    pins = [r[1] for r in results if r is not None]
     batch = PlacementBatch(
         design=problem.design,
         device_names=problem.device_names,

@@ -27,6 +27,9 @@ class MirrorAsymmetry(nn.Module):
     def forward(self, cx: torch.Tensor, cy: torch.Tensor, axis: torch.Tensor) -> torch.Tensor:
         """cx, cy (B, N), axis (B,) -> (B,)."""
         a = axis[:, None]
-        pair = (cy[:, self.left] - cy[:, self.right]).square() + (cx[:, self.left] + cx[:, self.right] - 2 * a).square()
-        centred = (cx[:, self.centred] - a).square()
+        left, right = self.left, self.right
+        pair = (cy.index_select(1, left) - cy.index_select(1, right)).square() + (
+            cx.index_select(1, left) + cx.index_select(1, right) - 2 * a
+        ).square()
+        centred = (cx.index_select(1, self.centred) - a).square()
         return pair.sum(1) + centred.sum(1)

@@ -33,7 +33,8 @@ class WeightedAverageWirelength(nn.Module):
 
     def pins(self, cx: torch.Tensor, cy: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(B, N) device centres -> (B, P') pin centres."""
-        return cx[:, self.pin_device] + self.pin_offset[:, 0], cy[:, self.pin_device] + self.pin_offset[:, 1]
+        return (cx.index_select(1, self.pin_device) + self.pin_offset[:, 0],
+                cy.index_select(1, self.pin_device) + self.pin_offset[:, 1])
 
     def _wa_span(self, x: torch.Tensor, gamma: float) -> torch.Tensor:
         """(B, P') pin coordinates -> (B, M) smooth max - smooth min per net."""
