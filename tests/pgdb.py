@@ -45,7 +45,7 @@ def create_database(prefix: str = "placeq_test") -> str:
 
 def drop_database(url: str) -> None:
     """Drop the database at `url`, disconnecting anyone still on it (PostgreSQL >= 13)."""
-    name = make_url(url).database
+    name = make_url(url).database or ""
     with _admin() as conn:
         conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
 

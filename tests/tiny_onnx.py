@@ -17,14 +17,15 @@ def tiny_model(
     channels: int = 18,
     *,
     bias: float = 0.0,
-    metadata: dict[str, str] | None = None,
+    metadata: dict[str, str | None] | None = None,
     batch: int | str = "B",
     output_shape: tuple[int | str, ...] = ("B", 1),
     input_type: int = TensorProto.FLOAT,
     poison: bool = False,
     size: int = 64,
 ) -> bytes:
-    """Serialized ModelProto. `poison=True` makes the output NaN (log of a negative number)."""
+    """Serialized ModelProto. `poison=True` makes the output NaN (log of a negative number); a `metadata` value
+    of None leaves that default key out."""
     x = helper.make_tensor_value_info("features", input_type, [batch, channels, size, size])
     y = helper.make_tensor_value_info("probability", TensorProto.FLOAT, list(output_shape))
     inits = [
@@ -63,9 +64,11 @@ def tiny_model(
     graph = helper.make_graph(nodes, "tiny_placeq", [x], [y], initializer=inits)
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)], producer_name="tests")
     model.ir_version = 8
-    meta = {"architecture": "tiny", "input_kind": "feat" if channels == 18 else "nofeat", "threshold": "0.5"}
+    kind = "feat" if channels == 18 else "nofeat"
+    meta: dict[str, str | None] = {"architecture": "tiny", "input_kind": kind, "threshold": "0.5"}
     meta.update(metadata or {})
-    for k, v in meta.items():
-        model.metadata_props.add(key=k, value=v)
+    for key, value in meta.items():
+        if value is not None:  # None drops a default key
+            model.metadata_props.add(key=key, value=value)
     onnx.checker.check_model(model)
-    return model.SerializeToString()
+    return bytes(model.SerializeToString())
