@@ -115,7 +115,7 @@ def publish(
     d = Path(directory)
     save_checkpoint(d, ckpt)
     if split is not None:
-        np.savez(d / SPLIT, **split)
+        np.savez(d / SPLIT, **split)  # type: ignore[arg-type]
     report = export_onnx(ckpt.model, d / ONNX, sample=sample, threshold=ckpt.threshold, design=ckpt.design)
     write_summary(
         d,

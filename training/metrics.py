@@ -126,14 +126,15 @@ def choose_threshold(
     else:
         if labels is None:
             raise InputError("labels", "target_for needs validation labels")
-        if not 0.0 <= float(target_for) <= 1.0:  # type: ignore[arg-type]
+        target = float(target_for)  # type: ignore[arg-type]  # not None: checked above
+        if not 0.0 <= target <= 1.0:
             raise InputError("target_for", f"must lie in [0, 1], got {target_for}")
         s, y = _check(s, labels)
         bad_sorted = y[np.argsort(s, kind="stable")].astype(np.int64)
         fn = np.concatenate([[0], np.cumsum(bad_sorted)])[ks]  # (K,) bad layouts kept at each cut
         with np.errstate(invalid="ignore", divide="ignore"):
             rate = np.where(ks > 0, fn / np.maximum(ks, 1), 0.0)  # FOR at each cut
-        k = int(ks[rate <= float(target_for) + 1e-12].max())  # ks[0] == 0 always qualifies
+        k = int(ks[rate <= target + 1e-12].max())  # ks[0] == 0 always qualifies
     if k >= n:
         return float(np.nextafter(order[-1], np.inf))  # above every score: prune nothing
     return float(order[k])

@@ -174,7 +174,8 @@ class PlacementNet(nn.Module):
             x = torch.cat([x.mean(dim=dims), x.amax(dim=dims)], dim=1)  # (B, 2C')
         else:
             x = x.flatten(1)  # (B, C'*D'*H'*W')
-        return self.classifier(x).squeeze(1)  # (B,)
+        logit: torch.Tensor = self.classifier(x)  # (B, 1)
+        return logit.squeeze(1)  # (B,)
 
 
 def _down(n: int, factor: int, kernel: int, strided: bool) -> int:

@@ -36,11 +36,12 @@ def _data_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--threads", type=int, default=2, help="torch threads")
 
 
-def _fit_args(p: argparse.ArgumentParser, lr: float) -> None:
+def _fit_args(p: argparse.ArgumentParser, lr: float | None) -> None:
     p.add_argument("-o", "--out", required=True, type=Path, help="model directory to write")
     p.add_argument("--epochs", type=int, default=30, help="maximum epochs (early stopping on validation loss)")
     p.add_argument("--batch-size", type=int, default=64, help="minibatch size")
-    p.add_argument("--lr", type=float, default=lr, help=f"AdamW learning rate (default {lr})")
+    default = f"default {lr}" if lr else "default 1e-4, or 1e-3 with --from-scratch"
+    p.add_argument("--lr", type=float, default=lr, help=f"AdamW learning rate ({default})")
     p.add_argument("--patience", type=int, default=5, help="epochs without improvement before stopping")
     p.add_argument("--balanced", action="store_true", help="weight positives by n_neg/n_pos in the loss")
     target = p.add_mutually_exclusive_group()
@@ -57,7 +58,7 @@ def register(sub: Any) -> None:
 
     p = sub.add_parser("finetune", help="transfer a trained model to another design (paper Sec. III-E)")
     _data_args(p)
-    _fit_args(p, lr=1e-4)
+    _fit_args(p, lr=None)
     p.add_argument("--base", required=True, type=Path, help="model directory of the base model")
     size = p.add_mutually_exclusive_group()
     size.add_argument("--alpha", type=float, default=0.1, help="training ratio of the whole data set (0.8 = all)")
@@ -108,10 +109,11 @@ def _run(args: argparse.Namespace, ckpt_in: Checkpoint | None, model: Any) -> in
         seed=args.seed,
     )
     tr, va, te = split["train"], split["val"], split["test"]
+    lr = args.lr if args.lr is not None else (1e-3 if getattr(args, "from_scratch", False) else 1e-4)
     cfg = TrainConfig(
         epochs=args.epochs,
         batch_size=args.batch_size,
-        lr=args.lr,
+        lr=lr,
         class_weight="balanced" if args.balanced else "none",
         patience=args.patience,
         seed=args.seed,

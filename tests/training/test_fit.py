@@ -11,15 +11,21 @@ import numpy as np
 import pytest
 import torch
 
+from placeq.batch import PlacementBatch
+from placeq.domain import DeviceKind, Subcircuit
 from placeq.errors import InputError
 from training.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from training.fit import (
+    LazyFeatures,
+    Rows,
     TrainConfig,
     fine_tune,
     fit,
+    load_features,
     predict_proba,
     random_init_like,
     seed_everything,
+    split_indices,
     synthetic_task,
     to_float16,
 )
@@ -202,3 +208,64 @@ def test_cli_trains_fine_tunes_and_evaluates_a_model_directory(tmp_path: Path) -
         )
     )
     assert scored["n"] == 24 and 0.0 <= scored["false_omission_rate"] <= 1.0
+
+
+def _placements(n: int) -> PlacementBatch:
+    """n placements of a 3-device toy design (a first-stage pair and a bias device, one net)."""
+    rng = np.random.default_rng(7)
+    boxes = np.zeros((n, 3, 4))
+    boxes[:, :, :2] = rng.uniform(0, 20, size=(n, 3, 2))
+    boxes[:, :, 2:] = rng.uniform(1, 4, size=(n, 3, 2))
+    pins = np.concatenate([boxes[:, :2, :2], boxes[:, :2, :2] + 0.5], axis=-1)  # (n, 2, 4) x0 y0 x1 y1
+    return PlacementBatch(
+        design="toy",
+        device_names=("M1", "M2", "MB"),
+        kinds=(DeviceKind.NMOS, DeviceKind.NMOS, DeviceKind.PMOS),
+        tags=((Subcircuit.FIRST_STAGE,), (Subcircuit.FIRST_STAGE,), (Subcircuit.BIAS,)),
+        pin_device=np.array([0, 1]),
+        pin_terminal=("D", "D"),
+        pin_net=np.array([0, 0]),
+        nets=("out",),
+        boxes=boxes,
+        pin_boxes=pins,
+    )
+
+
+def test_placement_datasets_feed_training_through_the_rasterizer(tmp_path: Path) -> None:
+    from placeq.features import rasterize_batch
+    from training.dataset import write_batch
+
+    batch = _placements(40)
+    ref = rasterize_batch(batch)  # (40, 18, 64, 64)
+    lazy = LazyFeatures(batch)
+    assert lazy.shape == (40, 18, 64, 64)
+    np.testing.assert_array_equal(lazy[np.array([3, 17])], ref[[3, 17]])
+
+    write_batch(tmp_path / "toy.parquet", batch)
+    x, design = load_features(tmp_path / "toy.parquet", cache=tmp_path / "toy.f16.npy", chunk=16)
+    assert design == "toy" and x.dtype == np.float16
+    np.testing.assert_allclose(np.asarray(x, dtype=np.float32), ref, atol=1e-3)  # float16 routing fractions
+    again, _ = load_features(tmp_path / "toy.parquet", cache=tmp_path / "toy.f16.npy")
+    assert isinstance(again, np.memmap)  # second run reads the cache
+
+    y = (np.arange(40) % 2).astype(np.int64)
+    rows = Rows(x, np.array([5, 1, 30]))
+    np.testing.assert_array_equal(rows[np.array([2, 0])], np.asarray(x)[[30, 5]])  # caller's order kept
+    result = fit(_tiny(), (lazy, y), None, FAST.model_copy(update={"epochs": 1}))
+    assert np.isfinite(result.history[0].train_loss)
+
+
+def test_splits_follow_the_paper_and_never_overlap() -> None:
+    labels = np.array([1, 0, -1, 0] * 250)  # 750 used, 250 unused (the balanced set's middle half)
+    s = split_indices(labels, test_frac=0.2, train_frac=0.1, seed=0)
+    assert len(s["test"]) == 150 and len(s["train"]) + len(s["val"]) == 75
+    assert len(s["val"]) == 0  # 10% of 75 < 16: no validation set
+    everything = np.concatenate(list(s.values()))
+    assert len(np.unique(everything)) == len(everything)
+    assert (labels[everything] >= 0).all()
+    full = split_indices(labels, seed=0)
+    np.testing.assert_array_equal(full["test"], s["test"])  # same seed, same test set across alphas
+    assert len(full["val"]) == 60 and len(full["train"]) == 540
+    assert len(split_indices(labels, train_count=16)["train"]) == 16
+    with pytest.raises(InputError, match="alpha"):
+        split_indices(labels, train_frac=0.9)
