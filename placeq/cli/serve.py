@@ -1,0 +1,108 @@
+"""`placeq serve`, `placeq worker` and `placeq migrate`: run the service (needs the `serve` extra)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import subprocess
+import sys
+import threading
+import time
+
+log = logging.getLogger("placeq.serve")
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser(
+        "serve",
+        help="run the API (and, by default, a local worker) on embedded defaults: SQLite, the shipped base model",
+        description="Run the prediction API with uvicorn. Configuration comes from PLACEQ_* environment variables "
+        "(see service/settings.py); by default everything lives under ./var (SQLite database, model blobs) and a "
+        "local worker process runs labelling and fine-tuning jobs from the database.",
+    )
+    p.add_argument("--host", default="127.0.0.1", help="interface to bind (default 127.0.0.1)")
+    p.add_argument("--port", type=int, default=8000, help="port (default 8000)")
+    p.add_argument("--no-worker", action="store_true", help="do not start the local worker (deployments)")
+    p.add_argument("--workers", type=int, default=1, help="uvicorn worker processes (API replicas)")
+    p.set_defaults(handler=_serve)
+
+    w = sub.add_parser("worker", help="run a job worker: embedded (jobs from SQL) or Celery (--celery)")
+    w.add_argument("--celery", action="store_true", help="run a Celery worker on PLACEQ_BROKER_URL")
+    w.add_argument("--concurrency", type=int, default=1, help="Celery worker processes (default 1)")
+    w.set_defaults(handler=_worker)
+
+    m = sub.add_parser("migrate", help="apply the database migrations (Alembic) to PLACEQ_DATABASE_URL")
+    m.set_defaults(handler=_migrate)
+
+
+def _supervise(stop: threading.Event) -> None:
+    """Keep one embedded worker process alive beside the API; a killed worker is restarted (its job is
+    re-queued by the reaper once the heartbeat goes stale)."""
+    while not stop.is_set():
+        proc = subprocess.Popen([sys.executable, "-m", "placeq", "worker"], env=os.environ.copy())
+        while proc.poll() is None and not stop.is_set():
+            time.sleep(0.5)
+        if stop.is_set():
+            proc.terminate()
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+            return
+        log.warning("embedded worker exited with %s; restarting", proc.returncode)
+        time.sleep(1)
+
+
+def _serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from service.settings import get_settings
+
+    settings = get_settings()
+    stop = threading.Event()
+    supervisor = None
+    if not args.no_worker and settings.worker == "embedded":
+        from model_store import upgrade
+
+        settings.home.mkdir(parents=True, exist_ok=True)
+        upgrade(settings.db_url)  # before two processes race to create the schema
+        supervisor = threading.Thread(target=_supervise, args=(stop,), daemon=True)
+        supervisor.start()
+    try:
+        uvicorn.run("service.api.app:create_app", factory=True, host=args.host, port=args.port,
+                    workers=args.workers, log_level="info")
+    finally:
+        stop.set()
+        if supervisor is not None:
+            supervisor.join(timeout=35)
+    return 0
+
+
+def _worker(args: argparse.Namespace) -> int:
+    from service.settings import get_settings
+
+    settings = get_settings()
+    if args.celery:
+        from service.workers.celery_app import make_celery
+
+        app = make_celery(settings.broker_url)
+        app.worker_main(["worker", "--loglevel=INFO", f"--concurrency={args.concurrency}", "--pool=prefork"])
+        return 0
+    from model_store import ModelStore, upgrade
+    from service.workers.embedded import EmbeddedWorker
+
+    settings.home.mkdir(parents=True, exist_ok=True)
+    upgrade(settings.db_url)
+    EmbeddedWorker(ModelStore(settings.db_url, settings.blobs), settings).run_forever()
+    return 0
+
+
+def _migrate(args: argparse.Namespace) -> int:
+    from model_store import upgrade
+    from service.settings import get_settings
+
+    settings = get_settings()
+    upgrade(settings.db_url)
+    print(f"database at head: {settings.db_url}")
+    return 0

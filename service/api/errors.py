@@ -1,0 +1,120 @@
+"""Exceptions -> HTTP responses, in one place. Bodies always name the field or the thing that was not found.
+
+Outside `/v2` the body is FastAPI's shape, ``{"detail": [{"loc": [...], "msg": ..., "type": ...}]}`` for input
+errors and ``{"detail": "..."}`` otherwise; the Open Inference Protocol routes answer ``{"error": "..."}`` with
+400 instead of 422 (see `service.api.routes.oip`).
+"""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from sqlalchemy.exc import OperationalError
+
+from model_store import (
+    AliasNotFound,
+    ArtifactCorrupt,
+    DuplicateVersion,
+    IdempotencyConflict,
+    JobNotFound,
+    JobStateError,
+    ModelVersionNotFound,
+    NoPreviousVersion,
+    VersionInUse,
+    VersionNotReady,
+)
+from placeq.errors import InputError, UnknownDesign
+from service.scoring import ModelLoadError
+
+log = logging.getLogger(__name__)
+
+STATUS: list[tuple[type[Exception], int]] = [
+    (NoPreviousVersion, 409),
+    (ModelVersionNotFound, 404),
+    (AliasNotFound, 404),
+    (JobNotFound, 404),
+    (UnknownDesign, 404),
+    (IdempotencyConflict, 409),
+    (VersionNotReady, 409),
+    (VersionInUse, 409),
+    (JobStateError, 409),
+    (DuplicateVersion, 503),
+    (ModelLoadError, 503),
+    (ArtifactCorrupt, 500),
+]
+
+
+class ServiceUnavailable(Exception):
+    """Overloaded (bounded queue full) or a dependency is down; the client should retry later."""
+
+    def __init__(self, message: str, retry_after: int = 1) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class NoModel(Exception):
+    """No live model for the design and no base model."""
+
+
+def _is_oip(request: Request) -> bool:
+    return request.url.path.startswith("/v2")
+
+
+def _body(request: Request, status: int, detail: object) -> JSONResponse:
+    if _is_oip(request):
+        return JSONResponse({"error": detail if isinstance(detail, str) else str(detail)}, status_code=status)
+    return JSONResponse({"detail": detail}, status_code=status)
+
+
+def input_error_detail(exc: InputError) -> list[dict[str, object]]:
+    return [{"loc": ["body", *exc.field.replace("]", "").replace("[", ".").split(".")], "msg": str(exc),
+             "type": type(exc).__name__}]
+
+
+def install(app: FastAPI) -> None:
+    @app.exception_handler(InputError)
+    async def _input(request: Request, exc: InputError) -> JSONResponse:
+        if _is_oip(request):
+            return _body(request, 400, str(exc))
+        return JSONResponse({"detail": input_error_detail(exc)}, status_code=422)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+        if _is_oip(request):
+            first = exc.errors()[0] if exc.errors() else {"loc": (), "msg": "invalid request"}
+            where = ".".join(str(p) for p in first["loc"] if p != "body")
+            return _body(request, 400, f"{where}: {first['msg']}" if where else str(first["msg"]))
+        errors = [{k: v for k, v in e.items() if k in ("loc", "msg", "type")} for e in exc.errors()]
+        return JSONResponse({"detail": errors}, status_code=422)
+
+    @app.exception_handler(ServiceUnavailable)
+    async def _unavailable(request: Request, exc: ServiceUnavailable) -> JSONResponse:
+        response = _body(request, 503, str(exc))
+        response.headers["Retry-After"] = str(exc.retry_after)
+        return response
+
+    @app.exception_handler(NoModel)
+    async def _no_model(request: Request, exc: NoModel) -> JSONResponse:
+        return _body(request, 503 if not _is_oip(request) else 404, str(exc))
+
+    @app.exception_handler(OperationalError)
+    async def _db_down(request: Request, exc: OperationalError) -> JSONResponse:
+        log.error("database unreachable: %s", exc)
+        response = _body(request, 503, "the database is unreachable; retry later")
+        response.headers["Retry-After"] = "5"
+        return response
+
+    for cls, status in STATUS:
+        app.add_exception_handler(cls, _mapped(status))
+
+
+def _mapped(status: int):  # type: ignore[no-untyped-def]
+    async def handler(request: Request, exc: Exception) -> JSONResponse:
+        if status >= 500:
+            log.error("%s: %s", type(exc).__name__, exc)
+        return _body(request, status, str(exc))
+
+    return handler

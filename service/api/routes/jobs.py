@@ -1,0 +1,74 @@
+"""Labelling and fine-tuning jobs: a row in SQL (the source of truth), enqueued after commit, 202 + its URL."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Query, Request, Response, status
+
+from model_store import Job
+from service import metrics
+from service.api.deps import RuntimeDep, StoreDep
+from service.api.routes.designs import get_circuit
+from service.api.schemas import FinetuneRequest, JobOut, LabelRequest
+
+router = APIRouter(tags=["jobs"])
+
+ACCEPTED = {
+    202: {"description": "Job accepted; poll the URL in `Location`"},
+    404: {"description": "Unknown design"},
+    409: {"description": "Idempotency key reused for a different request"},
+    422: {"description": "Invalid request: the body names the field"},
+}
+
+
+def job_out(job: Job, request: Request) -> JobOut:
+    return JobOut(
+        id=job.id, kind=job.kind, design=job.design, state=job.state.value, progress=job.progress,
+        attempts=job.attempts, result=job.result, error=job.error, created_at=job.created_at,
+        updated_at=job.updated_at, url=str(request.url_for("get_job", job_id=job.id)),
+    )
+
+
+def _submit(kind: str, design: str, payload: dict[str, Any], key: str | None, runtime: RuntimeDep,
+            request: Request, response: Response) -> JobOut:
+    job = runtime.store.create_job(kind, design, payload, idempotency_key=key)  # committed here
+    runtime.enqueue(job)  # after commit: a worker can never see an id whose row does not exist yet
+    metrics.JOBS.labels(kind).inc()
+    out = job_out(job, request)
+    response.headers["Location"] = out.url
+    response.headers["Retry-After"] = "2"
+    return out
+
+
+@router.post("/label", status_code=status.HTTP_202_ACCEPTED, response_model=JobOut, responses=ACCEPTED)
+def label(body: LabelRequest, runtime: RuntimeDep, request: Request, response: Response) -> JobOut:
+    """Simulate placements of a registered (or built-in) design: layout effects -> ngspice -> metric values."""
+    circuit = get_circuit(runtime.store, body.design)
+    for p in body.placements:
+        p.check_against(circuit)
+    payload = {"placements": [p.model_dump(mode="json") for p in body.placements]}
+    return _submit("label", body.design, payload, body.idempotency_key, runtime, request, response)
+
+
+@router.post("/finetune", status_code=status.HTTP_202_ACCEPTED, response_model=JobOut, responses=ACCEPTED)
+def finetune(body: FinetuneRequest, runtime: RuntimeDep, request: Request, response: Response) -> JobOut:
+    """Few-shot fine-tuning (paper Sec. IV-D): fine-tune, export, validate, publish a new version."""
+    circuit = get_circuit(runtime.store, body.design)
+    for p in body.placements:
+        p.check_against(circuit)
+    if body.base_version is not None:
+        runtime.store.get_version(body.design, body.base_version)  # 404 now rather than a failed job later
+    payload = body.model_dump(mode="json", exclude={"idempotency_key"})
+    return _submit("finetune", body.design, payload, body.idempotency_key, runtime, request, response)
+
+
+@router.get("/jobs", response_model=list[JobOut])
+def list_jobs(store: StoreDep, request: Request, limit: int = Query(50, ge=1, le=500),
+              design: str | None = None) -> list[JobOut]:
+    return [job_out(j, request) for j in store.list_jobs(design=design, limit=limit)]
+
+
+@router.get("/jobs/{job_id}", response_model=JobOut, responses={404: {"description": "Unknown job"}})
+def get_job(job_id: str, store: StoreDep, request: Request) -> JobOut:
+    return job_out(store.get_job(job_id), request)

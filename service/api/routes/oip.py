@@ -1,0 +1,211 @@
+"""The Open Inference Protocol (KServe v2) REST endpoints over the live models, so stock clients work.
+
+Model name = design. Versions are addressable (`/versions/{v}`, which KServe's own Python server answers with
+501). Inputs: the feature tensor "features" FP32 [B, 18|2, 64, 64], or, as an extension, "placement" BYTES [B]
+holding placement JSON strings that the server rasterizes. Errors are ``{"error": ...}``: 400 for bad input,
+404 for an unknown model or version, 503 when no model can serve (KServe's status map).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Literal
+
+import numpy as np
+from fastapi import APIRouter
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
+
+from placeq import __version__
+from placeq.domain import Placement
+from placeq.errors import InputError
+from service.api.deps import RuntimeDep
+from service.api.routes.predict import choose_model, features_of
+from service.runtime import Runtime
+from service.scoring import LoadedModel
+
+router = APIRouter(prefix="/v2", tags=["open inference protocol"])
+
+ERR = {"model": dict[str, str]}
+RESPONSES: dict[int | str, dict[str, Any]] = {
+    400: {"description": "Bad request", **ERR},
+    404: {"description": "Unknown model or version", **ERR},
+    503: {"description": "Model not ready", **ERR},
+}
+DATATYPES = Literal["BOOL", "UINT8", "UINT16", "UINT32", "UINT64", "INT8", "INT16", "INT32", "INT64", "FP16", "FP32",
+                    "FP64", "BYTES"]
+
+
+class TensorIn(BaseModel):
+    name: str
+    shape: list[int] = Field(max_length=8)
+    datatype: DATATYPES
+    parameters: dict[str, Any] | None = None
+    data: list[Any]
+
+
+class OutputSpec(BaseModel):
+    name: str
+    parameters: dict[str, Any] | None = None
+
+
+class InferRequest(BaseModel):
+    id: str | None = None
+    parameters: dict[str, Any] | None = None
+    inputs: list[TensorIn] = Field(min_length=1, max_length=1)
+    outputs: list[OutputSpec] | None = None
+
+
+class TensorOut(BaseModel):
+    name: str
+    shape: list[int]
+    datatype: str
+    data: list[Any]
+
+
+class InferResponse(BaseModel):
+    model_name: str
+    model_version: str | None = None
+    id: str | None = None
+    parameters: dict[str, Any] | None = None
+    outputs: list[TensorOut]
+
+
+class TensorMeta(BaseModel):
+    name: str
+    datatype: str
+    shape: list[int]
+
+
+class ModelMetadata(BaseModel):
+    name: str
+    versions: list[str]
+    platform: str
+    inputs: list[TensorMeta]
+    outputs: list[TensorMeta]
+
+
+@router.get("", responses=RESPONSES)
+def server_metadata() -> dict[str, Any]:
+    return {"name": "placeq", "version": __version__, "extensions": ["model_versions", "placement_json_input"]}
+
+
+@router.get("/health/live")
+def live() -> dict[str, bool]:
+    return {"live": True}
+
+
+@router.get("/health/ready", responses=RESPONSES)
+def ready(runtime: RuntimeDep) -> JSONResponse:
+    ok = bool(runtime.cache.live)
+    return JSONResponse({"ready": ok}, status_code=200 if ok else 503)
+
+
+def _model(runtime: Runtime, name: str, version: str | None) -> LoadedModel:
+    if version is not None:
+        if not version.isdigit():
+            raise InputError("version", f"{version!r} is not a version number")
+        return choose_model(runtime, name, int(version))
+    model = runtime.cache.live.get(name)
+    if model is None:
+        from model_store import AliasNotFound
+
+        raise AliasNotFound(name, "live", f"Model with name {name!r} is not live")
+    return model
+
+
+def _metadata(runtime: Runtime, name: str, version: str | None) -> ModelMetadata:
+    model = _model(runtime, name, version)
+    versions = [str(v.version) for v in runtime.store.list_versions(name)]
+    return ModelMetadata(
+        name=name, versions=versions, platform="onnxruntime_onnx",
+        inputs=[TensorMeta(name="features", datatype="FP32", shape=[-1, model.channels, 64, 64]),
+                TensorMeta(name="placement", datatype="BYTES", shape=[-1])],
+        outputs=[TensorMeta(name="probability", datatype="FP32", shape=[-1]),
+                 TensorMeta(name="prune", datatype="BOOL", shape=[-1])],
+    )
+
+
+@router.get("/models/{name}", response_model=ModelMetadata, responses=RESPONSES)
+def model_metadata(name: str, runtime: RuntimeDep) -> ModelMetadata:
+    return _metadata(runtime, name, None)
+
+
+@router.get("/models/{name}/versions/{version}", response_model=ModelMetadata, responses=RESPONSES)
+def model_version_metadata(name: str, version: str, runtime: RuntimeDep) -> ModelMetadata:
+    return _metadata(runtime, name, version)
+
+
+@router.get("/models/{name}/ready", responses=RESPONSES)
+def model_ready(name: str, runtime: RuntimeDep) -> dict[str, Any]:
+    _model(runtime, name, None)
+    return {"name": name, "ready": True}
+
+
+@router.get("/models/{name}/versions/{version}/ready", responses=RESPONSES)
+def model_version_ready(name: str, version: str, runtime: RuntimeDep) -> dict[str, Any]:
+    _model(runtime, name, version)
+    return {"name": name, "version": version, "ready": True}
+
+
+def _features(tensor: TensorIn, model: LoadedModel, name: str) -> tuple[np.ndarray, int]:
+    if tensor.name == "placement":
+        if tensor.datatype != "BYTES" or len(tensor.shape) != 1 or tensor.shape[0] != len(tensor.data):
+            raise InputError("inputs[0]", "'placement' must be BYTES of shape [B] with B JSON strings")
+        try:
+            placements = [Placement.model_validate_json(s if isinstance(s, str) else json.dumps(s))
+                          for s in tensor.data]
+        except ValueError as exc:
+            raise InputError("inputs[0].data", f"invalid placement: {exc}") from exc
+        for i, p in enumerate(placements):
+            if p.design != name:
+                raise InputError(f"inputs[0].data[{i}].design", f"{p.design!r} is not model {name!r}")
+        return features_of(placements, nofeat=model.input_kind == "nofeat"), len(placements)
+    if tensor.name != "features":
+        raise InputError("inputs[0].name", f"unexpected input {tensor.name!r} for model {name!r}; expected "
+                                            "'features' or 'placement'")
+    if tensor.datatype != "FP32":
+        raise InputError("inputs[0].datatype", f"expected FP32 for 'features', got {tensor.datatype}")
+    want = [model.channels, 64, 64]
+    if len(tensor.shape) != 4 or tensor.shape[1:] != want or tensor.shape[0] < 1:
+        raise InputError("inputs[0].shape", f"expected [B, {model.channels}, 64, 64], got {tensor.shape}")
+    try:
+        x = np.asarray(tensor.data, dtype=np.float32)
+    except (ValueError, TypeError) as exc:
+        raise InputError("inputs[0].data", f"not numbers: {exc}") from exc
+    n = int(np.prod(tensor.shape))
+    if x.size != n:
+        raise InputError("inputs[0].data", f"shape {tensor.shape} needs {n} values, got {x.size}")
+    if not np.all(np.isfinite(x)):
+        raise InputError("inputs[0].data", "values must be finite")
+    return x.reshape(tensor.shape), tensor.shape[0]
+
+
+def _infer(runtime: Runtime, name: str, version: str | None, body: InferRequest) -> InferResponse:
+    model = _model(runtime, name, version)
+    x, batch = _features(body.inputs[0], model, name)
+    if batch > runtime.settings.max_batch:
+        raise InputError("inputs[0].shape", f"batch {batch} exceeds the limit of {runtime.settings.max_batch}")
+    probs = model.predict(x)
+    wanted = {o.name for o in body.outputs} if body.outputs else {"probability", "prune"}
+    unknown = wanted - {"probability", "prune"}
+    if unknown:
+        raise InputError("outputs", f"unknown outputs {sorted(unknown)}; have 'probability' and 'prune'")
+    outputs = []
+    if "probability" in wanted:
+        outputs.append(TensorOut(name="probability", shape=[batch], datatype="FP32", data=probs.tolist()))
+    if "prune" in wanted:
+        outputs.append(TensorOut(name="prune", shape=[batch], datatype="BOOL",
+                                 data=(probs >= model.threshold).tolist()))
+    return InferResponse(model_name=name, model_version=str(model.version), id=body.id,
+                         parameters={"threshold": model.threshold, "scored_by": model.design}, outputs=outputs)
+
+
+@router.post("/models/{name}/infer", response_model=InferResponse, responses=RESPONSES)
+def infer(name: str, body: InferRequest, runtime: RuntimeDep) -> InferResponse:
+    return _infer(runtime, name, None, body)
+
+
+@router.post("/models/{name}/versions/{version}/infer", response_model=InferResponse, responses=RESPONSES)
+def infer_version(name: str, version: str, body: InferRequest, runtime: RuntimeDep) -> InferResponse:
+    return _infer(runtime, name, version, body)

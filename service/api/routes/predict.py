@@ -1,0 +1,99 @@
+"""POST /predict: placements -> rasterize (paper Sec. III-B/C) -> live ONNX model -> probability and prune."""
+
+from __future__ import annotations
+
+import time
+from typing import Annotated
+
+import numpy as np
+from fastapi import APIRouter, Body, Response
+
+from model_store import BASE_DESIGN
+from placeq.batch import PlacementBatch
+from placeq.domain import Placement
+from placeq.errors import InputError
+from placeq.features import rasterize, rasterize_batch
+from service import metrics
+from service.api.deps import RuntimeDep
+from service.api.errors import NoModel, ServiceUnavailable
+from service.api.schemas import LayoutScore, ModelRef, PredictRequest, PredictResponse
+from service.runtime import Runtime
+from service.scoring import LiveRef, LoadedModel
+
+router = APIRouter(tags=["predict"])
+
+RESPONSES: dict[int | str, dict[str, object]] = {
+    404: {"description": "Pinned model version not found"},
+    422: {"description": "Invalid placement: the body names the field"},
+    503: {"description": "Overloaded or no model available; retry later"},
+}
+
+
+def features_of(placements: list[Placement], nofeat: bool) -> np.ndarray:
+    """(B, C, 64, 64): one batched call when the placements share a structure (the usual design-space case)."""
+    try:
+        batch = PlacementBatch.from_placements(placements)
+    except InputError:
+        return np.stack([rasterize(p, nofeat=nofeat) for p in placements])
+    return rasterize_batch(batch, nofeat=nofeat)
+
+
+def choose_model(runtime: Runtime, design: str, version: int | None) -> LoadedModel:
+    if version is not None:
+        v = runtime.store.get_version(design, version)
+        ref = LiveRef(design=v.design, version=v.version, sha256=v.sha256, threshold=v.threshold)
+        model = runtime.cache.resolve(design, pinned=ref)
+    else:
+        model = runtime.cache.resolve(design)
+    if model is None:
+        raise NoModel(f"no live model for design {design!r} and no {BASE_DESIGN!r} model")
+    return model
+
+
+def score(runtime: Runtime, request: PredictRequest) -> PredictResponse:
+    placements = request.items
+    design = placements[0].design
+    if len(placements) > runtime.settings.max_batch:
+        raise InputError("placements", f"{len(placements)} placements exceed the limit of {runtime.settings.max_batch}")
+    if not runtime.inflight.acquire(blocking=False):
+        metrics.REJECTED.inc()
+        raise ServiceUnavailable(f"more than {runtime.settings.max_inflight} requests in flight")
+    try:
+        start = time.perf_counter()
+        model = choose_model(runtime, design, request.model_version)
+        x = features_of(placements, nofeat=model.input_kind == "nofeat")
+        probs = model.predict(x)
+        metrics.observe_predict(model.design, model.version, len(placements), time.perf_counter() - start)
+    finally:
+        runtime.inflight.release()
+    return PredictResponse(
+        design=design,
+        model=ModelRef(design=model.design, version=model.version, sha256=model.sha256),
+        threshold=model.threshold,
+        results=[LayoutScore(probability=float(p), prune=bool(p >= model.threshold)) for p in probs],
+    )
+
+
+@router.post("/predict", response_model=PredictResponse, responses=RESPONSES)
+def predict(request: PredictRequest, runtime: RuntimeDep) -> PredictResponse:
+    """Score one placement or a batch of one design with its live model (or the base model, or a pinned
+    version). CPU-bound, so a plain `def`: FastAPI runs it in its thread pool and onnxruntime releases the GIL."""
+    return score(runtime, request)
+
+
+@router.post(
+    "/draw",
+    response_class=Response,
+    responses={200: {"content": {"image/png": {}}, "description": "The placement beside its six feature images"},
+               422: {"description": "Invalid placement"}},
+)
+def draw(placement: Annotated[Placement, Body()]) -> Response:
+    """A picture of the placement and its feature channels (the web page shows it)."""
+    import tempfile
+    from pathlib import Path
+
+    from placeq.draw import draw_placement
+
+    with tempfile.TemporaryDirectory() as tmp:
+        png = draw_placement(placement, Path(tmp) / "placement.png")
+        return Response(png.read_bytes(), media_type="image/png")

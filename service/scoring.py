@@ -1,0 +1,186 @@
+"""ONNX scoring: one onnxruntime session per model version, swapped atomically when an alias moves.
+
+Why this shape (see docs/service.md): onnxruntime sessions are safe to run from many threads, so each version
+has exactly one; a new version is loaded and warmed *before* the live pointer moves, so a failed load leaves
+the old model serving and no request ever sees a half-loaded one (Triton's reload semantics). Batches are
+padded to fixed buckets so the CPU arena, which grows to the largest shape it has seen, stays bounded.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+import numpy as np
+import onnxruntime as ort
+
+from placeq.features import IMAGE_SIZE, N_CHANNELS
+
+log = logging.getLogger(__name__)
+
+BATCH_BUCKETS: tuple[int, ...] = (1, 8, 64)
+BASE_DESIGN = "base"
+
+
+class ModelLoadError(RuntimeError):
+    """An artifact that onnxruntime refuses, or whose inputs and outputs are not a placeq model's."""
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    """A warmed onnxruntime session with what the API reports next to each score."""
+
+    design: str
+    version: int
+    sha256: str
+    threshold: float
+    input_kind: str  # "feat" (B, 18, 64, 64) or "nofeat" (B, 2, 64, 64)
+    output_kind: str  # "logit" or "probability"
+    session: ort.InferenceSession = field(repr=False, compare=False)
+    input_name: str = "features"
+    output_name: str = "logit"
+
+    @property
+    def channels(self) -> int:
+        return N_CHANNELS if self.input_kind == "feat" else 2
+
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        """(B, C, 64, 64) float32 -> (B,) probability of being a bad (worst-quartile) layout."""
+        out = np.empty(len(x), dtype=np.float32)
+        big = BATCH_BUCKETS[-1]
+        for start in range(0, len(x), big):
+            chunk = x[start : start + big]
+            n = len(chunk)
+            bucket = next(b for b in BATCH_BUCKETS if b >= n)
+            if bucket != n:  # pad to the bucket: bounded arena, same kernels every time
+                chunk = np.concatenate([chunk, np.zeros((bucket - n, *chunk.shape[1:]), np.float32)])
+            raw = self.session.run([self.output_name], {self.input_name: chunk})[0].reshape(bucket, -1)[:n, 0]
+            out[start : start + n] = raw
+        if self.output_kind == "logit":
+            out = 1.0 / (1.0 + np.exp(-out))
+        return out
+
+
+def make_session(onnx_bytes: bytes, *, threads: int = 1) -> ort.InferenceSession:
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = threads
+    opts.inter_op_num_threads = 1
+    opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    try:
+        return ort.InferenceSession(onnx_bytes, sess_options=opts, providers=["CPUExecutionProvider"])
+    except Exception as exc:  # onnxruntime raises its own untyped errors
+        raise ModelLoadError(f"onnxruntime cannot load the artifact: {exc}") from exc
+
+
+def load_model(
+    onnx_bytes: bytes, *, design: str, version: int, sha256: str, threshold: float, threads: int = 1
+) -> LoadedModel:
+    """Load, check the signature and warm every batch bucket; raise `ModelLoadError` before anyone uses it."""
+    session = make_session(onnx_bytes, threads=threads)
+    inputs, outputs = session.get_inputs(), session.get_outputs()
+    if len(inputs) != 1 or len(outputs) < 1:
+        raise ModelLoadError(f"expected 1 input and >= 1 output, got {len(inputs)} and {len(outputs)}")
+    shape = inputs[0].shape
+    channels = shape[1] if len(shape) == 4 else None
+    if channels not in (N_CHANNELS, 2) or shape[2:] != [IMAGE_SIZE, IMAGE_SIZE]:
+        raise ModelLoadError(f"input {inputs[0].name!r} has shape {shape}, expected [B, 18|2, 64, 64]")
+    names = [o.name for o in outputs]
+    # training.export writes ("logit", "probability"); score the probability when the graph has one.
+    output_name, output_kind = ("probability", "probability") if "probability" in names else (names[0], "logit")
+    model = LoadedModel(
+        design=design,
+        version=version,
+        sha256=sha256,
+        threshold=threshold,
+        input_kind="feat" if channels == N_CHANNELS else "nofeat",
+        output_kind=output_kind,
+        session=session,
+        input_name=inputs[0].name,
+        output_name=output_name,
+    )
+    for bucket in BATCH_BUCKETS:
+        probs = model.predict(np.zeros((bucket, model.channels, IMAGE_SIZE, IMAGE_SIZE), np.float32))
+        if not np.all(np.isfinite(probs)):
+            raise ModelLoadError("warm-up produced non-finite scores")
+    return model
+
+
+@dataclass(frozen=True)
+class LiveRef:
+    """What the store says is live for one design."""
+
+    design: str
+    version: int
+    sha256: str
+    threshold: float
+
+
+class ModelCache:
+    """Per-process map design -> live `LoadedModel`, plus pinned versions loaded on demand.
+
+    `refresh` is called by a poller whenever the store's alias revision changes; each changed design gets its
+    new session loaded and warmed first and is then swapped in with one dict assignment (atomic under the GIL),
+    so concurrent requests see either the old or the new model, never none.
+    """
+
+    def __init__(self, fetch: Callable[[str, int], bytes], *, threads: int = 1, max_pinned: int = 8) -> None:
+        self._fetch = fetch
+        self._threads = threads
+        self._max_pinned = max_pinned
+        self._live: dict[str, LoadedModel] = {}
+        self._pinned: dict[tuple[str, int], LoadedModel] = {}
+        self._lock = threading.Lock()  # serializes loads, never held while scoring
+
+    @property
+    def live(self) -> dict[str, LoadedModel]:
+        return dict(self._live)
+
+    def _load(self, ref: LiveRef) -> LoadedModel:
+        for m in [*self._live.values(), *self._pinned.values()]:
+            if (m.design, m.version) == (ref.design, ref.version) and m.threshold == ref.threshold:
+                return m
+        blob = self._fetch(ref.design, ref.version)
+        return load_model(
+            blob, design=ref.design, version=ref.version, sha256=ref.sha256, threshold=ref.threshold,
+            threads=self._threads,
+        )
+
+    def refresh(self, refs: Iterable[LiveRef]) -> list[str]:
+        """Bring the live map in line with `refs`; returns errors (a design whose new version failed to load
+        keeps serving its old one)."""
+        errors: list[str] = []
+        with self._lock:
+            wanted = {r.design: r for r in refs}
+            new_live = dict(self._live)
+            for design, ref in wanted.items():
+                cur = new_live.get(design)
+                if cur is not None and cur.version == ref.version and cur.threshold == ref.threshold:
+                    continue
+                try:
+                    new_live[design] = self._load(ref)
+                    log.info("live model for %s is now version %d", design, ref.version)
+                except Exception as exc:  # keep the old model; report why
+                    errors.append(f"{design} v{ref.version}: {exc}")
+                    log.error("keeping %s live: loading v%d failed: %s", design, ref.version, exc)
+            for design in set(new_live) - set(wanted):
+                del new_live[design]
+            self._live = new_live  # the one atomic swap
+        return errors
+
+    def resolve(self, design: str, pinned: LiveRef | None = None) -> LoadedModel | None:
+        """The model to score `design` with: a pinned version, else its live one, else the base model."""
+        if pinned is not None:
+            key = (pinned.design, pinned.version)
+            model = self._pinned.get(key)
+            if model is None:
+                with self._lock:
+                    model = self._pinned.get(key) or self._load(pinned)
+                    if len(self._pinned) >= self._max_pinned:
+                        self._pinned.pop(next(iter(self._pinned)))
+                    self._pinned[key] = model
+            return model
+        live = self._live
+        return live.get(design) or live.get(BASE_DESIGN)

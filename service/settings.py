@@ -1,0 +1,54 @@
+"""Runtime configuration of the service, from environment variables prefixed ``PLACEQ_`` (or a ``.env`` file).
+
+Embedded defaults (SQLite, blobs on local disk, jobs run by an in-process worker) make `placeq serve` work on a
+fresh machine; a deployment sets ``PLACEQ_DATABASE_URL`` to PostgreSQL and ``PLACEQ_BROKER_URL`` to Redis.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_HOME = Path("var")
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="PLACEQ_", env_file=".env", env_ignore_empty=True, extra="ignore")
+
+    home: Path = Field(default=DEFAULT_HOME, description="Directory for the embedded database, blobs and caches.")
+    database_url: str | None = Field(default=None, description="SQLAlchemy URL; default sqlite:///<home>/placeq.db.")
+    blob_root: Path | None = Field(default=None, description="ONNX artifact store; default <home>/blobs.")
+    broker_url: str | None = Field(
+        default=None, description="Celery broker (redis://...). Unset: the embedded worker runs jobs from SQL."
+    )
+    worker: Literal["embedded", "celery", "none"] = Field(
+        default="embedded", description="Who runs jobs: a thread in the API process, Celery workers, or nobody."
+    )
+    base_model: Path | None = Field(
+        default=None, description="ONNX file published as the 'base' model on first start (default: shipped one)."
+    )
+    max_batch: int = Field(default=256, ge=1, le=4096, description="Most placements in one /predict call.")
+    max_body_bytes: int = Field(default=16 * 2**20, ge=1024, description="Largest request body accepted (bytes).")
+    ort_threads: int = Field(default=1, ge=0, le=64, description="onnxruntime intra-op threads per session.")
+    max_inflight: int = Field(default=64, ge=1, description="Concurrent scoring requests before answering 503.")
+    reload_interval_s: float = Field(default=2.0, gt=0, description="How often each API process polls aliases.")
+    job_stale_after_s: float = Field(default=120.0, gt=0, description="Heartbeat age after which a job is re-queued.")
+    job_max_attempts: int = Field(default=3, ge=1, description="Deliveries of a job before it is marked failed.")
+    migrate_on_start: bool = Field(default=True, description="Run Alembic migrations when the app starts.")
+
+    @property
+    def db_url(self) -> str:
+        return self.database_url or f"sqlite:///{(self.home / 'placeq.db').resolve()}"
+
+    @property
+    def blobs(self) -> Path:
+        return self.blob_root or self.home / "blobs"
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,209 @@
+"""Run one job by id: re-read its row, claim it, do the work with heartbeats, record the outcome.
+
+Both the Celery task and the embedded worker call `run_job`. It is idempotent: a job already finished is left
+alone, and a fine-tune publishes under the key ``job-<id>``, so a redelivered job (worker killed after publishing,
+before acknowledging) finds its version instead of publishing a second one. Exceptions never escape silently:
+a job that raises is marked failed with its reason; a process that dies leaves a running row whose heartbeat
+goes stale, and the reaper re-queues it (or fails it after `max_attempts`).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import tempfile
+import threading
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from model_store import BASE_DESIGN, AliasNotFound, Job, JobState, ModelStore, ModelVersion
+from placeq.batch import PlacementBatch
+from placeq.domain import Circuit, Placement
+
+log = logging.getLogger(__name__)
+
+CHECKPOINT_KEY = "checkpoint_sha256"  # ONNX metadata: the blob holding the torch weights it was exported from
+LABEL_CHUNK = 256
+HEARTBEAT_S = 10.0  # well under Settings.job_stale_after_s
+
+
+def worker_name() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+class JobFailed(Exception):
+    """The job cannot succeed (bad data, missing checkpoint...): mark it failed, do not retry."""
+
+
+def circuit_for(store: ModelStore, design: str) -> Circuit:
+    from placeq.circuits import BUILTIN_DESIGNS, load_design
+
+    try:
+        return store.get_design(design)
+    except LookupError:
+        if design in BUILTIN_DESIGNS:
+            return load_design(design)
+        raise JobFailed(f"design {design!r} is not registered") from None
+
+
+def run_job(store: ModelStore, job_id: str, *, worker: str | None = None, stale_after: float | None = None) -> Job:
+    """Claim and run job `job_id`; returns its final row. Safe to call again for the same id: a finished job is
+    returned as it is, and a running one is taken over only when its heartbeat is `stale_after` s old."""
+    worker = worker or worker_name()
+    job = store.get_job(job_id)
+    if job.state.terminal:
+        return job
+    claimed = store.claim_job(job_id, worker=worker, stale_after=stale_after)
+    if claimed is None:  # someone else holds it and is alive
+        return store.get_job(job_id)
+    return execute(store, claimed, worker=worker)
+
+
+def execute(store: ModelStore, job: Job, *, worker: str, beat_every_s: float = HEARTBEAT_S) -> Job:
+    def progress(fraction: float, message: str = "") -> None:
+        store.heartbeat(job.id, progress=min(max(fraction, 0.0), 1.0), message=message, worker=worker)
+
+    stop = threading.Event()
+
+    def beat() -> None:  # liveness between progress reports (an epoch can be long)
+        while not stop.wait(beat_every_s):
+            try:
+                store.heartbeat(job.id, worker=worker)
+            except Exception as exc:  # the database may blip; the next beat retries
+                log.warning("heartbeat of job %s failed: %s", job.id, exc)
+
+    beater = threading.Thread(target=beat, name=f"heartbeat-{job.id[:8]}", daemon=True)
+    beater.start()
+    try:
+        handler = HANDLERS.get(job.kind)
+        if handler is None:
+            raise JobFailed(f"unknown job kind {job.kind!r}")
+        result = handler(store, job, progress)
+    except Exception as exc:  # record every failure with its reason; the row is never left running
+        reason = str(exc) if isinstance(exc, JobFailed) else f"{type(exc).__name__}: {exc}"
+        log.error("job %s failed: %s\n%s", job.id, reason, traceback.format_exc())
+        return store.fail(job.id, reason, worker=worker)
+    finally:
+        stop.set()
+        beater.join()
+    return store.finish(job.id, result, worker=worker)
+
+
+# --- labelling ------------------------------------------------------------------------------------------------
+
+
+def label_job(store: ModelStore, job: Job, progress: Callable[[float, str], None]) -> dict[str, Any]:
+    from training.simulate.label import label_batch
+
+    circuit = circuit_for(store, job.design)
+    placements = [Placement.model_validate(p) for p in job.payload["placements"]]
+    batch = PlacementBatch.from_placements(placements)
+    done = 0
+
+    def tick(n: int) -> None:
+        nonlocal done
+        done += n
+        progress(done / len(batch), f"{done}/{len(batch)} simulated")
+
+    table = label_batch(circuit, batch, progress=tick, chunk_size=LABEL_CHUNK)
+    return {
+        "metric": table.metric,
+        "label_source": table.label_source,
+        "values": [None if not np.isfinite(v) else float(v) for v in table.value],
+        "ok": table.ok.tolist(),
+        "reasons": list(table.reason),
+        "failed": int((~table.ok).sum()),
+    }
+
+
+# --- fine-tuning ----------------------------------------------------------------------------------------------
+
+
+def base_version(store: ModelStore, design: str, pinned: int | None) -> ModelVersion:
+    if pinned is not None:
+        return store.get_version(design, pinned)
+    try:
+        return store.resolve(design, fallback=BASE_DESIGN)
+    except AliasNotFound:
+        raise JobFailed(f"no live model for {design!r} and no base model to fine-tune from") from None
+
+
+def finetune_job(store: ModelStore, job: Job, progress: Callable[[float, str], None]) -> dict[str, Any]:
+    import torch
+
+    from placeq.features import rasterize_batch
+    from placeq.labels import critical_value, relabel
+    from training.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
+    from training.export import export_onnx
+    from training.fit import FINETUNE_CONFIG, fine_tune
+
+    p = job.payload
+    key = f"job-{job.id}"
+    circuit = circuit_for(store, job.design)
+    # Idempotency first: a redelivered job whose publish already committed just reports it.
+    for v in store.list_versions(job.design):
+        if v.idempotency_key == key:
+            return {"version": v.version, "design": v.design, "sha256": v.sha256, "redelivered": True}
+
+    base = base_version(store, job.design, p.get("base_version"))
+    ckpt_sha = base.onnx_metadata.get(CHECKPOINT_KEY)
+    if not ckpt_sha:
+        raise JobFailed(f"{base.design} v{base.version} carries no torch checkpoint ({CHECKPOINT_KEY}); "
+                        "publish models with `placeq train`/`placeq finetune` to make them fine-tunable")
+    with tempfile.TemporaryDirectory() as tmp:
+        (Path(tmp) / "model.pt").write_bytes(store.blobs.get(ckpt_sha))
+        base_ckpt = load_checkpoint(tmp)
+    progress(0.05, f"base {base.design} v{base.version} loaded")
+
+    placements = [Placement.model_validate(x) for x in p["placements"]]
+    for pl in placements:
+        pl.check_against(circuit)
+    if p.get("values") is not None:
+        values = np.asarray(p["values"], dtype=np.float64)
+        metric = circuit.testbench.metric if circuit.testbench else "offset"
+        critical = critical_value(values, metric)  # paper IV-D: the sample's own 25% critical value
+        labels = relabel(values, critical, metric)
+    else:
+        labels, critical = np.asarray(p["labels"], dtype=np.int64), None
+    if labels.min() == labels.max():
+        raise JobFailed("all layouts carry the same label; fine-tuning needs both good and bad examples")
+    nofeat = base_ckpt.model.config.input_kind == "nofeat"
+    x = rasterize_batch(PlacementBatch.from_placements(placements), nofeat=nofeat)
+    progress(0.1, "features ready")
+
+    cfg = FINETUNE_CONFIG.model_copy(update={"epochs": int(p.get("epochs", 30)), "threads": 1})
+    torch.manual_seed(0)
+    model, fit_result = fine_tune(base_ckpt.model, (x, labels), None, cfg)
+    progress(0.8, "fine-tuned; exporting")
+
+    ckpt = Checkpoint(model=model, threshold=base_ckpt.threshold, design=job.design,
+                      metrics={k: float(v) for k, v in fit_result.metrics.items()},
+                      extra={"job": job.id, "parent": f"{base.design} v{base.version}", "critical_value": critical})
+    with tempfile.TemporaryDirectory() as tmp:
+        save_checkpoint(tmp, ckpt)
+        ckpt_ref = store.blobs.put((Path(tmp) / "model.pt").read_bytes())
+        report = export_onnx(model, Path(tmp) / "model.onnx", sample=x[: min(len(x), 16)],
+                             threshold=ckpt.threshold, design=job.design,
+                             extra_metadata={CHECKPOINT_KEY: ckpt_ref.sha256})
+        onnx_bytes = report.path.read_bytes()
+    version = store.publish(
+        job.design, onnx_bytes, created_by=f"job:{job.id}", metrics={**ckpt.metrics, "train_size": len(labels)},
+        threshold=ckpt.threshold, parent=base.ref, idempotency_key=key, activate=bool(p.get("activate")),
+        reason="fine-tune job",
+    )
+    progress(1.0, f"published {version.design} v{version.version}")
+    return {"version": version.version, "design": version.design, "sha256": version.sha256,
+            "parent": {"design": base.design, "version": base.version}, "activated": bool(p.get("activate"))}
+
+
+HANDLERS: dict[str, Callable[[ModelStore, Job, Callable[[float, str], None]], dict[str, Any]]] = {
+    "label": label_job,
+    "finetune": finetune_job,
+}
+
+__all__ = ["JobFailed", "JobState", "run_job", "worker_name"]
