@@ -43,12 +43,14 @@ from model_store.records import (
 )
 from model_store.store import ModelStore
 from model_store.validate import ArtifactInfo, validate_artifact
+from model_store.watch import AliasWatcher
 
 __all__ = [
     "BASE_DESIGN",
     "LIVE",
     "AliasMove",
     "AliasNotFound",
+    "AliasWatcher",
     "ArtifactCorrupt",
     "ArtifactInfo",
     "ArtifactInvalid",

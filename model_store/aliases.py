@@ -55,11 +55,14 @@ def move_alias(
     reason: str,
     action: Action,
     revision: int,
-) -> AliasMove:
-    """Point (design, alias) at `target` (None deletes it) and append the history row. Call `lock_aliases` first."""
+) -> AliasMove | None:
+    """Point (design, alias) at `target` (None deletes it) and append the history row; None when the alias
+    already points there (nothing to record). Call `lock_aliases` first."""
     if target is not None and target.status != "ready":
         raise VersionNotReady(target.design, target.version, target.status)
     cur = s.get(AliasRow, (design, alias))
+    if cur is not None and target is not None and cur.version_id == target.id:
+        return None
     from_version = s.get(VersionRow, cur.version_id).version if cur is not None else None  # type: ignore[union-attr]
     ts = now()
     if target is None:
@@ -88,7 +91,8 @@ def move_alias(
 
 class Aliases(_Part):
     def set_alias(self, design: str, version: int, *, alias: str = LIVE, actor: str, reason: str = "") -> ModelVersion:
-        """Point `alias` of `design` at `version` (a "ready" one); recorded in the history with `actor`."""
+        """Point `alias` of `design` at `version` (a "ready" one); recorded in the history with `actor`.
+        Pointing it where it already points records nothing."""
         check_alias(alias)
         with self.db.session() as s:
             rev = lock_aliases(s)
@@ -100,7 +104,10 @@ class Aliases(_Part):
         check_alias(alias)
         with self.db.session() as s:
             rev = lock_aliases(s)
-            return move_alias(s, design, alias, None, actor=actor, reason=reason, action="delete", revision=rev)
+            move = move_alias(s, design, alias, None, actor=actor, reason=reason, action="delete", revision=rev)
+            if move is None:  # pragma: no cover - a delete always moves
+                raise AliasNotFound(design, alias)
+            return move
 
     def rollback(self, design: str, *, alias: str = LIVE, actor: str, reason: str = "") -> ModelVersion:
         """Undo the alias's last move: back to its `from_version` (`NoPreviousVersion` if there is none)."""

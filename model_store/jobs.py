@@ -15,7 +15,7 @@ import uuid
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import CursorResult, delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -206,3 +206,17 @@ class Jobs(_Part):
                 row.updated_at = ts
             s.flush()
             return [job_record(r) for r in rows]
+
+    def purge_jobs(self, finished_before: datetime) -> int:
+        """Delete succeeded/failed jobs finished before `finished_before` (keep >= 24 h, as Azure's LRO guide
+        asks, so clients can still read results); returns how many went. Queued and running jobs are kept."""
+        with self.db.session() as s:
+            gone: CursorResult[Any] = s.execute(  # type: ignore[assignment]
+                delete(JobRow)
+                .where(
+                    JobRow.state.in_([JobState.SUCCEEDED.value, JobState.FAILED.value]),
+                    JobRow.finished_at < finished_before,
+                )
+                .execution_options(synchronize_session=False)
+            )
+            return int(gone.rowcount or 0)

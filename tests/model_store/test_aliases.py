@@ -124,3 +124,10 @@ def test_alias_at_answers_what_was_live_when(store: ModelStore) -> None:
     assert store.alias_at("ota1", h1.at).version == 1  # type: ignore[union-attr]
     assert store.alias_at("ota1", h2.at).version == 2  # type: ignore[union-attr]
     assert store.alias_at("ota1", h1.at.replace(year=2000)) is None
+
+
+def test_setting_the_current_version_again_records_nothing(store: ModelStore) -> None:
+    _three(store)
+    store.set_alias("ota1", 2, actor="a")
+    assert store.set_alias("ota1", 2, actor="b").version == 2
+    assert [h.actor for h in store.alias_history("ota1")] == ["a"]

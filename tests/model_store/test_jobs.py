@@ -112,3 +112,14 @@ def test_list_jobs_filters(store: ModelStore) -> None:
     assert len(store.list_jobs(kind="label")) == 1
     with pytest.raises(InputError, match="limit"):
         store.list_jobs(limit=0)
+
+
+def test_purge_removes_only_old_finished_jobs(store: ModelStore) -> None:
+    done = store.create_job("label", "ota1", {})
+    store.claim_job(done.id, worker="w")
+    finished = store.finish(done.id, {"n": 1}).finished_at
+    queued = store.create_job("label", "ota1", {})
+    assert finished is not None
+    assert store.purge_jobs(finished) == 0  # strictly before
+    assert store.purge_jobs(finished + timedelta(seconds=1)) == 1
+    assert [j.id for j in store.list_jobs()] == [queued.id]
