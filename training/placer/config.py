@@ -87,7 +87,8 @@ class PlacerConfig:
             ok = isinstance(value, expected) or (expected is float and isinstance(value, int))
             if not ok or (expected is not bool and isinstance(value, bool)):
                 raise InputError(f"{source}.{key}", f"expected {expected.__name__}, got {value!r}")
-        return cls(**{k: (float(v) if type(known[k].default) is float else v) for k, v in data.items()})
+        values: dict[str, Any] = {k: (float(v) if type(known[k].default) is float else v) for k, v in data.items()}
+        return cls(**values)
 
     @classmethod
     def from_json(cls, path: str | Path) -> PlacerConfig:

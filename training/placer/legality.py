@@ -29,9 +29,10 @@ class LegalityReport:
     @property
     def legal(self) -> np.ndarray:
         """(B,) bool."""
-        return (self.overlaps == 0) & (self.off_grid == 0) & (self.outside == 0) & (self.symmetry_error == 0) & (
-            self.pins_outside == 0
-        )
+        legal: np.ndarray = (self.overlaps == 0) & (self.off_grid == 0) & (self.outside == 0) & (
+            self.symmetry_error == 0
+        ) & (self.pins_outside == 0)
+        return legal
 
     @property
     def ok(self) -> bool:

@@ -30,24 +30,29 @@ from training.placer.problem import PlacementProblem
 _NONE = np.iinfo(np.int64).min // 4  # "no edge" in max-plus arithmetic
 
 
-def _longest_path(lb: np.ndarray, edge: np.ndarray, node_of: np.ndarray, n_nodes: int) -> np.ndarray:
-    """Max-plus fixpoint v_j = max(lb_j, max_i v_i + edge_ij) with merged nodes sharing one value.
+def _merge_pairs(v: np.ndarray, pairs: np.ndarray) -> np.ndarray:
+    """(B, N) values -> the same with both members of each pair (K, 2) set to their maximum (in place)."""
+    if len(pairs):
+        m = np.maximum(v[:, pairs[:, 0]], v[:, pairs[:, 1]])  # (B, K)
+        v[:, pairs[:, 0]] = m
+        v[:, pairs[:, 1]] = m
+    return v
 
-    lb (B, N) int64, edge (B, N, N) int64 (_NONE where absent, i -> j), node_of (N,) -> v (B, N) per device.
-    Converges in at most (longest chain) rounds since the graph is acyclic.
+
+def _longest_path(lb: np.ndarray, edge: np.ndarray, pairs: np.ndarray) -> np.ndarray:
+    """Max-plus fixpoint v_j = max(lb_j, max_i v_i + edge_ij), both members of a pair sharing one value.
+
+    lb (B, N) int64, edge (B, N, N) int64 (_NONE where absent, i -> j), pairs (K, 2) -> v (B, N).
+    Converges in at most (longest chain) rounds since the graph (pairs merged) is acyclic.
     """
-    b, n = lb.shape
-    node = np.full((b, n_nodes), _NONE, dtype=np.int64)
-    np.maximum.at(node, (slice(None), node_of), lb)
+    n = lb.shape[1]
+    v = _merge_pairs(lb.copy(), pairs)
     for _ in range(n + 1):
-        v = node[:, node_of]  # (B, N)
-        cand = np.maximum(lb, (v[:, :, None] + edge).max(axis=1))  # (B, N)
-        new = np.full_like(node, _NONE)
-        np.maximum.at(new, (slice(None), node_of), cand)
-        if np.array_equal(new, node):
+        new = _merge_pairs(np.maximum(lb, (v[:, :, None] + edge).max(axis=1)), pairs)  # (B, N)
+        if np.array_equal(new, v):
             break
-        node = new
-    return node[:, node_of]
+        v = new
+    return v
 
 
 def legalize(problem: PlacementProblem, gp: GlobalPlacement) -> tuple[np.ndarray, np.ndarray]:
@@ -101,15 +106,16 @@ def legalize(problem: PlacementProblem, gp: GlobalPlacement) -> tuple[np.ndarray
         """(B, N, N) strict order i < j by (key, node id)."""
         ki, kj = key[:, :, None], key[:, None, :]
         ni, nj = node_of[:, None], node_of[None, :]
-        return (ki < kj) | ((ki == kj) & (ni < nj))
+        order: np.ndarray = (ki < kj) | ((ki == kj) & (ni < nj))
+        return order
 
     reach_x = (w[:, None] + w[None, :]) // 2 + s  # (N, N) centre distance needed side by side
     reach_y = (h[:, None] + h[None, :]) // 2 + s
     edge_x = np.where(horizontal & before(dist), reach_x, _NONE)  # (B, N, N)
     edge_y = np.where(vertical & before(cy), reach_y, _NONE)
     lb_x = np.where(centred, 0, w // 2 + (s + 1) // 2)  # (N,) a side device keeps s/2 from the axis
-    dx = _longest_path(np.broadcast_to(lb_x, (b, n)).astype(np.int64), edge_x, node_of, n)  # (B, N)
-    yc = _longest_path(np.broadcast_to(h // 2, (b, n)).astype(np.int64), edge_y, node_of, n)
+    dx = _longest_path(np.broadcast_to(lb_x, (b, n)).astype(np.int64), edge_x, problem.pairs)  # (B, N)
+    yc = _longest_path(np.broadcast_to(h // 2, (b, n)).astype(np.int64), edge_y, problem.pairs)
     x0 = side * dx - w // 2  # relative to the axis
     y0 = yc - h // 2
     x0 -= x0.min(axis=1, keepdims=True)

@@ -67,12 +67,13 @@ class Objective(nn.Module):
                 step: Step) -> torch.Tensor:
         """cx, cy (B, N), axis (B,), weight (B, M) -> (B,)."""
         scale = self.base_total / weight.sum(1).clamp_min(1e-9)  # (B,)
-        return (
+        total: torch.Tensor = (
             self.wirelength(cx, cy, weight, step.gamma) * scale
             + self.boundary_weight * self.boundary(cx, cy, step.gamma)
             + step.overlap * self.overlap(cx, cy, step.gamma)
             + step.symmetry * self.symmetry(cx, cy, axis)
         )
+        return total
 
 
 @dataclass(frozen=True)

@@ -66,5 +66,7 @@ class PairOverlap(nn.Module):
 
     def forward(self, cx: torch.Tensor, cy: torch.Tensor, gamma: float) -> torch.Tensor:
         """cx, cy (B, N) -> (B,)."""
-        out: torch.Tensor = _OverlapFn.apply(cx, cy, self.first, self.second, self.reach, self.incidence, gamma)
+        out: torch.Tensor = _OverlapFn.apply(  # type: ignore[no-untyped-call]
+            cx, cy, self.first, self.second, self.reach, self.incidence, gamma
+        )
         return out
