@@ -15,7 +15,6 @@ Choices (measured under torch 2.13 / onnxscript 0.7 / onnxruntime 1.32, see docs
 from __future__ import annotations
 
 import hashlib
-import importlib.metadata
 import json
 import logging
 import warnings
@@ -26,17 +25,13 @@ import numpy as np
 import torch
 from torch import nn
 
-from placeq.errors import PlaceqError
+from placeq import __version__
+from placeq.errors import InputError, PlaceqError
 from training.nets import PlacementNet
 
 
 def placeq_version() -> str:
-    """The installed placeq version (read from package metadata: under pytest, tests/placeq can shadow the
-    package's __init__)."""
-    try:
-        return importlib.metadata.version("placeq")
-    except importlib.metadata.PackageNotFoundError:
-        return "unknown"
+    return __version__
 
 
 OPSET = 18
@@ -122,6 +117,8 @@ def export_onnx(
     import onnxruntime as ort
 
     path = Path(path)
+    if not 0.0 < threshold < 1.0:
+        raise InputError("threshold", f"{threshold} is not a probability in (0, 1); see as_probability_threshold")
     x = np.ascontiguousarray(sample, dtype=np.float32)
     if x.ndim != 4 or tuple(x.shape[1:]) != model.config.input_shape or len(x) == 0:
         raise ExportMismatch(f"sample: expected (b, {model.config.input_shape}), got {x.shape}")

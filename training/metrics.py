@@ -138,3 +138,16 @@ def choose_threshold(
     if k >= n:
         return float(np.nextafter(order[-1], np.inf))  # above every score: prune nothing
     return float(order[k])
+
+
+PROBABILITY_EPS = 1e-7
+
+
+def as_probability_threshold(threshold: float) -> float:
+    """Clip a threshold into (0, 1), the range the model store and the service accept.
+
+    `choose_threshold` returns a value just above the highest score when nothing should be pruned (possibly
+    > 1), or the lowest score when everything should be (possibly 0); both ends map to the nearest storable
+    probability, which prunes the same layouts unless a probability is within 1e-7 of 0 or 1.
+    """
+    return float(min(max(threshold, PROBABILITY_EPS), 1.0 - PROBABILITY_EPS))

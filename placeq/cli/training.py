@@ -96,7 +96,7 @@ def _run(args: argparse.Namespace, ckpt_in: Checkpoint | None, model: Any) -> in
 
     from training.checkpoint import Checkpoint, publish
     from training.fit import Rows, TrainConfig, fit, history_rows, predict_proba, split_indices
-    from training.metrics import choose_threshold, evaluate
+    from training.metrics import as_probability_threshold, choose_threshold, evaluate
 
     x, y = _load(args, nofeat=model.config.input_kind == "nofeat")
     is_ft = ckpt_in is not None
@@ -128,8 +128,10 @@ def _run(args: argparse.Namespace, ckpt_in: Checkpoint | None, model: Any) -> in
     threshold = 0.5
     if args.target_for is not None or args.prune_rate is not None:
         on = va if len(va) else tr  # no validation set (few-shot): the training layouts are all we have
-        threshold = choose_threshold(
-            predict_proba(model, Rows(x, on)), y[on], target_for=args.target_for, prune_rate=args.prune_rate
+        threshold = as_probability_threshold(
+            choose_threshold(
+                predict_proba(model, Rows(x, on)), y[on], target_for=args.target_for, prune_rate=args.prune_rate
+            )
         )
     metrics = dict(result.metrics)
     if len(te):

@@ -11,6 +11,7 @@ import onnxruntime as ort
 import pytest
 import torch
 
+from placeq.errors import InputError
 from training.export import INPUT_NAME, OPSET, ExportMismatch, export_onnx, read_metadata
 from training.fit import synthetic_task
 from training.nets import ARCHITECTURES, build, from_config
@@ -71,3 +72,18 @@ def test_a_graph_that_disagrees_with_torch_is_refused(layouts: dict[str, np.ndar
     with pytest.raises(ExportMismatch, match="differs"):
         export_onnx(model, tmp_path / "m.onnx", sample=layouts["feat"], atol=0.0)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_the_model_store_accepts_the_export(layouts: dict[str, np.ndarray], tmp_path: Path) -> None:
+    """The artifact contract of model_store.validate (torch-free): signature, warm-up, metadata."""
+    from model_store.validate import validate_artifact
+
+    report = export_onnx(build("fast3d"), tmp_path / "m.onnx", sample=layouts["feat"], threshold=0.3, design="ota1")
+    info = validate_artifact(report.path.read_bytes())
+    assert info.input_kind == "feat" and info.threshold == 0.3 and info.arch == "fast3d"
+    assert info.output_names == ("logit", "probability")
+
+
+def test_a_threshold_outside_0_1_is_refused(layouts: dict[str, np.ndarray], tmp_path: Path) -> None:
+    with pytest.raises(InputError, match="threshold"):
+        export_onnx(build("fast3d"), tmp_path / "m.onnx", sample=layouts["feat"], threshold=1.0)

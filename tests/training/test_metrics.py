@@ -6,7 +6,14 @@ import numpy as np
 import pytest
 
 from placeq.errors import InputError
-from training.metrics import Confusion, choose_threshold, confusion, evaluate, metrics_from_confusion
+from training.metrics import (
+    Confusion,
+    as_probability_threshold,
+    choose_threshold,
+    confusion,
+    evaluate,
+    metrics_from_confusion,
+)
 
 
 def test_confusion_counts_scores_at_or_above_threshold_as_pruned() -> None:
@@ -92,3 +99,12 @@ def test_threshold_needs_exactly_one_target() -> None:
         choose_threshold(np.zeros(3), np.zeros(3), target_for=0.1, prune_rate=0.1)
     with pytest.raises(InputError, match="prune_rate"):
         choose_threshold(np.zeros(3), prune_rate=1.5)
+
+
+def test_thresholds_are_stored_as_probabilities_strictly_inside_0_1() -> None:
+    scores = np.array([0.2, 0.7, 1.0])
+    prune_nothing = choose_threshold(scores, prune_rate=0.0)
+    assert prune_nothing > 1.0  # above every score
+    assert 0.0 < as_probability_threshold(prune_nothing) < 1.0
+    assert 0.0 < as_probability_threshold(0.0) < 1.0
+    assert as_probability_threshold(0.3) == 0.3
