@@ -10,6 +10,7 @@ without knowing how it was trained.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,6 +24,7 @@ from training.export import ExportReport, export_onnx, placeq_version
 from training.nets import PlacementNet, from_config
 
 WEIGHTS = "model.pt"
+CHECKPOINT_KEY = "checkpoint_sha256"  # ONNX metadata: sha256 of the model.pt it was exported from
 ONNX = "model.onnx"
 SUMMARY = "model.json"
 
@@ -116,7 +118,11 @@ def publish(
     save_checkpoint(d, ckpt)
     if split is not None:
         np.savez(d / SPLIT, **split)  # type: ignore[arg-type]
-    report = export_onnx(ckpt.model, d / ONNX, sample=sample, threshold=ckpt.threshold, design=ckpt.design)
+    # The ONNX file names the weights it came from, so a service that holds only the ONNX artifact can find the
+    # torch checkpoint (stored beside it in the content-addressed blob store) and fine-tune from it.
+    weights_sha = hashlib.sha256((d / WEIGHTS).read_bytes()).hexdigest()
+    report = export_onnx(ckpt.model, d / ONNX, sample=sample, threshold=ckpt.threshold, design=ckpt.design,
+                         extra_metadata={CHECKPOINT_KEY: weights_sha})
     write_summary(
         d,
         ckpt,

@@ -24,10 +24,10 @@ import numpy as np
 from model_store import BASE_DESIGN, AliasNotFound, Job, JobState, ModelStore, ModelVersion
 from placeq.batch import PlacementBatch
 from placeq.domain import Circuit, Placement
+from training.checkpoint import CHECKPOINT_KEY
 
 log = logging.getLogger(__name__)
 
-CHECKPOINT_KEY = "checkpoint_sha256"  # ONNX metadata: the blob holding the torch weights it was exported from
 LABEL_CHUNK = 256
 HEARTBEAT_S = 10.0  # well under Settings.job_stale_after_s
 
@@ -137,7 +137,6 @@ def finetune_job(store: ModelStore, job: Job, progress: Callable[[float, str], N
     import torch
 
     from placeq.features import rasterize_batch
-    from placeq.labels import critical_value, relabel
     from training.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
     from training.export import export_onnx
     from training.fit import FINETUNE_CONFIG, fine_tune
@@ -164,6 +163,8 @@ def finetune_job(store: ModelStore, job: Job, progress: Callable[[float, str], N
     for pl in placements:
         pl.check_against(circuit)
     if p.get("values") is not None:
+        from placeq.labels import critical_value, relabel
+
         values = np.asarray(p["values"], dtype=np.float64)
         metric = circuit.testbench.metric if circuit.testbench else "offset"
         critical = critical_value(values, metric)  # paper IV-D: the sample's own 25% critical value
