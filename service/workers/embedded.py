@@ -41,7 +41,7 @@ class EmbeddedWorker:
         if job is None:
             return False
         log.info("running %s job %s (attempt %d)", job.kind, job.id, job.attempts)
-        done = execute(self.store, job, worker=self.name)
+        done = execute(self.store, job, worker=self.name, beat_every_s=self.settings.job_stale_after_s / 4)
         log.info("job %s %s", job.id, done.state.value)
         return True
 

@@ -29,7 +29,7 @@ from training.checkpoint import CHECKPOINT_KEY
 log = logging.getLogger(__name__)
 
 LABEL_CHUNK = 256
-HEARTBEAT_S = 10.0  # well under Settings.job_stale_after_s
+HEARTBEAT_S = 10.0  # default liveness interval; callers pass stale_after / 4
 
 
 def worker_name() -> str:
@@ -51,7 +51,9 @@ def circuit_for(store: ModelStore, design: str) -> Circuit:
         raise JobFailed(f"design {design!r} is not registered") from None
 
 
-def run_job(store: ModelStore, job_id: str, *, worker: str | None = None, stale_after: float | None = None) -> Job:
+def run_job(
+    store: ModelStore, job_id: str, *, worker: str | None = None, stale_after: float | None = None
+) -> Job:
     """Claim and run job `job_id`; returns its final row. Safe to call again for the same id: a finished job is
     returned as it is, and a running one is taken over only when its heartbeat is `stale_after` s old."""
     worker = worker or worker_name()
@@ -61,7 +63,8 @@ def run_job(store: ModelStore, job_id: str, *, worker: str | None = None, stale_
     claimed = store.claim_job(job_id, worker=worker, stale_after=stale_after)
     if claimed is None:  # someone else holds it and is alive
         return store.get_job(job_id)
-    return execute(store, claimed, worker=worker)
+    beat = stale_after / 4 if stale_after else HEARTBEAT_S
+    return execute(store, claimed, worker=worker, beat_every_s=beat)
 
 
 def execute(store: ModelStore, job: Job, *, worker: str, beat_every_s: float = HEARTBEAT_S) -> Job:
