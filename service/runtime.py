@@ -129,6 +129,7 @@ class Runtime:
         import redis
 
         try:
-            return bool(redis.Redis.from_url(self.settings.broker_url, socket_timeout=1).ping())
+            with redis.Redis.from_url(self.settings.broker_url, socket_timeout=1) as client:
+                return bool(client.ping())
         except Exception:
             return False

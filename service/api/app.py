@@ -27,7 +27,8 @@ worst 25% of its design's offset (or CMRR) after routing, extraction and simulat
 (Liu, Zhu et al., DATE 2020). Labelling and fine-tuning run as jobs; models are versioned with a live alias."""
 
 
-def celery_enqueue(settings: Settings) -> Callable[[Job], None]:
+def celery_enqueue(settings: Settings) -> tuple[Callable[[Job], None], Callable[[], None]]:
+    """(enqueue, close): send a job id to the Celery queue; close the broker connections at shutdown."""
     from service.workers.celery_app import make_celery
 
     app = make_celery(settings.broker_url)
@@ -35,7 +36,7 @@ def celery_enqueue(settings: Settings) -> Callable[[Job], None]:
     def enqueue(job: Job) -> None:
         app.send_task("placeq.run_job", args=[job.id], task_id=f"{job.id}-{job.attempts}")
 
-    return enqueue
+    return enqueue, app.close
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -43,7 +44,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        enqueue = celery_enqueue(settings) if settings.worker == "celery" else None
+        enqueue, close = celery_enqueue(settings) if settings.worker == "celery" else (None, None)
         runtime = Runtime(settings, enqueue=enqueue)
         runtime.start()
         app.state.runtime = runtime
@@ -51,6 +52,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             yield
         finally:
             runtime.stop()
+            if close is not None:
+                close()
 
     app = FastAPI(title="placeq", version=__version__, description=DESCRIPTION, lifespan=lifespan)
     errors.install(app)

@@ -9,11 +9,12 @@ import sys
 import time
 from pathlib import Path
 
+from service_helpers import placements_json
+
 from model_store import BASE_DESIGN, JobState, ModelStore, upgrade
 from placeq.domain import Placement
 from service.api.app import EXAMPLE
 from service.bootstrap import publish_model_dir
-from service_helpers import placements_json
 
 
 def _worker(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
