@@ -9,7 +9,11 @@ need_apt=()
 command -v ngspice >/dev/null 2>&1 || need_apt+=(ngspice)
 ldconfig -p 2>/dev/null | grep -q 'libngspice.so' || need_apt+=(libngspice0)
 # The test suite validates docker-compose.yml statically (no Docker engine here).
-case ",$extras," in *,dev,*) command -v docker-compose >/dev/null 2>&1 || need_apt+=(docker-compose) ;; esac
+# Browser tests drive Debian's chromium (no browser download).
+case ",$extras," in *,dev,*)
+  command -v docker-compose >/dev/null 2>&1 || need_apt+=(docker-compose)
+  command -v chromium >/dev/null 2>&1 || need_apt+=(chromium) ;;
+esac
 if [ "${#need_apt[@]}" -gt 0 ]; then
   SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
   $SUDO apt-get update -qq
