@@ -66,6 +66,9 @@ class DesignIn(BaseModel):
     name: str | None = Field(default=None, description="Design name for a netlist (default: its subckt name).")
     types: dict[str, str] | None = Field(default=None, description="Device -> NMOS/PMOS/CAP/RES (UT-AnLay .json).")
     channels: dict[str, list[int]] | None = Field(default=None, description="Device -> channels 1..5 (.channel).")
+    symmetry_pairs: list[tuple[str, str]] | None = Field(default=None, description="Matched pairs (netlist form).")
+    self_symmetric: list[str] | None = Field(default=None, description="Self-symmetric devices (netlist form).")
+    critical_nets: list[str] | None = Field(default=None, description="Nets the design-space generator weights.")
 
     @model_validator(mode="after")
     def _one_form(self) -> DesignIn:

@@ -206,3 +206,24 @@ def test_alias_moves_reach_other_api_processes(settings, model_dir, example: Pla
                 break
             time.sleep(0.1)
         assert got == "ota1"
+
+
+def test_register_a_ut_anlay_spectre_netlist(client: TestClient, ut_anlay) -> None:  # type: ignore[no-untyped-def]
+    stem = ut_anlay / "Telescopic_Three_stage"
+    body = {
+        "netlist": (stem.with_suffix(".sp")).read_text(),
+        "types": json.loads(stem.with_suffix(".json").read_text()),
+        "channels": json.loads(stem.with_suffix(".channel").read_text()),
+        "symmetry_pairs": [["M12", "M5"], ["M3", "M110"]],
+        "critical_nets": ["VSHP1", "VSHM1", "OUTP", "OUTM"],
+    }
+    r = client.post("/designs", json=body)
+    assert r.status_code == 201, r.text
+    out = r.json()
+    assert out["name"] == "Telescopic_Three_stage" and out["devices"] == 45
+    assert out["critical_nets"] == ["VSHP1", "VSHM1", "OUTP", "OUTM"]
+    bad = {**body, "channels": {**body["channels"], "M12": [7]}}
+    r = client.post("/designs", json=bad)
+    assert r.status_code == 422 and "channels.M12" in r.text
+    r = client.post("/designs", json={"netlist": "M1 (a b c) nfet w=1u l=zz\n"})
+    assert r.status_code == 422 and "netlist:1" in r.text

@@ -47,7 +47,9 @@ def circuit_of(body: DesignIn) -> Circuit:
         if bad:
             raise InputError(f"channels.{bad[0][0]}", f"channel {bad[0][1]} is not in 1..{len(order)}")
         channels = {d: tuple(order[c - 1] for c in cs) for d, cs in body.channels.items()}
-    return parse_netlist(body.netlist or "", source="netlist", name=body.name, types=types, channels=channels)
+    circuit = parse_netlist(body.netlist or "", source="netlist", name=body.name, types=types, channels=channels)
+    extra = {k: v for k in ("symmetry_pairs", "self_symmetric", "critical_nets") if (v := getattr(body, k)) is not None}
+    return Circuit.model_validate({**circuit.model_dump(), **extra}) if extra else circuit
 
 
 @router.post("/designs", status_code=status.HTTP_201_CREATED, response_model=DesignOut,
