@@ -73,10 +73,10 @@ def run_netlist(args: argparse.Namespace) -> int:
     kinds = Counter(d.kind for d in circuit.devices)
     per_kind = ", ".join(f"{k.value} {kinds[k]}" for k in DeviceKind if kinds[k])
     tagged = sum(1 for d in circuit.devices if d.tags)
-    pairs = len(circuit.symmetry_pairs)
     print(
         f"{circuit.name}: {len(circuit.devices)} devices ({per_kind}), {len(circuit.nets())} nets, "
-        f"{len(circuit.ports)} ports, {tagged} tagged, {pairs} symmetric pairs -> {args.output}"
+        f"{len(circuit.ports)} ports, {tagged} tagged, symmetry {len(circuit.symmetry_pairs)} pair(s) "
+        f"+ {len(circuit.self_symmetric)} self -> {args.output}"
     )
     return 0
 
