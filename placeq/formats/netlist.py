@@ -259,7 +259,7 @@ def read_netlist(
     Errors name ``netlist:line``, ``types.json:DEV``, ``design.channel:DEV`` or ``design.sym:line``.
     """
     try:
-        text = Path(path).read_text(encoding="utf-8", errors="replace")
+        text = Path(path).read_text(encoding="utf-8-sig", errors="replace")
     except OSError as exc:
         raise NetlistError(str(path), f"cannot read netlist: {exc.strerror}") from exc
     return build_circuit(
