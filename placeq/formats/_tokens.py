@@ -74,7 +74,7 @@ def _strip_spice_comment(line: str) -> str:
         cut = line.find(mark)
         if cut >= 0:
             line = line[:cut]
-    return line[1:] if line.startswith("$") else line
+    return "" if line.startswith("$") else line
 
 
 def _strip_spectre_comment(line: str) -> str:
@@ -106,6 +106,8 @@ def logical_lines(text: str, dialect: Dialect, source: str) -> Iterator[Line]:
             if not stripped or stripped.startswith("*"):
                 continue
             body = _strip_spice_comment(stripped).strip()
+            if not body:
+                continue
             if body.startswith("+"):
                 if not pending:
                     raise NetlistError(f"{source}:{lineno}", "continuation line '+' without a line to continue")
@@ -113,7 +115,7 @@ def logical_lines(text: str, dialect: Dialect, source: str) -> Iterator[Line]:
                 continue
             if pending:
                 yield Line(" ".join(pending), start, dialect)
-            pending, start = ([body], lineno) if body else ([], lineno)
+            pending, start = [body], lineno
         else:
             if stripped.startswith("*"):
                 continue

@@ -64,6 +64,11 @@ def test_spice_continuations_and_comments_join_into_one_line() -> None:
     assert [(ln.text, ln.lineno) for ln in lines] == [("M1 d g s b nch w=2u l=1u", 2), ("R1 a b 1k", 7)]
 
 
+def test_spice_comment_only_lines_do_not_break_a_continuation() -> None:
+    text = "M1 d g s b nch\n$ a dollar comment line\n; a semicolon comment line\n+ w=1u l=1u\n"
+    assert [ln.text for ln in logical_lines(text, "spice", "f.sp")] == ["M1 d g s b nch w=1u l=1u"]
+
+
 def test_spice_dollar_inside_a_name_is_not_a_comment() -> None:
     (line,) = logical_lines("M1 d$1 g s b nch w=1u l=1u", "spice", "f.sp")
     assert "d$1" in line.text
