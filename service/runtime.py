@@ -16,17 +16,18 @@ from importlib import resources
 from pathlib import Path
 
 from model_store import BASE_DESIGN, Job, ModelStore, sha256_hex, upgrade
+from service.bootstrap import publish_model_dir
 from service.scoring import LiveRef, ModelCache
 from service.settings import Settings
 
 log = logging.getLogger(__name__)
 
-SHIPPED_BASE = "base.onnx"  # service/assets/base.onnx, made by `placeq train` on our OTA1 space
+SHIPPED_BASE = "base_model"  # service/assets/base_model/: model.onnx + model.pt + model.json from `placeq train`
 
 
 def shipped_base_model() -> Path | None:
     path = Path(str(resources.files("service") / "assets" / SHIPPED_BASE))
-    return path if path.is_file() else None
+    return path if (path / "model.onnx").is_file() else None
 
 
 @dataclass
@@ -73,10 +74,14 @@ class Runtime:
         if path is None:
             log.warning("no base model shipped or configured; designs without a live model cannot be scored")
             return
-        data = Path(path).read_bytes()
-        version = self.store.publish(
-            BASE_DESIGN, data, created_by="placeq:shipped", idempotency_key=f"shipped-{sha256_hex(data)[:32]}"
-        )
+        path = Path(path)
+        if path.is_dir():  # a model directory: its torch checkpoint goes along, so the base is fine-tunable
+            version = publish_model_dir(self.store, path, design=BASE_DESIGN, created_by="placeq:shipped")
+        else:
+            data = path.read_bytes()
+            version = self.store.publish(
+                BASE_DESIGN, data, created_by="placeq:shipped", idempotency_key=f"shipped-{sha256_hex(data)[:32]}"
+            )
         if BASE_DESIGN not in self.store.aliases():
             self.store.set_alias(BASE_DESIGN, version.version, actor="placeq:shipped", reason="first start")
 

@@ -29,7 +29,9 @@ class Settings(BaseSettings):
         default="embedded", description="Who runs jobs: a thread in the API process, Celery workers, or nobody."
     )
     base_model: Path | None = Field(
-        default=None, description="ONNX file published as the 'base' model on first start (default: shipped one)."
+        default=None,
+        description="Model directory (model.onnx + model.pt) or ONNX file published as the 'base' model on first "
+        "start (default: the shipped service/assets/base_model).",
     )
     max_batch: int = Field(default=256, ge=1, le=4096, description="Most placements in one /predict call.")
     max_body_bytes: int = Field(default=16 * 2**20, ge=1024, description="Largest request body accepted (bytes).")

@@ -59,12 +59,10 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 @pytest.fixture
 def settings(db_url: str, tmp_path: Path, model_dir: Path) -> Settings:
     return Settings(home=tmp_path / "home", database_url=db_url, blob_root=tmp_path / "blobs",
-                    base_model=model_dir / "model.onnx", worker="none", reload_interval_s=0.2)
+                    base_model=model_dir, worker="none", reload_interval_s=0.2)
 
 
 @pytest.fixture
 def client(settings: Settings, model_dir: Path) -> Iterator[TestClient]:
     with TestClient(create_app(settings)) as c:
-        # The shipped base model is published from its ONNX file alone; add its weights so jobs can fine-tune.
-        c.app.state.runtime.store.blobs.put((model_dir / "model.pt").read_bytes())  # type: ignore[attr-defined]
         yield c

@@ -46,7 +46,7 @@ def test_finetune_through_redis_and_a_celery_worker(celery_env: Settings, model_
     from service.workers.celery_app import app as celery_app
 
     celery_app.conf.broker_url = BROKER
-    settings = celery_env.model_copy(update={"base_model": model_dir / "model.onnx", "reload_interval_s": 0.2})
+    settings = celery_env.model_copy(update={"base_model": model_dir, "reload_interval_s": 0.2})
     try:
         _run(settings, model_dir, example, celery_app)
     finally:
@@ -57,7 +57,6 @@ def _run(settings: Settings, model_dir: Path, example: Placement, celery_app: ob
     with TestClient(create_app(settings)) as client, start_worker(
         celery_app, pool="solo", perform_ping_check=False, shutdown_timeout=30  # type: ignore[arg-type]
     ):
-        client.app.state.runtime.store.blobs.put((model_dir / "model.pt").read_bytes())  # type: ignore[attr-defined]
         ready = client.get("/readyz").json()
         assert ready["checks"]["broker"] is True
         items = placements_json(example, 12, seed=7)

@@ -28,7 +28,7 @@ def _free_port() -> int:
 @pytest.fixture
 def server(tmp_path: Path, model_dir: Path) -> Iterator[str]:
     port = _free_port()
-    env = {**os.environ, "PLACEQ_HOME": str(tmp_path), "PLACEQ_BASE_MODEL": str(model_dir / "model.onnx")}
+    env = {**os.environ, "PLACEQ_HOME": str(tmp_path), "PLACEQ_BASE_MODEL": str(model_dir)}
     with (tmp_path / "serve.log").open("wb") as log:
         proc = subprocess.Popen([sys.executable, "-m", "placeq", "serve", "--port", str(port)], env=env,
                                 stdout=log, stderr=log)
