@@ -44,16 +44,21 @@ def pg_service_url(pg_url: str) -> str:  # noqa: F811
     return pg_url
 
 
+@pytest.fixture
+def pg_clean_url(pg_service_url: str) -> str:
+    """The session's PostgreSQL database, emptied for this test."""
+    engine = make_engine(pg_service_url)
+    with engine.begin() as conn:
+        conn.execute(text(f"TRUNCATE {TABLES} RESTART IDENTITY CASCADE"))
+    engine.dispose()
+    return pg_service_url
+
+
 @pytest.fixture(params=["sqlite", "postgresql"])
 def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'placeq.db'}"
-    url = str(request.getfixturevalue("pg_service_url"))
-    engine = make_engine(url)
-    with engine.begin() as conn:
-        conn.execute(text(f"TRUNCATE {TABLES} RESTART IDENTITY CASCADE"))
-    engine.dispose()
-    return url
+    return str(request.getfixturevalue("pg_clean_url"))
 
 
 @pytest.fixture

@@ -21,9 +21,9 @@ BROKER = "redis://127.0.0.1:6379/14"
 
 
 @pytest.fixture
-def celery_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, pg_service_url: str) -> Iterator[Settings]:
+def celery_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, pg_clean_url: str) -> Iterator[Settings]:
     _flush()
-    env = {"PLACEQ_DATABASE_URL": pg_service_url, "PLACEQ_BROKER_URL": BROKER, "PLACEQ_WORKER": "celery",
+    env = {"PLACEQ_DATABASE_URL": pg_clean_url, "PLACEQ_BROKER_URL": BROKER, "PLACEQ_WORKER": "celery",
            "PLACEQ_BLOB_ROOT": str(tmp_path / "blobs"), "PLACEQ_HOME": str(tmp_path / "home")}
     for k, v in env.items():
         monkeypatch.setenv(k, v)
