@@ -1,0 +1,261 @@
+"""Batch labelling: PlacementBatch -> LabelTable, parallel over worker processes, cached by content hash.
+
+This is what a Celery task calls per chunk. Numbers for all placements are computed as arrays in the caller
+(`netlist.layout_values`); workers format netlists from the fixed template and simulate. Each worker owns one
+libngspice (created in the worker, never before fork: the library is process-global; the pool uses spawn).
+A placement whose simulation fails is retried without the nodeset and with gmin/source stepping raised; if it
+still fails it is recorded with status "failed" and the reason, never dropped. Cached labels are keyed by
+sha256 over circuit, placement arrays, technology (with model cards) and simulator version.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import multiprocessing as mp
+import sqlite3
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from placeq.batch import PlacementBatch
+from placeq.domain import Circuit
+from placeq.errors import InputError
+from training.simulate.netlist import (
+    LayoutValues,
+    Mode,
+    NetlistTemplate,
+    build_template,
+    layout_values,
+    nominal_values,
+)
+from training.simulate.ngspice import Probe, SharedSpice, SimResult, batch_run, ngspice_version
+from training.simulate.techfile import Tech, load_tech
+
+LABEL_SOURCE = "ngspice-bsim4"  # labels from SPICE; any stand-in must use another source name
+SIM_VERSION = "placeq-sim-1"  # bump when netlists or measurements change: invalidates the cache
+DEFAULT_CACHE = Path("var/cache/labels.sqlite")
+CMRR_CAP_DB = 300.0  # a perfectly symmetric layout has no cm->dm gain; report at most this (solver floor)
+RETRY_OPTIONS = ".option gminsteps=100 srcsteps=100 itl1=500"
+
+
+@dataclass(frozen=True)
+class LabelTable:
+    """Labels of B placements (row i belongs to placement `index[i]` of the input batch)."""
+
+    design: str
+    metric: str  # "offset" (value in V, signed) or "cmrr" (value in dB)
+    index: np.ndarray  # (B,) int64
+    value: np.ndarray  # (B,) float64: the design's metric, NaN when failed
+    offset: np.ndarray  # (B,) float64, V
+    cmrr_db: np.ndarray  # (B,) float64, dB at 10 Hz
+    ok: np.ndarray  # (B,) bool
+    reason: tuple[str, ...]  # (B,) "" when ok
+    key: tuple[str, ...]  # (B,) content hash (cache key)
+    label_source: str
+    simulated: int  # how many rows were simulated now (the rest came from the cache)
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+    @property
+    def status(self) -> np.ndarray:
+        """(B,) "ok" / "failed"."""
+        return np.where(self.ok, "ok", "failed")
+
+    def columns(self) -> dict[str, Any]:
+        return {
+            "index": self.index, "value": self.value, "offset_v": self.offset, "cmrr_db": self.cmrr_db,
+            "status": self.status, "reason": list(self.reason), "label_source": [self.label_source] * len(self),
+            "metric": [self.metric] * len(self), "design": [self.design] * len(self), "key": list(self.key),
+        }
+
+
+# --- content hashing and cache -------------------------------------------------------------------------------
+
+
+def content_keys(circuit: Circuit, batch: PlacementBatch, tech: Tech, mode: str) -> list[str]:
+    """(B,) sha256 per placement over circuit, its arrays, technology and simulator version."""
+    head = hashlib.sha256()
+    for part in (circuit.model_dump_json(), tech.content_hash(), SIM_VERSION, ngspice_version(), mode,
+                 repr(batch.pin_terminal), batch.pin_device.tobytes(), batch.pin_net.tobytes()):
+        head.update(part.encode() if isinstance(part, str) else part)
+    boxes = np.ascontiguousarray(batch.boxes, dtype=np.float64)
+    pins = np.ascontiguousarray(batch.pin_boxes, dtype=np.float64)
+    keys = []
+    for i in range(len(batch)):
+        h = head.copy()
+        h.update(boxes[i].tobytes())
+        h.update(pins[i].tobytes())
+        keys.append(h.hexdigest())
+    return keys
+
+
+class LabelCache:
+    """sqlite file of simulated results by content key; safe to share between runs (not between writers)."""
+
+    def __init__(self, path: str | Path = DEFAULT_CACHE) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(self.path)
+        self._db.execute("CREATE TABLE IF NOT EXISTS labels (key TEXT PRIMARY KEY, offset REAL, cm_gain REAL, "
+                         "ok INTEGER, reason TEXT)")
+
+    def get(self, keys: list[str]) -> dict[str, SimResult]:
+        found: dict[str, SimResult] = {}
+        for start in range(0, len(keys), 500):
+            part = keys[start:start + 500]
+            rows = self._db.execute(
+                f"SELECT key, offset, cm_gain, ok, reason FROM labels WHERE key IN ({','.join('?' * len(part))})",
+                part).fetchall()
+            for key, offset, cm_gain, ok, reason in rows:
+                found[key] = SimResult(_nan(offset), _nan(cm_gain), bool(ok), reason)
+        return found
+
+    def put(self, items: list[tuple[str, SimResult]]) -> None:
+        with self._db:
+            self._db.executemany("INSERT OR REPLACE INTO labels VALUES (?, ?, ?, ?, ?)",
+                                 [(k, _none(r.offset), _none(r.cm_gain), int(r.ok), r.reason) for k, r in items])
+
+    def close(self) -> None:
+        self._db.close()
+
+
+def _nan(v: float | None) -> float:
+    return math.nan if v is None else float(v)
+
+
+def _none(v: float) -> float | None:
+    return None if not math.isfinite(v) else v
+
+
+# --- workers ---------------------------------------------------------------------------------------------------
+
+_SPICE: SharedSpice | None = None
+_NODESETS: dict[str, dict[str, float]] = {}
+
+
+def _probe(t: NetlistTemplate, ac: bool) -> Probe:
+    return Probe(pos=t.bench.pos, neg=t.bench.neg, differential=t.bench.differential, rails=t.bench.rails,
+                 nodes=t.bench.watch, ac=ac)
+
+
+def _nodeset(spice: SharedSpice, t: NetlistTemplate) -> dict[str, float]:
+    """Hub voltages at the nominal operating point (computed once per design and process)."""
+    key = hashlib.sha256(t.render(nominal_values(t), 0).encode()).hexdigest()
+    if key not in _NODESETS:
+        _NODESETS[key] = spice.op_voltages(t.render(nominal_values(t), 0), t.hubs)
+    return _NODESETS[key]
+
+
+def _simulate_chunk(job: tuple[NetlistTemplate, LayoutValues, int, str | None, str, bool]) -> list[SimResult]:
+    """Worker entry: format and simulate a chunk; write netlists when asked."""
+    template, values, start, netlist_dir, backend, ac = job
+    probe = _probe(template, ac)
+    texts: list[str] = []
+    if backend == "batch":
+        texts = [template.render(values, i, f"placement {start + i}") for i in range(len(values.r))]
+        return batch_run(texts, probe)
+    global _SPICE
+    if _SPICE is None:
+        _SPICE = SharedSpice()
+    spice = _SPICE
+    volts = _nodeset(spice, template)
+    seeded = template.with_nodeset(volts) if volts else template
+    retry = replace(template, nodeset=RETRY_OPTIONS)
+    results = []
+    for i in range(len(values.r)):
+        text = seeded.render(values, i, f"placement {start + i}")
+        res = spice.run(text, probe)
+        if not res.ok and not res.reason.startswith("|offset|"):
+            again = spice.run(retry.render(values, i, f"placement {start + i}"), probe)
+            res = again if again.ok else SimResult(res.offset, res.cm_gain, False,
+                                                   f"{res.reason}; retry with gmin/source stepping: {again.reason}")
+        results.append(res)
+        if netlist_dir is not None:
+            path = Path(netlist_dir) / f"{template.design}_{start + i:06d}.cir"
+            path.write_text(seeded.render(values, i, f"placement {start + i}", control=True))
+    return results
+
+
+def _chunks(template: NetlistTemplate, values: LayoutValues, rows: np.ndarray, size: int, netlist_dir: str | None,
+            backend: str, ac: bool) -> Iterator[tuple[NetlistTemplate, LayoutValues, int, str | None, str, bool]]:
+    for s in range(0, len(rows), size):
+        sel = rows[s:s + size]
+        part = LayoutValues(r=values.r[sel], c=values.c[sel], delvto=values.delvto[sel], w=values.w[sel])
+        yield template, part, int(sel[0]), netlist_dir, backend, ac
+
+
+# --- public API ------------------------------------------------------------------------------------------------
+
+
+def label_batch(circuit: Circuit, batch: PlacementBatch, *, tech: Tech | None = None, jobs: int = 1,
+                cache: LabelCache | str | Path | None = None, netlist_dir: str | Path | None = None,
+                backend: str = "shared", chunk_size: int = 128, measure: str = "metric",
+                progress: Callable[[int], None] | None = None) -> LabelTable:
+    """Simulate every placement of `batch` (a design space of `circuit`) and return its labels.
+
+    jobs: worker processes (1 = in this process). cache: a LabelCache or sqlite path (None = no cache).
+    netlist_dir: keep every simulated post-layout netlist there (runnable with `ngspice -b`; full-mode netlists,
+    every branch R and C). backend: "shared" (libngspice via ctypes) or "batch" (`ngspice -b`, no retry).
+    measure: "metric" simulates what the design's metric needs (offset: op only; cmrr: op + AC), "both" always
+    both (CMRR of an offset design then costs a second op inside the AC).
+    progress: called with the number of placements finished since the last call.
+    """
+    if measure not in ("metric", "both"):
+        raise InputError("measure", f"must be 'metric' or 'both', got {measure!r}")
+    tech = tech or load_tech()
+    ac = measure == "both" or (circuit.testbench is not None and circuit.testbench.metric == "cmrr")
+    mode: Mode = "full" if netlist_dir is not None else "dc"
+    template, routing = build_template(circuit, batch, tech, mode)
+    keys = content_keys(circuit, batch, tech, f"{mode}/ac={ac}")
+    store = LabelCache(cache) if isinstance(cache, str | Path) else cache
+    found = store.get(keys) if store is not None else {}
+    todo = np.array([i for i, k in enumerate(keys) if k not in found], dtype=np.int64)
+    if progress is not None and len(found):
+        progress(len(keys) - len(todo))
+    results: dict[int, SimResult] = {i: found[k] for i, k in enumerate(keys) if k in found}
+    if len(todo):
+        values = layout_values(circuit, batch.take(todo), routing, tech)
+        local_rows = np.arange(len(todo))
+        if netlist_dir is not None:
+            Path(netlist_dir).mkdir(parents=True, exist_ok=True)
+        ndir = str(netlist_dir) if netlist_dir is not None else None
+        jobs_list = list(_chunks(template, values, local_rows, chunk_size, ndir, backend, ac))
+        fresh: list[SimResult] = []
+        if jobs <= 1:
+            outputs: Iterator[list[SimResult]] = map(_simulate_chunk, jobs_list)
+            for out in outputs:
+                fresh += out
+                if progress is not None:
+                    progress(len(out))
+        else:
+            with mp.get_context("spawn").Pool(jobs) as pool:
+                for out in pool.imap(_simulate_chunk, jobs_list):
+                    fresh += out
+                    if progress is not None:
+                        progress(len(out))
+        for row, res in zip(todo, fresh, strict=True):
+            results[int(row)] = res
+        if store is not None:
+            store.put([(keys[int(row)], res) for row, res in zip(todo, fresh, strict=True)])
+    if store is not None and not isinstance(cache, LabelCache):
+        store.close()
+    ordered = [results[i] for i in range(len(keys))]
+    return _table(circuit, keys, ordered, simulated=len(todo))
+
+
+def _table(circuit: Circuit, keys: list[str], results: list[SimResult], simulated: int) -> LabelTable:
+    offset = np.array([r.offset for r in results], dtype=np.float64)
+    gain = np.array([r.cm_gain for r in results], dtype=np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        cmrr = np.minimum(-20.0 * np.log10(gain), CMRR_CAP_DB)
+    ok = np.array([r.ok for r in results], dtype=bool)
+    metric = circuit.testbench.metric if circuit.testbench else "offset"
+    value = np.where(ok, offset if metric == "offset" else cmrr, np.nan)
+    return LabelTable(design=circuit.name, metric=metric, index=np.arange(len(keys), dtype=np.int64), value=value,
+                      offset=offset, cmrr_db=cmrr, ok=ok, reason=tuple(r.reason for r in results), key=tuple(keys),
+                      label_source=LABEL_SOURCE, simulated=simulated)

@@ -1,0 +1,206 @@
+"""Post-layout SPICE netlists from placement arrays: a fixed template per design, only numbers change.
+
+The template is built once from the circuit, the batch's pin structure and the technology; `layout_values`
+computes every placement's numbers as arrays (wires, device shifts) and `render` formats one placement. Netlist
+shape per device terminal: the terminal's node `p_<device>_<terminal>` hangs on its net's hub node through its
+branch resistor (and capacitor), see `parasitics`. MOSFETs carry `delvto` (threshold shift; ngspice adds it to
+vth0, so for PMOS the sign flips to raise |Vth|) and a W scaled by the beta shift.
+
+Mode "dc" (the labelling default) routes only pins that carry DC current (MOS drain/source, resistor ends) and
+leaves out wire capacitors: branches into gates and capacitor plates carry no DC current and femtofarads do
+nothing at 10 Hz, so the op and the 10 Hz AC are unchanged (tests check it) while ngspice parses half the
+elements. Mode "full" (what `--netlists` writes) has every branch's R and C.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+
+from placeq.batch import PlacementBatch
+from placeq.domain import Circuit, DeviceKind
+from placeq.errors import InputError, PlacementMismatch
+from training.simulate.lde import device_shifts
+from training.simulate.parasitics import branch_rc
+from training.simulate.techfile import Tech
+from training.simulate.testbench import TestbenchLines, control_block, testbench_lines
+
+Mode = Literal["dc", "full"]
+_MOS = (DeviceKind.NMOS, DeviceKind.PMOS)
+
+
+def _node_names(nets: list[str]) -> dict[str, str]:
+    """Net -> ngspice node: lower case (ngspice folds case), [a-z0-9_] only, unique, never ground."""
+    out: dict[str, str] = {}
+    used: set[str] = {"0", "gnd"}
+    for net in nets:
+        base = re.sub(r"[^a-z0-9_]", "_", net.lower())
+        if base[0].isdigit() or base in used:
+            base = f"n_{base}"
+        name, k = base, 1
+        while name in used:
+            name, k = f"{base}_{k}", k + 1
+        used.add(name)
+        out[net] = name
+    return out
+
+
+@dataclass(frozen=True)
+class LayoutValues:
+    """The numbers of B placements: branch R/C per routed pin, dVth and W per device."""
+
+    r: np.ndarray  # (B, Q) ohm
+    c: np.ndarray  # (B, Q) F
+    delvto: np.ndarray  # (B, N) V, ngspice sign convention
+    w: np.ndarray  # (B, N) um (beta-scaled MOSFET width; unused for passives)
+
+
+@dataclass(frozen=True)
+class NetlistTemplate:
+    """Everything fixed for one design; picklable so workers receive it once per chunk."""
+
+    design: str
+    mode: Mode
+    models: str
+    head: tuple[str, ...]  # device lines split around their numbers: (N,) prefixes
+    mid: tuple[str, ...]  # text between W and delvto (MOSFET) or "" (passive)
+    is_mos: tuple[bool, ...]
+    pin_lines: tuple[tuple[str, str, str], ...]  # (Q,) (R name, pin node, hub node)
+    bench: TestbenchLines
+    hubs: tuple[str, ...]  # hub node of every net, in circuit net order
+    widths: tuple[float, ...]  # (N,) schematic MOSFET widths (um), 0 for passives
+    via_r: float  # branch resistance of the nominal (wire-free) netlist
+    nodeset: str = ""
+
+    def with_nodeset(self, volts: dict[str, float]) -> NetlistTemplate:
+        """The same template with a `.nodeset` at the nominal operating point (fewer Newton steps, no gmin)."""
+        text = ".nodeset " + " ".join(f"v({n})={v:.6g}" for n, v in volts.items())
+        return NetlistTemplate(**{**self.__dict__, "nodeset": text})
+
+    def render(self, values: LayoutValues, i: int, title: str = "", control: bool = False) -> str:
+        """The netlist of placement i (a string ngspice parses; with `control`, runnable by hand)."""
+        w, dv, r, c = values.w[i], values.delvto[i], values.r[i], values.c[i]
+        lines = [f"* placeq post-layout netlist: {self.design} {title}".rstrip(), self.models]
+        for n in range(len(self.head)):
+            if self.is_mos[n]:
+                lines.append(f"{self.head[n]}{w[n]:.9g}u{self.mid[n]}{dv[n]:.9g}")
+            else:
+                lines.append(self.head[n])
+        full = self.mode == "full"
+        for q, (name, pin, hub) in enumerate(self.pin_lines):
+            lines.append(f"RW{name} {pin} {hub} {r[q]:.9g}")
+            if full and c[q] > 0:
+                lines.append(f"CW{name} {pin} 0 {c[q]:.9g}")
+        lines.extend(self.bench.lines)
+        if self.nodeset:
+            lines.append(self.nodeset)
+        if control:
+            lines.append(control_block(self.bench.pos, self.bench.neg, self.bench.differential))
+        lines.append(".end")
+        return "\n".join(lines) + "\n"
+
+
+@dataclass(frozen=True)
+class _Routing:
+    """Static routing plan: per net, the routed pins and where their coordinates come from."""
+
+    nets: tuple[tuple[int, tuple[int, ...]], ...]  # (net index, routed pin ids)
+    pin_source: np.ndarray  # (Q,) index into batch pins, or -1: use the device centre
+    pin_device: np.ndarray  # (Q,) device index
+    supply: np.ndarray  # (M,) bool: net is a supply
+
+
+def _routed(kind: DeviceKind, terminal: str, mode: Mode) -> bool:
+    if terminal == "B":
+        return False  # wells and taps connect to the supply by their own rings
+    if mode == "full":
+        return True
+    return (kind in _MOS and terminal in ("D", "S")) or kind is DeviceKind.RES
+
+
+def build_template(circuit: Circuit, batch: PlacementBatch, tech: Tech, mode: Mode = "dc") -> tuple[
+        NetlistTemplate, _Routing]:
+    """The design's netlist template and routing plan (checks that the batch is a placement of `circuit`)."""
+    if circuit.testbench is None:
+        raise InputError("circuit.testbench", f"{circuit.name} has no testbench: nothing to measure")
+    if batch.design != circuit.name:
+        raise PlacementMismatch("design", f"placements are of {batch.design!r}, circuit is {circuit.name!r}")
+    if tuple(batch.device_names) != tuple(d.name for d in circuit.devices):
+        raise PlacementMismatch("devices", "placement devices differ from the circuit's (names or order)")
+    nets = circuit.nets()
+    node = _node_names(nets)
+    net_index = {n: k for k, n in enumerate(nets)}
+    batch_pin = {(int(d), t): k for k, (d, t) in enumerate(zip(batch.pin_device, batch.pin_terminal, strict=True))}
+    head: list[str] = []
+    mid: list[str] = []
+    pin_lines: list[tuple[str, str, str]] = []
+    per_net: dict[int, list[int]] = {}
+    source: list[int] = []
+    owner: list[int] = []
+    for n, dev in enumerate(circuit.devices):
+        term_node: dict[str, str] = {}
+        for term, net in dev.terminals.items():
+            if _routed(dev.kind, term, mode):
+                pin = f"p_{node[net]}_{n}_{term.lower()}"
+                q = len(pin_lines)
+                pin_lines.append((f"{n}_{term.lower()}", pin, node[net]))
+                per_net.setdefault(net_index[net], []).append(q)
+                source.append(batch_pin.get((n, term), -1))
+                owner.append(n)
+                term_node[term] = pin
+            else:
+                term_node[term] = node[net]
+        t = term_node
+        if dev.kind in _MOS:
+            model = "nch" if dev.kind is DeviceKind.NMOS else "pch"
+            head.append(f"M{n}_{dev.name} {t['D']} {t['G']} {t['S']} {t['B']} {model} W=")
+            mid.append(f" L={dev.l!r}u nf={dev.nf} m={dev.m} delvto=")
+        elif dev.kind is DeviceKind.CAP:
+            head.append(f"C{n}_{dev.name} {t['PLUS']} {t['MINUS']} {dev.value or 100e-15!r}")
+            mid.append("")
+        else:
+            head.append(f"R{n}_{dev.name} {t['PLUS']} {t['MINUS']} {dev.value or 5e3!r}")
+            mid.append("")
+    bench = testbench_lines(circuit.testbench, node, tech.temperature_c)
+    supplies = set(circuit.testbench.supplies)
+    template = NetlistTemplate(
+        design=circuit.name, mode=mode, models=tech.model_cards().strip(), head=tuple(head), mid=tuple(mid),
+        is_mos=tuple(d.kind in _MOS for d in circuit.devices), pin_lines=tuple(pin_lines), bench=bench,
+        hubs=tuple(node[n] for n in nets), widths=tuple(d.w or 0.0 for d in circuit.devices), via_r=tech.via_r,
+    )
+    routing = _Routing(
+        nets=tuple((k, tuple(qs)) for k, qs in per_net.items()),
+        pin_source=np.array(source, dtype=np.int64), pin_device=np.array(owner, dtype=np.int64),
+        supply=np.array([n in supplies for n in nets], dtype=bool),
+    )
+    return template, routing
+
+
+def layout_values(circuit: Circuit, batch: PlacementBatch, routing: _Routing, tech: Tech) -> LayoutValues:
+    """All placements' numbers at once: (B, Q) branch R and C, (B, N) delvto and W."""
+    boxes = batch.boxes  # (B, N, 4)
+    centre = boxes[..., :2] + 0.5 * boxes[..., 2:]  # (B, N, 2)
+    pin_centre = 0.5 * (batch.pin_boxes[..., :2] + batch.pin_boxes[..., 2:])  # (B, P, 2)
+    src = routing.pin_source
+    points = np.where((src >= 0)[None, :, None], pin_centre[:, np.maximum(src, 0)], centre[:, routing.pin_device])
+    b, q = boxes.shape[0], len(src)
+    r, c = np.zeros((b, q)), np.zeros((b, q))
+    for net, qs in routing.nets:
+        idx = np.array(qs)
+        scale = tech.supply_r_scale if routing.supply[net] else 1.0
+        r[:, idx], c[:, idx] = branch_rc(points[:, idx], tech.wire_r_per_um, tech.wire_c_per_um, tech.via_r, scale)
+    is_mos = np.array([d.kind in _MOS for d in circuit.devices])
+    shifts = device_shifts(boxes, is_mos, tech)
+    sign = np.array([-1.0 if d.kind is DeviceKind.PMOS else 1.0 for d in circuit.devices])
+    width = np.array([d.w if d.w is not None else 0.0 for d in circuit.devices])
+    return LayoutValues(r=r, c=c, delvto=shifts.dvth * sign[None, :], w=width[None, :] * shifts.beta)
+
+
+def nominal_values(template: NetlistTemplate) -> LayoutValues:
+    """Schematic numbers (vias only, no wires, no shifts) for the one-off nominal operating point."""
+    q, n = len(template.pin_lines), len(template.head)
+    return LayoutValues(r=np.full((1, q), max(template.via_r, 1e-3)), c=np.zeros((1, q)), delvto=np.zeros((1, n)),
+                        w=np.array(template.widths, dtype=np.float64)[None, :])
