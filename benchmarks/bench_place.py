@@ -5,14 +5,16 @@
 Each run is a full `generate_space` call (global placement, legalization, pins, worker start-up included) on a
 seeded sample of `count` subsets, checked legal. Prints every run and the median, as JSON lines: wall-clock
 placements/s and placements per CPU-second (user + system of all processes; the figure to trust on a shared
-machine, where other jobs steal cores from the wall clock). `--count 0`
-places the full 2^k space. Worker processes use 1 torch thread each (the ops are small: threads only wait).
+machine, where other jobs steal cores from the wall clock) and the 1-minute load average before and after each
+run, so a wall-clock figure can be read against the machine's other work. `--count 0` places the full 2^k
+space. Worker processes use 1 torch thread each (the ops are small: threads only wait).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import statistics
 import time
@@ -56,6 +58,7 @@ def main() -> None:
     rates: list[float] = []
     per_cpu: list[float] = []
     for run in range(args.repeats):
+        load0 = os.getloadavg()[0]
         t0, c0 = time.perf_counter(), _cpu_seconds()
         batch, _ = generate_space(circuit, count=args.count or None, seed=run, config=config)
         seconds, cpu = time.perf_counter() - t0, _cpu_seconds() - c0
@@ -63,7 +66,8 @@ def main() -> None:
         rates.append(len(batch) / seconds)
         print(json.dumps({"run": run, "placements": len(batch), "seconds": round(seconds, 2),
                           "per_s": round(rates[-1], 1), "cpu_s": round(cpu, 1),
-                          "per_cpu_s": round(len(batch) / cpu, 1), "legal": bool(report.ok)}), flush=True)
+                          "per_cpu_s": round(len(batch) / cpu, 1), "legal": bool(report.ok),
+                          "load_before_after": [round(load0, 2), round(os.getloadavg()[0], 2)]}), flush=True)
         per_cpu.append(len(batch) / cpu)
     print(json.dumps({"design": circuit.name, "devices": len(circuit.devices), "workers": args.workers,
                       "batch_size": args.batch_size, "iterations": config.iterations,

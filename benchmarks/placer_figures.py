@@ -2,9 +2,10 @@
 
     .venv/bin/python benchmarks/placer_figures.py --design ota1 --data var/ota1_space.parquet [--out docs/img]
 
-Writes placer_diversity.png (total HPWL and matched-pair distance over the space) and placer_examples.png
-(four placements: shortest and longest total HPWL, two with the input-pair net raised / not raised), and prints
-the summary numbers as JSON.
+Writes placer_diversity.png (total HPWL and matched-pair distances over the space, and the HPWL ratio
+raised / not raised of each critical net) and placer_examples.png (four placements: shortest and longest total
+HPWL, no net raised, all raised), and prints the summary numbers as JSON. HPWL counts the IO pins on the
+boundary and leaves bulk pins out, as the placer does (`training.placer.hpwl`).
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ from matplotlib.patches import Rectangle  # noqa: E402
 from placeq.batch import PlacementBatch  # noqa: E402
 from placeq.domain import Circuit, DeviceKind  # noqa: E402
 from training.dataset import read_batch, read_meta  # noqa: E402
+from training.placer.hpwl import net_hpwl, symmetry_axis  # noqa: E402
+from training.placer.io_pins import io_pins, legal_positions  # noqa: E402
 
 COLOURS = {DeviceKind.NMOS: "#4c72b0", DeviceKind.PMOS: "#c44e52", DeviceKind.CAP: "#55a868", DeviceKind.RES: "#dd8452"}
 
@@ -37,19 +40,6 @@ def load(name_or_path: str) -> Circuit:
     return circuit
 
 
-def net_hpwl(batch: PlacementBatch) -> np.ndarray:
-    """(B, M) HPWL of each net over its non-bulk pin centres (0 for nets with < 2 such pins)."""
-    centre = (batch.pin_boxes[..., :2] + batch.pin_boxes[..., 2:]) / 2  # (B, P, 2)
-    keep = np.array([t != "B" for t in batch.pin_terminal])
-    out = np.zeros((len(batch), len(batch.nets)))
-    for m in range(len(batch.nets)):
-        sel = keep & (batch.pin_net == m)
-        if sel.sum() >= 2:
-            pins = centre[:, sel]
-            out[:, m] = (pins.max(1) - pins.min(1)).sum(1)
-    return out
-
-
 def pair_distance(batch: PlacementBatch, circuit: Circuit) -> np.ndarray:
     """(B, K) centre distance between the members of each matched pair."""
     idx = {n: i for i, n in enumerate(batch.device_names)}
@@ -58,17 +48,23 @@ def pair_distance(batch: PlacementBatch, circuit: Circuit) -> np.ndarray:
     return np.stack(cols, axis=1)
 
 
-def draw(ax: plt.Axes, batch: PlacementBatch, i: int, title: str) -> None:
+def draw(ax: plt.Axes, batch: PlacementBatch, i: int, title: str, io: tuple[tuple[str, ...], np.ndarray]) -> None:
+    """Placement i: devices by kind, pins in grey, the IO pins (names, (I, 2) positions) as labelled markers."""
     for name, kind, (x, y, w, h) in zip(batch.device_names, batch.kinds, batch.boxes[i], strict=True):
         ax.add_patch(Rectangle((x, y), w, h, facecolor=COLOURS[kind], alpha=0.55, edgecolor="black", lw=0.5))
         if w * h > 12:
             ax.text(x + w / 2, y + h / 2, name, fontsize=5, ha="center", va="center")
     for x0, y0, x1, y1 in batch.pin_boxes[i]:
         ax.add_patch(Rectangle((x0, y0), x1 - x0, y1 - y0, facecolor="black", alpha=0.35, lw=0))
-    right = (batch.boxes[i, :, 0] + batch.boxes[i, :, 2]).max()
+    names, xy = io
+    ax.plot(xy[:, 0], xy[:, 1], "k^", ms=4)
+    for name, (x, y) in zip(names, xy, strict=True):
+        ax.annotate(name, (x, y), fontsize=5, xytext=(2, 2), textcoords="offset points")
+    right = max((batch.boxes[i, :, 0] + batch.boxes[i, :, 2]).max(), xy[:, 0].max(initial=0.0))
+    left = min(0.0, xy[:, 0].min(initial=0.0))
     top = (batch.boxes[i, :, 1] + batch.boxes[i, :, 3]).max()
-    ax.set_xlim(-1, right + 1)
-    ax.set_ylim(-1, top + 1)
+    ax.set_xlim(left - 1, right + 3)
+    ax.set_ylim(-1, top + 2)
     ax.set_aspect("equal")
     ax.set_title(title, fontsize=8)
     ax.tick_params(labelsize=6)
@@ -83,26 +79,39 @@ def main() -> None:
     circuit = load(args.design)
     batch = read_batch(args.data)
     meta = read_meta(args.data)
-    hp = net_hpwl(batch)
+    hp = net_hpwl(batch, circuit)  # (B, M)
     total = hp.sum(1)
     pairs = pair_distance(batch, circuit)
+    distinct = len({b.tobytes() for b in batch.boxes})
+    ids = np.asarray(meta.get("subset_ids", np.arange(len(batch))))
+    k = len(circuit.critical_nets)
+    raised_mask = ((ids[:, None] >> np.arange(k)[None, :]) & 1).astype(bool)  # (B, k)
+    ratio = {}
+    for j, net in enumerate(circuit.critical_nets):
+        col = hp[:, batch.nets.index(net)]
+        if raised_mask[:, j].any() and (~raised_mask[:, j]).any():
+            ratio[net] = float(col[raised_mask[:, j]].mean() / col[~raised_mask[:, j]].mean())
     args.out.mkdir(parents=True, exist_ok=True)
 
-    fig, axes = plt.subplots(1, 3, figsize=(12, 3.4))
+    fig, axes = plt.subplots(1, 4, figsize=(16, 3.6))
     axes[0].hist(total, bins=60, color="#4c72b0")
-    axes[0].set_xlabel("total HPWL (um, bulk pins excluded)")
+    axes[0].set_xlabel("total HPWL (um, IO pins in, bulk pins out)")
     axes[0].set_ylabel("placements")
     axes[1].hist(pairs.mean(1), bins=60, color="#55a868")
     axes[1].set_xlabel("mean matched-pair centre distance (um)")
     first = circuit.symmetry_pairs[0]
     axes[2].hist(pairs[:, 0], bins=60, color="#c44e52")
-    axes[2].set_xlabel(f"{first[0]}/{first[1]} centre distance (um)")
-    fig.suptitle(f"{circuit.name}: {len(batch)} placements, one per subset of {len(circuit.critical_nets)} "
+    axes[2].set_xlabel(f"{first[0]}/{first[1]} (input pair) centre distance (um)")
+    axes[3].barh(list(ratio), list(ratio.values()), color="#8172b3")
+    axes[3].axvline(1.0, color="black", lw=0.8)
+    axes[3].invert_yaxis()
+    axes[3].tick_params(axis="y", labelsize=7)
+    axes[3].set_xlabel("net HPWL, raised / not raised (mean)")
+    fig.suptitle(f"{circuit.name}: {len(batch)} placements ({distinct} distinct), one per subset of {k} "
                  "critical nets", fontsize=9)
     fig.tight_layout()
-    fig.savefig(args.out / "placer_diversity.png", dpi=110)
+    fig.savefig(args.out / "placer_diversity.png", dpi=100)
 
-    ids = np.asarray(meta.get("subset_ids", np.arange(len(batch))))
     j = 0  # first critical net
     raised = np.flatnonzero((ids >> j) & 1)
     plain = np.flatnonzero(((ids >> j) & 1) == 0)
@@ -113,19 +122,24 @@ def main() -> None:
         (int(raised[-1]), f"id {ids[raised[-1]]}: all critical nets raised"
          if ids[raised[-1]] == (1 << len(circuit.critical_nets)) - 1 else f"id {ids[raised[-1]]}"),
     ]
+    pins = io_pins(circuit)
+    io_xy = legal_positions(pins, batch.boxes, symmetry_axis(batch, circuit))  # (B, I, 2)
     fig, axes = plt.subplots(1, 4, figsize=(14, 4))
     for ax, (i, label) in zip(axes, picks, strict=True):
-        draw(ax, batch, i, f"{label}\nHPWL {total[i]:.0f} um")
+        draw(ax, batch, i, f"{label}\nHPWL {total[i]:.0f} um", (pins.names, io_xy[i]))
     fig.tight_layout()
     fig.savefig(args.out / "placer_examples.png", dpi=110)
 
     print(json.dumps({
         "placements": len(batch),
-        "distinct": len({b.tobytes() for b in batch.boxes}),
+        "distinct": distinct,
         "hpwl_mean": round(float(total.mean()), 1), "hpwl_std": round(float(total.std()), 1),
         "hpwl_p5_p95": [round(float(v), 1) for v in np.percentile(total, [5, 95])],
         "pair_distance_mean": round(float(pairs.mean()), 2),
         "pair_distance_p5_p95": [round(float(v), 2) for v in np.percentile(pairs.mean(1), [5, 95])],
+        "pair_distance_std": round(float(pairs.mean(1).std()), 2),
+        "input_pair_distance_p5_median_p95": [round(float(v), 2) for v in np.percentile(pairs[:, 0], [5, 50, 95])],
+        "hpwl_ratio_raised": {n: round(v, 2) for n, v in ratio.items()},
     }))
 
 

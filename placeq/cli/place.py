@@ -57,8 +57,9 @@ def run(args: argparse.Namespace) -> int:
     from training.dataset import write_batch
     from training.placer.config import PlacerConfig
     from training.placer.legality import check_legal
-    from training.placer.space import generate_space, space_ids
+    from training.placer.space import generate_space, keep_freed_memory, space_ids
 
+    keep_freed_memory()  # this short-lived process may place in-process (--workers 1)
     circuit = _load_circuit(args.design)
     config = PlacerConfig.from_json(args.config) if args.config else PlacerConfig(workers=min(os.cpu_count() or 1, 4))
     if args.workers is not None:

@@ -14,6 +14,8 @@ from placeq.domain import Circuit
 from placeq.errors import InputError
 from training.placer.config import PlacerConfig
 from training.placer.examples import two_stage_ota
+from training.placer.hpwl import net_hpwl, symmetry_axis
+from training.placer.io_pins import io_pins, legal_positions
 from training.placer.legality import check_legal
 from training.placer.problem import PlacementProblem
 from training.placer.space import generate_space, space_ids, subsets_of
@@ -145,3 +147,63 @@ def test_unmirrorable_pair_is_rejected(circuit: Circuit) -> None:
     bad = circuit.model_copy(update={"devices": tuple(devices)})
     with pytest.raises(InputError, match=r"symmetry_pairs\[0\]"):
         PlacementProblem.from_circuit(bad, PlacerConfig())
+
+
+def test_raising_a_net_to_a_port_moves_its_device_toward_the_io_pin(circuit: Circuit) -> None:
+    """INP reaches one device pin (M1's gate) and a port: only the IO pin on the boundary gives it a length.
+
+    Without IO pins the four weightings of (INP, INM) collapse to one placement (the old OTA1 duplicates).
+    """
+    inputs = circuit.model_copy(update={"critical_nets": ("INP", "INM")})
+    batch, _ = generate_space(inputs, count=None, seed=0, config=PlacerConfig(threads=1))
+    assert check_legal(batch, inputs).ok
+    assert len({b.tobytes() for b in batch.boxes}) == 4
+    hp = net_hpwl(batch, inputs)[:, batch.nets.index("INP")]  # ids 0..3: bit 0 raises INP
+    assert hp[1] < 0.9 * hp[0]  # INP alone raised vs nothing raised
+    assert hp[[1, 3]].mean() < hp[[0, 2]].mean()
+    off, _ = generate_space(inputs, count=None, seed=0, config=PlacerConfig(threads=1, io_pins=False))
+    assert len({b.tobytes() for b in off.boxes}) == 1
+
+
+def test_io_pins_sit_on_the_boundary_mirrored_about_the_axis(space: tuple[PlacementBatch, np.ndarray],
+                                                            circuit: Circuit) -> None:
+    batch, _ = space
+    pins = io_pins(circuit)
+    assert set(pins.names) == set(circuit.ports)
+    axis = symmetry_axis(batch, circuit)
+    at = {n: legal_positions(pins, batch.boxes, axis)[:, i] for i, n in enumerate(pins.names)}  # name -> (B, 2)
+    for pos, neg in (("INP", "INM"), ("OUTP", "OUTM")):
+        np.testing.assert_allclose(at[pos][:, 0] + at[neg][:, 0], 2 * axis, atol=1e-9)  # mirror images
+        np.testing.assert_array_equal(at[pos][:, 1], at[neg][:, 1])
+        assert (at[pos][:, 0] <= batch.boxes[..., 0].min(1) + 1e-9).all()  # on or left of every device
+    top = (batch.boxes[..., 1] + batch.boxes[..., 3]).max(1)
+    np.testing.assert_allclose(at["VDD"][:, 1], top)
+    np.testing.assert_allclose(at["VSS"][:, 1], 0.0)
+    np.testing.assert_allclose(at["VDD"][:, 0], axis)
+
+
+def test_net_hpwl_matches_loop_reference(space: tuple[PlacementBatch, np.ndarray], circuit: Circuit) -> None:
+    batch, _ = space
+    got = net_hpwl(batch, circuit)
+    pins = io_pins(circuit)
+    io_xy = legal_positions(pins, batch.boxes, symmetry_axis(batch, circuit))
+    for b in (0, 17, 31):
+        for m, net in enumerate(batch.nets):
+            pts = [((x0 + x1) / 2, (y0 + y1) / 2) for (x0, y0, x1, y1), n, t in
+                   zip(batch.pin_boxes[b], batch.pin_net, batch.pin_terminal, strict=True) if n == m and t != "B"]
+            pts += [tuple(io_xy[b, i]) for i, n in enumerate(pins.names) if n == net]
+            want = 0.0 if len(pts) < 2 else float(np.ptp([p[0] for p in pts]) + np.ptp([p[1] for p in pts]))
+            assert got[b, m] == pytest.approx(want, abs=1e-9)
+
+
+def test_coordinates_are_grid_decimals_without_float_noise(space: tuple[PlacementBatch, np.ndarray],
+                                                           tmp_path: Path) -> None:
+    """68 * 0.05 is 3.4000000000000004 in floating point; the placer writes 3.4."""
+    from training.dataset import write_batch
+
+    batch, _ = space
+    for values in (batch.boxes, batch.pin_boxes):
+        np.testing.assert_array_equal(values, np.round(values, 6))
+    np.testing.assert_array_equal(np.round(batch.boxes / 0.05), np.round(batch.boxes / 0.05, 6))
+    text = write_batch(tmp_path / "s.jsonl", batch.take([0, 1])).read_text()
+    assert "00000000" not in text and "99999999" not in text

@@ -39,10 +39,12 @@ def _wa_ref(p: PlacementProblem, cx: np.ndarray, cy: np.ndarray, weight: np.ndar
     total = 0.0
     for m in range(len(p.nets)):
         pins = [i for i in range(len(p.pin_net)) if p.pin_net[i] == m and p.wl_pin[i]]
+        fixed = [i for i in range(len(p.io)) if p.io.net[i] == m]  # IO pins on the outline
         if not pins:
             continue
         for coord, axis in ((cx, 0), (cy, 1)):
-            v = np.array([coord[p.pin_device[i]] + p.pin_offset[i, axis] for i in pins])
+            v = np.array([coord[p.pin_device[i]] + p.pin_offset[i, axis] for i in pins]
+                         + [p.io_xy[i, axis] for i in fixed])
             hi = np.sum(v * np.exp((v - v.max()) / gamma)) / np.sum(np.exp((v - v.max()) / gamma))
             lo = np.sum(v * np.exp((v.min() - v) / gamma)) / np.sum(np.exp((v.min() - v) / gamma))
             total += weight[m] * (hi - lo)
@@ -101,7 +103,9 @@ def _check_grad(op: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
 
 def test_wirelength_matches_loop_reference(problem: PlacementProblem, xy: tuple[np.ndarray, np.ndarray]) -> None:
     p, gamma = problem, 0.7
-    op = WeightedAverageWirelength(p.pin_device, p.pin_net, p.pin_offset, p.wl_pin, len(p.nets), torch.float64)
+    assert len(p.io) == 7  # the test OTA's ports, as fixed pins
+    op = WeightedAverageWirelength(p.pin_device, p.pin_net, p.pin_offset, p.wl_pin, len(p.nets), torch.float64,
+                                   fixed_net=p.io.net, fixed_xy=p.io_xy)
     weights = np.random.default_rng(2).uniform(0.5, 10, (B, len(p.nets))) * (p.net_weight > 0)
     cx, cy = (torch.tensor(v) for v in xy)
     got = op(cx, cy, torch.tensor(weights), gamma).numpy()
@@ -114,7 +118,8 @@ def test_wirelength_matches_loop_reference(problem: PlacementProblem, xy: tuple[
 def test_wirelength_tends_to_hpwl_as_gamma_shrinks(problem: PlacementProblem,
                                                    xy: tuple[np.ndarray, np.ndarray]) -> None:
     p = problem
-    op = WeightedAverageWirelength(p.pin_device, p.pin_net, p.pin_offset, p.wl_pin, len(p.nets), torch.float64)
+    op = WeightedAverageWirelength(p.pin_device, p.pin_net, p.pin_offset, p.wl_pin, len(p.nets), torch.float64,
+                                   fixed_net=p.io.net, fixed_xy=p.io_xy)
     cx, cy = (torch.tensor(v) for v in xy)
     w = torch.tensor(np.broadcast_to(p.net_weight, (B, len(p.nets))).copy())
     exact = (op.hpwl(cx, cy) * w).sum(1)

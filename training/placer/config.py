@@ -28,6 +28,7 @@ class PlacerConfig:
     critical_weight: float = _key(10.0, "Weight of a critical net that is raised in a placement's subset.")
     power_net_weight: float = _key(0.2, "Weight of supply nets (relative to base), as IdeaPlaceEx's 0.2.")
     include_bulk_pins: bool = _key(False, "Count bulk (B) pins in the wirelength (IdeaPlaceEx ignores them).")
+    io_pins: bool = _key(True, "Ports as fixed pins on the outline, counted in the wirelength (MAGICAL's IO pins).")
     # Geometry
     grid_um: float = _key(0.05, "Placement grid (um); footprints are multiples of 2 grids so mirrors stay exact.")
     spacing_um: float = _key(0.2, "Minimum spacing between device outlines (um); a multiple of grid_um.")

@@ -8,7 +8,7 @@ integer grid units, so "exact" means an error of exactly 0, not a float toleranc
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import numpy as np
 
@@ -51,8 +51,18 @@ class LegalityReport:
 
 
 def check_legal(batch: PlacementBatch, circuit: Circuit, *, grid_um: float = 0.05, spacing_um: float = 0.2,
-                outline: tuple[float, float] | None = None) -> LegalityReport:
-    """Check every placement of `batch` (see module docstring). `outline` (W, H) um bounds the bounding box."""
+                outline: tuple[float, float] | None = None, chunk: int = 1024) -> LegalityReport:
+    """Check every placement of `batch` (see module docstring). `outline` (W, H) um bounds the bounding box.
+
+    Works on `chunk` placements at a time: the pair tests are (B, N, N), 200 MB per array for a full space.
+    """
+    parts = [_check_chunk(batch.take(slice(i, i + chunk)), circuit, grid_um, spacing_um, outline)
+             for i in range(0, max(len(batch), 1), chunk)]
+    return LegalityReport(*(np.concatenate([getattr(r, f.name) for r in parts]) for f in fields(LegalityReport)))
+
+
+def _check_chunk(batch: PlacementBatch, circuit: Circuit, grid_um: float, spacing_um: float,
+                 outline: tuple[float, float] | None) -> LegalityReport:
     g = batch.boxes / grid_um  # (B, N, 4)
     gi = np.round(g)
     off_grid = (np.abs(g - gi) > 1e-6).sum(axis=(1, 2))

@@ -28,6 +28,7 @@ from training.placer.place import GlobalPlacement
 from training.placer.problem import PlacementProblem
 
 _NONE = np.iinfo(np.int64).min // 4  # "no edge" in max-plus arithmetic
+_DECIMALS = 6  # output coordinates are rounded to 1e-6 um, far below the grid
 
 
 def _merge_pairs(v: np.ndarray, pairs: np.ndarray) -> np.ndarray:
@@ -120,9 +121,11 @@ def legalize(problem: PlacementProblem, gp: GlobalPlacement) -> tuple[np.ndarray
     y0 = yc - h // 2
     x0 -= x0.min(axis=1, keepdims=True)
     y0 -= y0.min(axis=1, keepdims=True)
-    boxes = np.stack(
+    # Grid units -> um, rounded to the decimal (68 * 0.05 is 3.4000000000000004 in floating point): the
+    # values written are the grid's, and mirrored pairs stay exact (both sides come from the same integers).
+    boxes = np.round(np.stack(
         [x0 * g, y0 * g, np.broadcast_to(w * g, (b, n)), np.broadcast_to(h * g, (b, n))], axis=2
-    )  # (B, N, 4)
+    ), _DECIMALS)  # (B, N, 4)
     mirrored = np.zeros((b, n), dtype=bool)
     if len(problem.pairs):
         left = np.where(side[:, problem.pairs[:, 0]] < 0, problem.pairs[:, 0], problem.pairs[:, 1])  # (B, K)
@@ -140,4 +143,4 @@ def pin_boxes(problem: PlacementProblem, boxes: np.ndarray, mirrored: np.ndarray
     lx1 = np.where(flip, w - local[:, 0], local[:, 2])
     x = boxes[:, dev, 0]
     y = boxes[:, dev, 1]
-    return np.stack([x + lx0, y + local[:, 1], x + lx1, y + local[:, 3]], axis=2)
+    return np.round(np.stack([x + lx0, y + local[:, 1], x + lx1, y + local[:, 3]], axis=2), _DECIMALS)

@@ -56,7 +56,8 @@ class Objective(nn.Module):
     def __init__(self, problem: PlacementProblem, config: PlacerConfig, dtype: torch.dtype = torch.float32) -> None:
         super().__init__()
         p = problem
-        self.wirelength = WeightedAverageWirelength(p.pin_device, p.pin_net, p.pin_offset, p.wl_pin, len(p.nets), dtype)
+        self.wirelength = WeightedAverageWirelength(p.pin_device, p.pin_net, p.pin_offset, p.wl_pin, len(p.nets), dtype,
+                                                    fixed_net=p.io.net, fixed_xy=p.io_xy)
         self.overlap = PairOverlap(p.size, config.spacing_um, dtype)
         self.boundary = OutlinePenalty(p.size, p.outline, dtype)
         self.symmetry = MirrorAsymmetry(p.pairs, p.self_sym)

@@ -7,7 +7,6 @@ Device sizes are also kept in integer grid units so that the legalizer can mirro
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
 import numpy as np
@@ -16,9 +15,9 @@ from placeq.domain import Circuit, DeviceKind, Subcircuit
 from placeq.errors import InputError
 from placeq.footprint import footprint
 from training.placer.config import PlacerConfig
+from training.placer.io_pins import POWER_NET, IoPins, io_pins, outline_positions
 
-# Supply nets by name when the circuit has no testbench (UT-AnLay and MAGICAL name them so).
-POWER_NET = re.compile(r"^(A|D)?(VDD|VSS|GND|VCC|VEE)[0-9]*!?$", re.IGNORECASE)
+__all__ = ["POWER_NET", "PlacementProblem"]
 
 
 @dataclass(frozen=True)
@@ -37,8 +36,10 @@ class PlacementProblem:
     pin_local: np.ndarray  # (P, 4) float64 x0, y0, x1, y1 relative to the device's lower-left corner
     pin_offset: np.ndarray  # (P, 2) float64 pin centre relative to the device centre
     wl_pin: np.ndarray  # (P,) bool: pin counts in the wirelength
+    io: IoPins  # I ports as fixed pins on the outline (placer-internal; counted in the wirelength)
+    io_xy: np.ndarray  # (I, 2) float64 IO pin positions (um) on the global-placement outline
     nets: tuple[str, ...]  # (M,)
-    net_weight: np.ndarray  # (M,) float64 base weight per net (0 for nets with < 2 wirelength pins)
+    net_weight: np.ndarray  # (M,) float64 base weight per net (0 for nets with < 2 wirelength pins, IO included)
     critical: np.ndarray  # (k,) int64 net indices of the critical nets
     pairs: np.ndarray  # (K, 2) int64 matched device pairs
     self_sym: np.ndarray  # (S,) int64 self-symmetric devices
@@ -79,7 +80,7 @@ class PlacementProblem:
             fp = footprint(dev)
             g = np.round(np.array([fp.w, fp.h]) / (2 * grid)).astype(np.int64) * 2
             sizes_g.append(g)
-            sizes.append(g * grid)
+            sizes.append(np.round(g * grid, 6))  # 68 * 0.05 is 3.4000000000000004; round to the decimal
             for term, net in dev.terminals.items():
                 pin_device.append(i)
                 pin_terminal.append(term)
@@ -94,7 +95,8 @@ class PlacementProblem:
         supplies = set(circuit.testbench.supplies) if circuit.testbench is not None else set()
         power = np.array([n in supplies or POWER_NET.match(n) is not None for n in nets], dtype=bool)
         weight = np.where(power, config.power_net_weight, 1.0) * config.base_weight  # (M,)
-        counts = np.bincount(p_net[wl_pin], minlength=len(nets))
+        io = io_pins(circuit) if config.io_pins else IoPins.none()
+        counts = np.bincount(p_net[wl_pin], minlength=len(nets)) + np.bincount(io.net, minlength=len(nets))
         weight[counts < 2] = 0.0
         pairs = np.array([(index[a], index[b]) for a, b in circuit.symmetry_pairs], dtype=np.int64).reshape(-1, 2)
         for k, (a, b) in enumerate(pairs):
@@ -104,6 +106,7 @@ class PlacementProblem:
                 )
         area = float((size[:, 0] * size[:, 1]).sum()) * (1.0 + config.white_space)
         width = float(np.sqrt(area / config.aspect_ratio))
+        outline = (width, width * config.aspect_ratio)
         return cls(
             design=circuit.name,
             device_names=tuple(names),
@@ -117,12 +120,14 @@ class PlacementProblem:
             pin_local=local,
             pin_offset=offset,
             wl_pin=wl_pin,
+            io=io,
+            io_xy=outline_positions(io, outline),
             nets=nets,
             net_weight=weight,
             critical=np.array([net_index[n] for n in circuit.critical_nets], dtype=np.int64),
             pairs=pairs,
             self_sym=np.array([index[n] for n in circuit.self_symmetric], dtype=np.int64),
-            outline=(width, width * config.aspect_ratio),
+            outline=outline,
             grid_um=grid,
             spacing_grid=round(config.spacing_um / grid),
             critical_weight=config.critical_weight,
