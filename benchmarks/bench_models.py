@@ -6,8 +6,9 @@
 Each model is exported with `training.export.export_onnx` (the verified production path) to a temporary folder.
 A measurement is the median over `--repeats` timed runs of one batch after `--warmup` runs; layouts/s =
 batch / median seconds. Weights are random (throughput does not depend on them); inputs are synthetic layouts
-from `training.fit.synthetic_task`. The 1-minute load average is printed: numbers taken while other processes
-share the cores are not comparable.
+from `training.fit.synthetic_task`. The 1-minute load average is printed: wall-clock numbers taken while other
+processes share the cores are depressed; ``ort_cpu_t1`` (layouts per CPU-second of the single-threaded session,
+which runs on the calling thread) is much less sensitive to that.
 """
 
 from __future__ import annotations
@@ -52,15 +53,17 @@ def macs_per_layout(model: PlacementNet) -> int:
     return total
 
 
-def _median_seconds(fn: Callable[[], object], warmup: int, repeats: int) -> float:
+def _median_seconds(fn: Callable[[], object], warmup: int, repeats: int) -> tuple[float, float]:
+    """(median wall seconds, median CPU seconds of this process) per call."""
     for _ in range(warmup):
         fn()
-    times = []
+    wall, cpu = [], []
     for _ in range(repeats):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
+        wall.append(time.perf_counter() - t0)
+        cpu.append(time.process_time() - c0)
+    return statistics.median(wall), statistics.median(cpu)
 
 
 def bench(arch: str, batch: int, threads: list[int], warmup: int, repeats: int, folder: Path) -> dict[str, float]:
@@ -80,11 +83,13 @@ def bench(arch: str, batch: int, threads: list[int], warmup: int, repeats: int, 
         so.intra_op_num_threads = t
         so.inter_op_num_threads = 1
         session = ort.InferenceSession(str(report.path), so, providers=["CPUExecutionProvider"])
-        s = _median_seconds(lambda: session.run(None, {INPUT_NAME: x}), warmup, repeats)  # noqa: B023
+        s, cpu = _median_seconds(lambda: session.run(None, {INPUT_NAME: x}), warmup, repeats)  # noqa: B023
         row[f"ort_t{t}"] = batch / s
+        if t == 1:
+            row["ort_cpu_t1"] = batch / cpu  # per CPU-second: robust to other processes sharing the cores
         torch.set_num_threads(t)
         with torch.no_grad():
-            s = _median_seconds(lambda: model(xt), warmup, repeats)
+            s, _ = _median_seconds(lambda: model(xt), warmup, repeats)
         row[f"torch_t{t}"] = batch / s
     return row
 
@@ -105,6 +110,8 @@ def main() -> None:
         for arch in archs:
             rows[arch] = bench(arch, args.batch, threads, args.warmup, args.repeats, Path(tmp))
     cols = ["params", "mmac", "onnx_kb"] + [f"{k}_t{t}" for k in ("ort", "torch") for t in threads]
+    if 1 in threads:
+        cols.append("ort_cpu_t1")
     print(f"batch {args.batch}, median of {args.repeats}; load average {load_before:.2f} -> {os.getloadavg()[0]:.2f}")
     print("| arch | params | MMAC/layout | ONNX KB | " + " | ".join(f"{c} layouts/s" for c in cols[3:]) + " |")
     print("|" + "---|" * (len(cols) + 1))
