@@ -196,18 +196,17 @@ def test_cli_trains_fine_tunes_and_evaluates_a_model_directory(tmp_path: Path) -
     tuned = load_checkpoint(tmp_path / "ft")
     assert tuned.design == "ota2" and tuned.extra["n_train"] == 16 and tuned.extra["n_val"] == 0
 
-    scored = json.loads(
-        _placeq(
-            "evaluate",
-            "--model",
-            str(tmp_path / "ft"),
-            "--data",
-            str(tmp_path / "x.npy"),
-            "--labels",
-            str(tmp_path / "y.npy"),
-        )
-    )
-    assert scored["n"] == 24 and 0.0 <= scored["false_omission_rate"] <= 1.0
+    data = ["--data", str(tmp_path / "x.npy"), "--labels", str(tmp_path / "y.npy")]
+    scored = json.loads(_placeq("evaluate", "--model", str(tmp_path / "ft"), *data))
+    assert scored["rows"] == "test split" and scored["n"] == 24
+    assert 0.0 <= scored["false_omission_rate"] <= 1.0
+    # another design's data: every labelled layout is scored (Table IV, alpha = 0)
+    x2, y2 = synthetic_task(40, seed=9, size=12)
+    np.save(tmp_path / "x2.npy", to_float16(x2))
+    np.save(tmp_path / "y2.npy", y2)
+    other = ["--data", str(tmp_path / "x2.npy"), "--labels", str(tmp_path / "y2.npy")]
+    scored = json.loads(_placeq("evaluate", "--model", str(tmp_path / "base"), *other))
+    assert scored["rows"] == "all" and scored["n"] == 40
 
 
 def _placements(n: int) -> PlacementBatch:
