@@ -192,6 +192,12 @@ def _chunks(template: NetlistTemplate, values: LayoutValues, rows: np.ndarray, s
 # --- public API ------------------------------------------------------------------------------------------------
 
 
+def simulate_values(template: NetlistTemplate, values: LayoutValues, *, ac: bool = True) -> list[SimResult]:
+    """Simulate explicit layout numbers in this process (what-if studies and physics tests)."""
+    return _simulate_chunk((template, values, 0, None, "shared", ac))
+
+
+
 def label_batch(circuit: Circuit, batch: PlacementBatch, *, tech: Tech | None = None, jobs: int = 1,
                 cache: LabelCache | str | Path | None = None, netlist_dir: str | Path | None = None,
                 backend: str = "shared", chunk_size: int = 128, measure: str = "metric",
@@ -259,3 +265,41 @@ def _table(circuit: Circuit, keys: list[str], results: list[SimResult], simulate
     return LabelTable(design=circuit.name, metric=metric, index=np.arange(len(keys), dtype=np.int64), value=value,
                       offset=offset, cmrr_db=cmrr, ok=ok, reason=tuple(r.reason for r in results), key=tuple(keys),
                       label_source=LABEL_SOURCE, simulated=simulated)
+
+
+def write_labels(table: LabelTable, path: str | Path) -> Path:
+    """Write a LabelTable as Parquet (.parquet), CSV (.csv) or JSON lines (.jsonl), by the file's suffix."""
+    p = Path(path)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    cols = table.columns()
+    if p.suffix == ".parquet":
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        pq.write_table(pa.table({k: list(v) if isinstance(v, tuple) else v for k, v in cols.items()}), p)
+    elif p.suffix == ".csv":
+        import csv
+
+        with p.open("w", newline="") as fh:
+            writer = csv.writer(fh)
+            writer.writerow(list(cols))
+            for row in zip(*cols.values(), strict=True):
+                writer.writerow([_cell(v) for v in row])
+    elif p.suffix == ".jsonl":
+        import json
+
+        with p.open("w") as fh:
+            for row in zip(*cols.values(), strict=True):
+                fh.write(json.dumps({k: _cell(v) for k, v in zip(cols, row, strict=True)}) + "\n")
+    else:
+        raise InputError("output", f"{p.name}: use .parquet, .csv or .jsonl")
+    return p
+
+
+def _cell(v: Any) -> Any:
+    """Plain Python value for CSV/JSON; NaN becomes None (JSON null, empty CSV cell)."""
+    if isinstance(v, np.generic):
+        v = v.item()
+    if isinstance(v, float) and not math.isfinite(v):
+        return None
+    return v

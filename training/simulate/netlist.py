@@ -108,9 +108,10 @@ class _Routing:
     """Static routing plan: per net, the routed pins and where their coordinates come from."""
 
     nets: tuple[tuple[int, tuple[int, ...]], ...]  # (net index, routed pin ids)
-    pin_source: np.ndarray  # (Q,) index into batch pins, or -1: use the device centre
-    pin_device: np.ndarray  # (Q,) device index
+    pin_source: np.ndarray  # (F,) index into batch pins, or -1: use the device centre
+    pin_device: np.ndarray  # (F,) device index
     supply: np.ndarray  # (M,) bool: net is a supply
+    emit: np.ndarray  # (Q,) which of the F routed pins get an element (all in "full" mode)
 
 
 def _routed(kind: DeviceKind, terminal: str, mode: Mode) -> bool:
@@ -140,19 +141,23 @@ def build_template(circuit: Circuit, batch: PlacementBatch, tech: Tech, mode: Mo
     per_net: dict[int, list[int]] = {}
     source: list[int] = []
     owner: list[int] = []
+    emit: list[int] = []
     for n, dev in enumerate(circuit.devices):
         term_node: dict[str, str] = {}
         for term, net in dev.terminals.items():
+            term_node[term] = node[net]
+            if not _routed(dev.kind, term, "full"):
+                continue
+            # the tree spans every pin of the net in both modes, so "dc" drops only current-free branches
+            f = len(source)
+            per_net.setdefault(net_index[net], []).append(f)
+            source.append(batch_pin.get((n, term), -1))
+            owner.append(n)
             if _routed(dev.kind, term, mode):
                 pin = f"p_{node[net]}_{n}_{term.lower()}"
-                q = len(pin_lines)
                 pin_lines.append((f"{n}_{term.lower()}", pin, node[net]))
-                per_net.setdefault(net_index[net], []).append(q)
-                source.append(batch_pin.get((n, term), -1))
-                owner.append(n)
+                emit.append(f)
                 term_node[term] = pin
-            else:
-                term_node[term] = node[net]
         t = term_node
         if dev.kind in _MOS:
             model = "nch" if dev.kind is DeviceKind.NMOS else "pch"
@@ -174,13 +179,13 @@ def build_template(circuit: Circuit, batch: PlacementBatch, tech: Tech, mode: Mo
     routing = _Routing(
         nets=tuple((k, tuple(qs)) for k, qs in per_net.items()),
         pin_source=np.array(source, dtype=np.int64), pin_device=np.array(owner, dtype=np.int64),
-        supply=np.array([n in supplies for n in nets], dtype=bool),
+        supply=np.array([n in supplies for n in nets], dtype=bool), emit=np.array(emit, dtype=np.int64),
     )
     return template, routing
 
 
 def layout_values(circuit: Circuit, batch: PlacementBatch, routing: _Routing, tech: Tech) -> LayoutValues:
-    """All placements' numbers at once: (B, Q) branch R and C, (B, N) delvto and W."""
+    """All placements' numbers at once: (B, Q) branch R and C of the emitted pins, (B, N) delvto and W."""
     boxes = batch.boxes  # (B, N, 4)
     centre = boxes[..., :2] + 0.5 * boxes[..., 2:]  # (B, N, 2)
     pin_centre = 0.5 * (batch.pin_boxes[..., :2] + batch.pin_boxes[..., 2:])  # (B, P, 2)
@@ -196,7 +201,8 @@ def layout_values(circuit: Circuit, batch: PlacementBatch, routing: _Routing, te
     shifts = device_shifts(boxes, is_mos, tech)
     sign = np.array([-1.0 if d.kind is DeviceKind.PMOS else 1.0 for d in circuit.devices])
     width = np.array([d.w if d.w is not None else 0.0 for d in circuit.devices])
-    return LayoutValues(r=r, c=c, delvto=shifts.dvth * sign[None, :], w=width[None, :] * shifts.beta)
+    return LayoutValues(r=r[:, routing.emit], c=c[:, routing.emit], delvto=shifts.dvth * sign[None, :],
+                        w=width[None, :] * shifts.beta)
 
 
 def nominal_values(template: NetlistTemplate) -> LayoutValues:

@@ -207,7 +207,7 @@ def _env() -> dict[str, str]:
     return env
 
 
-_VALUE = re.compile(r"^(\w+)\s*=\s*(\S+)", re.MULTILINE)
+_VALUE = re.compile(r"^([\w()]+)\s*=\s*(\S+)", re.MULTILINE)
 
 
 def batch_run(netlists: list[str], probe: Probe, binary: str = "ngspice", timeout_s: float = 600.0) -> list[SimResult]:
