@@ -3,9 +3,10 @@
 Users override any subset with `--tech FILE` (JSON: keys of `Tech`; unknown keys are an error naming the key).
 The equations, applied per placement (x, y in um, device centre (xc, yc), layout bounding box centre (x0, y0)):
 
-    routing     per net a rectilinear minimum spanning tree over its pin centres; each tree edge of Manhattan
-                length L is a resistor  R = wire_r_per_um * L + via_r  (x supply_r_scale on supply nets) and
-                puts C = wire_c_per_um * L / 2 to ground at each end
+    routing     per net a rectilinear minimum spanning tree over its pin centres, rooted at the hub (the pin
+                nearest the pins' centroid); pin k hangs on the hub through its own branch
+                R_k = (wire_r_per_um * path_k + via_r) * (supply_r_scale on supply nets, else 1),
+                C_k = wire_c_per_um * edge_k to ground (path_k: tree path hub -> k, edge_k: k's own tree edge)
     gradient    dVth = vth_grad_x * (xc - x0) + vth_grad_y * (yc - y0)              (|Vth| up for dVth > 0)
                 beta *= 1 + beta_grad_x * (xc - x0) + beta_grad_y * (yc - y0)       (as W scaling)
     well prox.  dVth += wpe_dvth * exp(-d / wpe_decay_um),  d = distance of the device box to the layout edge
@@ -41,7 +42,7 @@ class Tech:
     name: str = _key("placeq-generic-180", "Name recorded with every label.")
     wire_r_per_um: float = _key(0.8, "Routing resistance per um of wire (ohm/um).")
     wire_c_per_um: float = _key(0.15e-15, "Routing capacitance to ground per um of wire (F/um).")
-    via_r: float = _key(2.0, "Contact/via resistance added to every tree edge (ohm).")
+    via_r: float = _key(2.0, "Contact/via resistance of every pin branch (ohm).")
     supply_r_scale: float = _key(0.1, "Factor on wire R of supply nets (power rails are wider).")
     vth_grad_x: float = _key(40e-6, "Systematic threshold gradient along x (V/um).")
     vth_grad_y: float = _key(15e-6, "Systematic threshold gradient along y (V/um).")
