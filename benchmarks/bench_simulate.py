@@ -1,6 +1,8 @@
 """Labelled placements per second, from placement arrays to a stored label file (netlists built on the way).
 
     .venv/bin/python benchmarks/bench_simulate.py --jobs 2 --count 4096 --repeat 3
+    .venv/bin/python benchmarks/bench_simulate.py --space var/sim/ota1_space.parquet --design ota1   # Fig. 1
+
 
 Placements: random but legal (every device's footprint packed left to right into rows, in a random order per
 placement), so every netlist differs; the placer's own design spaces cost the same per placement. No cache.
@@ -57,14 +59,86 @@ def random_rows(circuit: Circuit, count: int, seed: int, row_um: float = 60.0) -
     )
 
 
+def hpwl(batch: PlacementBatch) -> np.ndarray:
+    """(B,) total half-perimeter wirelength over all nets (pin centres), um."""
+    centre = 0.5 * (batch.pin_boxes[..., :2] + batch.pin_boxes[..., 2:])  # (B, P, 2)
+    total = np.zeros(len(batch))
+    for net in range(len(batch.nets)):
+        pts = centre[:, batch.pin_net == net]
+        if pts.shape[1] > 1:
+            total += (pts.max(axis=1) - pts.min(axis=1)).sum(axis=1)
+    return total
+
+
+def pair_distance(batch: PlacementBatch, circuit: Circuit) -> np.ndarray:
+    """(B,) distance between the centres of the two input transistors, um."""
+    tb = circuit.testbench
+    gates = [next(n for n, d in enumerate(circuit.devices) if d.terminals.get("G") == net) for net in tb.inputs]
+    c = batch.boxes[..., :2] + 0.5 * batch.boxes[..., 2:]
+    return np.asarray(np.hypot(*(c[:, gates[0]] - c[:, gates[1]]).T))
+
+
+def false_omission_rate(score: np.ndarray, bad: np.ndarray, rate: float = 0.25) -> float:
+    """FOR (paper eq. 4) when the `rate` highest-scoring placements are pruned: bad share of the kept ones."""
+    kept = np.argsort(score, kind="stable")[: len(score) - int(round(rate * len(score)))]
+    return float(bad[kept].mean())
+
+
+def space(path: Path, name: str, jobs: int, plot: Path | None) -> None:
+    """Label a whole design space, plot its distribution (paper Fig. 1), score two heuristics by FOR."""
+    from placeq.labels import worst_quartile
+    from training.dataset import read_batch
+
+    circuit = load_design(name)
+    batch = read_batch(path)
+    start = time.perf_counter()
+    table = label_batch(circuit, batch, jobs=jobs, cache="var/cache/labels.sqlite")
+    seconds = time.perf_counter() - start
+    ok = table.ok
+    bad = worst_quartile(table.value[ok], table.metric) == 1
+    b = batch.take(np.flatnonzero(ok))
+    result = {
+        "design": name, "placements": len(batch), "failed": int((~ok).sum()), "seconds": round(seconds, 1),
+        "simulated": table.simulated, "FOR_random": 0.25,
+        "FOR_hpwl": round(false_omission_rate(hpwl(b), bad), 4),
+        "FOR_pair_distance": round(false_omission_rate(pair_distance(b, circuit), bad), 4),
+    }
+    values = np.abs(table.value[ok]) * 1e3 if table.metric == "offset" else table.value[ok]
+    result["p25_p50_p75"] = [round(float(v), 4) for v in np.percentile(values, [25, 50, 75])]
+    print(json.dumps(result))
+    if plot is not None:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        fig, ax = plt.subplots(figsize=(5, 3.2), dpi=110)
+        ax.hist(values, bins=80, color="#4a7ab5")
+        border = np.percentile(values, 75 if table.metric == "offset" else 25)
+        ax.axvline(border, color="#c0392b", lw=1.2, label="worst 25% border")
+        ax.set_xlabel("|input-referred offset| (mV)" if table.metric == "offset" else "CMRR at 10 Hz (dB)")
+        ax.set_ylabel("placements")
+        ax.set_title(f"{name}: {ok.sum()} placements (ngspice, BSIM4)")
+        ax.legend(frameon=False)
+        fig.tight_layout()
+        plot.parent.mkdir(parents=True, exist_ok=True)
+        fig.savefig(plot)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--space", type=Path, default=None, help="label this design-space file instead")
+    parser.add_argument("--design", default="ota1", help="design of --space")
+    parser.add_argument("--plot", type=Path, default=None, help="histogram PNG of --space")
     parser.add_argument("--designs", default=",".join(BUILTIN_DESIGNS))
     parser.add_argument("--count", type=int, default=4096)
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--chunk-size", type=int, default=256)
     args = parser.parse_args()
+    if args.space is not None:
+        space(args.space, args.design, args.jobs, args.plot)
+        return
     for name in args.designs.split(","):
         circuit = load_design(name)
         batch = random_rows(circuit, args.count, seed=0)
