@@ -245,7 +245,7 @@ def from_config(config: NetConfig | dict[str, Any]) -> PlacementNet:
     return PlacementNet(config if isinstance(config, NetConfig) else NetConfig.model_validate(config))
 
 
-def _preset(arch: str) -> Callable[..., nn.Module]:
+def _preset(arch: str) -> Callable[..., PlacementNet]:
     def make(**overrides: Any) -> PlacementNet:
         return build(arch, **overrides)
 
@@ -254,7 +254,7 @@ def _preset(arch: str) -> Callable[..., nn.Module]:
     return make
 
 
-ARCHITECTURES: dict[str, Callable[..., nn.Module]] = {name: _preset(name) for name in PRESETS}
+ARCHITECTURES: dict[str, Callable[..., PlacementNet]] = {name: _preset(name) for name in PRESETS}
 
 
 def count_parameters(model: nn.Module) -> int:

@@ -117,7 +117,9 @@ def test_random_init_baseline_has_the_architecture_but_not_the_weights() -> None
     base = _tiny(seed=0)
     fresh = random_init_like(base, seed=1)
     assert fresh.config == base.config
-    assert not torch.equal(fresh.classifier[-1].weight, base.classifier[-1].weight)
+    new, old = fresh.classifier[-1], base.classifier[-1]
+    assert isinstance(new, torch.nn.Linear) and isinstance(old, torch.nn.Linear)
+    assert not torch.equal(new.weight, old.weight)
 
 
 def test_few_shot_sixteen_layouts_train_without_a_validation_set(task: tuple[np.ndarray, ...]) -> None:
@@ -242,7 +244,7 @@ def test_placement_datasets_feed_training_through_the_rasterizer(tmp_path: Path)
 
     write_batch(tmp_path / "toy.parquet", batch)
     x, design = load_features(tmp_path / "toy.parquet", cache=tmp_path / "toy.f16.npy", chunk=16)
-    assert design == "toy" and x.dtype == np.float16
+    assert design == "toy" and np.asarray(x).dtype == np.float16
     np.testing.assert_allclose(np.asarray(x, dtype=np.float32), ref, atol=1e-3)  # float16 routing fractions
     again, _ = load_features(tmp_path / "toy.parquet", cache=tmp_path / "toy.f16.npy")
     assert isinstance(again, np.memmap)  # second run reads the cache

@@ -32,7 +32,10 @@ def test_separate_front_end_equals_one_conv_per_feature_set() -> None:
     independent convolutions, and set k must land at depth k of the 3D volume."""
     torch.manual_seed(0)
     model = build("feat3d", front_channels=4, norm="none", front_pool=1).eval()
-    conv: nn.Conv2d = model.front[0]
+    front = model.front
+    assert isinstance(front, nn.Sequential)
+    conv = front[0]
+    assert isinstance(conv, nn.Conv2d) and conv.bias is not None
     x = torch.rand(2, 18, 64, 64)
     with torch.no_grad():
         volume = model.stack(x)  # (B, F=4, D=6, 64, 64)
