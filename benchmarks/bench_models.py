@@ -69,7 +69,6 @@ def _median_seconds(fn: Callable[[], object], warmup: int, repeats: int) -> tupl
 def bench(arch: str, batch: int, threads: list[int], warmup: int, repeats: int, folder: Path) -> dict[str, float]:
     torch.manual_seed(0)
     model = ARCHITECTURES[arch]().eval()
-    assert isinstance(model, PlacementNet)
     x, _ = synthetic_task(batch, seed=0, nofeat=model.config.input_kind == "nofeat")
     report = export_onnx(model, folder / f"{arch}.onnx", sample=x[:16])
     row: dict[str, float] = {
