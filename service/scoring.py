@@ -59,7 +59,7 @@ class LoadedModel:
             raw = self.session.run([self.output_name], {self.input_name: chunk})[0].reshape(bucket, -1)[:n, 0]
             out[start : start + n] = raw
         if self.output_kind == "logit":
-            out = 1.0 / (1.0 + np.exp(-out))
+            out = (1.0 / (1.0 + np.exp(-out))).astype(np.float32)
         return out
 
 

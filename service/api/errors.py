@@ -8,6 +8,7 @@ errors and ``{"detail": "..."}`` otherwise; the Open Inference Protocol routes a
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -30,6 +31,8 @@ from placeq.errors import InputError, UnknownDesign
 from service.scoring import ModelLoadError
 
 log = logging.getLogger(__name__)
+
+Responses = dict[int | str, dict[str, Any]]  # FastAPI's `responses=` (documented status codes)
 
 STATUS: list[tuple[type[Exception], int]] = [
     (NoPreviousVersion, 409),

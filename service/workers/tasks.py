@@ -18,7 +18,9 @@ def store() -> ModelStore:
     return ModelStore(s.db_url, s.blobs)
 
 
-@app.task(name="placeq.run_job", bind=True, acks_late=True, reject_on_worker_lost=True, max_retries=20)
+@app.task(  # type: ignore[untyped-decorator]
+    name="placeq.run_job", bind=True, acks_late=True, reject_on_worker_lost=True, max_retries=20
+)
 def run_job_task(self: Task, job_id: str) -> str:
     """Run the job; if another worker holds it with a fresh heartbeat, check back after the stale window."""
     settings = get_settings()

@@ -9,12 +9,13 @@ from fastapi import APIRouter, Query, Request, Response, status
 from model_store import Job
 from service import metrics
 from service.api.deps import RuntimeDep, StoreDep
+from service.api.errors import Responses
 from service.api.routes.designs import get_circuit
 from service.api.schemas import FinetuneRequest, JobOut, LabelRequest
 
 router = APIRouter(tags=["jobs"])
 
-ACCEPTED = {
+ACCEPTED: Responses = {
     202: {"description": "Job accepted; poll the URL in `Location`"},
     404: {"description": "Unknown design"},
     409: {"description": "Idempotency key reused for a different request"},

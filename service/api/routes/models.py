@@ -8,11 +8,12 @@ from fastapi import APIRouter, Query
 
 from model_store import LIVE, AliasMove, ModelVersion
 from service.api.deps import RuntimeDep, StoreDep
+from service.api.errors import Responses
 from service.api.schemas import ActivateRequest, ModelOut
 
 router = APIRouter(tags=["models"])
-NOT_FOUND = {404: {"description": "Unknown design or version"}}
-CONFLICT = {409: {"description": "The version is not ready, or there is nothing to roll back to"}}
+NOT_FOUND: Responses = {404: {"description": "Unknown design or version"}}
+CONFLICT: Responses = {409: {"description": "The version is not ready, or there is nothing to roll back to"}}
 ACTOR = "api"
 
 
