@@ -8,7 +8,7 @@ kinds, tags, pins and nets) is stored once and only the boxes carry a batch axis
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -64,18 +64,7 @@ class PlacementBatch:
 
     def take(self, index: np.ndarray | Sequence[int] | slice) -> PlacementBatch:
         """A sub-batch (same structure, selected placements)."""
-        return PlacementBatch(
-            design=self.design,
-            device_names=self.device_names,
-            kinds=self.kinds,
-            tags=self.tags,
-            pin_device=self.pin_device,
-            pin_terminal=self.pin_terminal,
-            pin_net=self.pin_net,
-            nets=self.nets,
-            boxes=self.boxes[index],
-            pin_boxes=self.pin_boxes[index],
-        )
+        return replace(self, boxes=self.boxes[index], pin_boxes=self.pin_boxes[index])
 
     def placement(self, i: int) -> Placement:
         """Placement i as a validated domain object."""
