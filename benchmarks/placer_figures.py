@@ -19,6 +19,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+from matplotlib.axes import Axes  # noqa: E402
 from matplotlib.patches import Rectangle  # noqa: E402
 
 from placeq.batch import PlacementBatch  # noqa: E402
@@ -48,7 +49,7 @@ def pair_distance(batch: PlacementBatch, circuit: Circuit) -> np.ndarray:
     return np.stack(cols, axis=1)
 
 
-def draw(ax: plt.Axes, batch: PlacementBatch, i: int, title: str, io: tuple[tuple[str, ...], np.ndarray]) -> None:
+def draw(ax: Axes, batch: PlacementBatch, i: int, title: str, io: tuple[tuple[str, ...], np.ndarray]) -> None:
     """Placement i: devices by kind, pins in grey, the IO pins (names, (I, 2) positions) as labelled markers."""
     for name, kind, (x, y, w, h) in zip(batch.device_names, batch.kinds, batch.boxes[i], strict=True):
         ax.add_patch(Rectangle((x, y), w, h, facecolor=COLOURS[kind], alpha=0.55, edgecolor="black", lw=0.5))
@@ -58,8 +59,10 @@ def draw(ax: plt.Axes, batch: PlacementBatch, i: int, title: str, io: tuple[tupl
         ax.add_patch(Rectangle((x0, y0), x1 - x0, y1 - y0, facecolor="black", alpha=0.35, lw=0))
     names, xy = io
     ax.plot(xy[:, 0], xy[:, 1], "k^", ms=4)
+    seen: dict[tuple[float, float], int] = {}
     for name, (x, y) in zip(names, xy, strict=True):
-        ax.annotate(name, (x, y), fontsize=5, xytext=(2, 2), textcoords="offset points")
+        k = seen[(x, y)] = seen.get((x, y), -1) + 1  # pins at one spot (VSS and bias ports): stack the labels
+        ax.annotate(name, (x, y), fontsize=5, xytext=(2, 2 + 6 * k), textcoords="offset points")
     right = max((batch.boxes[i, :, 0] + batch.boxes[i, :, 2]).max(), xy[:, 0].max(initial=0.0))
     left = min(0.0, xy[:, 0].min(initial=0.0))
     top = (batch.boxes[i, :, 1] + batch.boxes[i, :, 3]).max()

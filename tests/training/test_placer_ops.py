@@ -88,7 +88,7 @@ def _check_grad(op: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
     """The op's autograd gradient equals central differences of the loop reference on a few coordinates."""
     x = torch.tensor(xy[0], requires_grad=True)
     y = torch.tensor(xy[1], requires_grad=True)
-    op(x, y).sum().backward()
+    op(x, y).sum().backward()  # type: ignore[no-untyped-call]
     assert x.grad is not None and y.grad is not None
     h = 1e-5
     for b, n in ((0, 0), (1, 3), (2, 7)):

@@ -17,8 +17,6 @@ from placeq.footprint import footprint
 from training.placer.config import PlacerConfig
 from training.placer.io_pins import POWER_NET, IoPins, io_pins, outline_positions
 
-__all__ = ["POWER_NET", "PlacementProblem"]
-
 
 @dataclass(frozen=True)
 class PlacementProblem:
