@@ -206,7 +206,8 @@ def label_batch(circuit: Circuit, batch: PlacementBatch, *, tech: Tech | None = 
 
     jobs: worker processes (1 = in this process). cache: a LabelCache or sqlite path (None = no cache).
     netlist_dir: keep every simulated post-layout netlist there (runnable with `ngspice -b`; full-mode netlists,
-    every branch R and C). backend: "shared" (libngspice via ctypes) or "batch" (`ngspice -b`, no retry).
+    every branch R and C; placements answered from the cache are not re-simulated and get no file).
+    backend: "shared" (libngspice via ctypes) or "batch" (`ngspice -b`, no retry).
     measure: "metric" simulates what the design's metric needs (offset: op only; cmrr: op + AC), "both" always
     both (CMRR of an offset design then costs a second op inside the AC).
     progress: called with the number of placements finished since the last call.

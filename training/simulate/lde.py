@@ -50,7 +50,8 @@ def edge_distance(boxes: np.ndarray) -> np.ndarray:
     frame = layout_frame(boxes)[:, None, :]  # (B, 1, 4)
     x0, y0 = boxes[..., 0], boxes[..., 1]
     x1, y1 = x0 + boxes[..., 2], y0 + boxes[..., 3]
-    return np.minimum.reduce([x0 - frame[..., 0], y0 - frame[..., 1], frame[..., 2] - x1, frame[..., 3] - y1])
+    sides = [x0 - frame[..., 0], y0 - frame[..., 1], frame[..., 2] - x1, frame[..., 3] - y1]
+    return np.asarray(np.minimum.reduce(sides))
 
 
 def neighbour_gap(boxes: np.ndarray) -> np.ndarray:

@@ -242,11 +242,10 @@ def batch_run(netlists: list[str], probe: Probe, binary: str = "ngspice", timeou
     found: dict[int, str] = {int(chunks[k]): chunks[k + 1] for k in range(1, len(chunks) - 1, 2)}
     results = []
     for i in range(len(netlists)):
-        text = found.get(i)
-        if text is None:
+        if i not in found:
             results.append(SimResult(math.nan, math.nan, False, f"ngspice -b produced no output (rc {run.returncode})"))
             continue
-        values = {k.lower(): v for k, v in _VALUE.findall(text)}
+        values = {k.lower(): v for k, v in _VALUE.findall(found[i])}
         try:
             offset = float(values[f"vos{i}"])
             cm_gain = float(values[f"cmr{i}"]) if probe.ac else math.nan

@@ -31,7 +31,7 @@ class Branches:
 
 def manhattan(points: np.ndarray) -> np.ndarray:
     """(B, K, K) pairwise Manhattan distances of (B, K, 2) points."""
-    return np.abs(points[:, :, None, :] - points[:, None, :, :]).sum(axis=-1)
+    return np.asarray(np.abs(points[:, :, None, :] - points[:, None, :, :]).sum(axis=-1))
 
 
 def hub_index(points: np.ndarray) -> np.ndarray:
