@@ -204,7 +204,8 @@ def label_batch(circuit: Circuit, batch: PlacementBatch, *, tech: Tech | None = 
                 progress: Callable[[int], None] | None = None) -> LabelTable:
     """Simulate every placement of `batch` (a design space of `circuit`) and return its labels.
 
-    jobs: worker processes (1 = in this process). cache: a LabelCache or sqlite path (None = no cache).
+    jobs: worker processes (1 = in this process; use 1 inside a Celery prefork child, which may not fork, and
+    let Celery's concurrency provide the parallelism). cache: a LabelCache or sqlite path (None = no cache).
     netlist_dir: keep every simulated post-layout netlist there (runnable with `ngspice -b`; full-mode netlists,
     every branch R and C; placements answered from the cache are not re-simulated and get no file).
     backend: "shared" (libngspice via ctypes) or "batch" (`ngspice -b`, no retry).
