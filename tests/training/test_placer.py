@@ -200,3 +200,15 @@ def test_coordinates_are_grid_decimals_without_float_noise(space: tuple[Placemen
     np.testing.assert_array_equal(np.round(batch.boxes / 0.05), np.round(batch.boxes / 0.05, 6))
     text = write_batch(tmp_path / "s.jsonl", batch.take([0, 1])).read_text()
     assert "00000000" not in text and "99999999" not in text
+
+
+def test_io_pins_without_a_testbench_come_from_port_names(circuit: Circuit) -> None:
+    bare = circuit.model_copy(update={"testbench": None})
+    pins = io_pins(bare)
+    spot = {n: tuple(pins.frame[i]) for i, n in enumerate(pins.names)}
+    assert spot["VDD"] == (0.0, 1.0) and spot["VSS"] == (0.0, 0.0)  # supplies by name: top / bottom centre
+    assert spot["INP"] == (-0.5, 0.5) and spot["INM"] == (0.5, 0.5)  # <stem>P / <stem>M: left / right edge
+    assert spot["OUTP"] == (-0.5, 0.5) and spot["OUTM"] == (0.5, 0.5)
+    assert spot["VBN"] == (0.0, 0.0)  # anything else: bottom centre
+    problem = PlacementProblem.from_circuit(bare, PlacerConfig(io_pins=False))
+    assert len(problem.io) == 0 and problem.net_weight[problem.nets.index("INP")] == 0.0  # one pin: no length
