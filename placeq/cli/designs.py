@@ -41,7 +41,10 @@ def describe(c: Circuit) -> str:
     """Multi-line summary of one design."""
     lines = [f"{c.name}: {c.description}", f"devices ({len(c.devices)}):"]
     for d in c.devices:
-        size = f"w={d.w} l={d.l} nf={d.nf} m={d.m}" if d.is_mos else f"value={d.value:g}"
+        if d.is_mos:
+            size = f"w={d.w} l={d.l} nf={d.nf} m={d.m}"
+        else:  # a netlist may give only a model (UT-AnLay's mom_cap, poly_res): no value
+            size = f"value={d.value:g}" if d.value is not None else f"model={d.model or '?'}"
         tags = ",".join(t.value for t in d.tags)
         nets = " ".join(f"{t}={n}" for t, n in d.terminals.items())
         lines.append(f"  {d.name:5s} {d.kind.value:4s} {size:28s} [{tags}] {nets}")

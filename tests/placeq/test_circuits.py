@@ -111,3 +111,16 @@ def test_designs_show_and_unknown() -> None:
     run = _placeq("designs", "--show", "nope")
     assert run.returncode == 2
     assert "unknown design 'nope'" in run.stderr
+
+
+def test_designs_show_an_imported_ut_anlay_circuit(ut_anlay, tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    from placeq.cli import main
+
+    stem = ut_anlay / "Telescopic_Three_stage"
+    out = tmp_path / "c.json"
+    assert main(["import-netlist", str(stem.with_suffix(".sp")), "--types", str(stem.with_suffix(".json")),
+                 "--channels", str(stem.with_suffix(".channel")), "-o", str(out)]) == 0
+    capsys.readouterr()
+    assert main(["designs", "--show", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "devices (45)" in text and "model=mom_cap" in text and "model=poly_res" in text
