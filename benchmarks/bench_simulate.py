@@ -24,6 +24,7 @@ from placeq.batch import PlacementBatch
 from placeq.circuits import BUILTIN_DESIGNS, load_design
 from placeq.domain import Circuit
 from placeq.footprint import footprint
+from training.heuristics import false_omission_rate, hpwl, pair_distance
 from training.simulate.label import label_batch, write_labels
 
 
@@ -57,31 +58,6 @@ def random_rows(circuit: Circuit, count: int, seed: int, row_um: float = 60.0) -
         pin_device=dev, pin_terminal=tuple(pin_terminal), pin_net=np.array(pin_net), nets=tuple(nets),
         boxes=boxes, pin_boxes=pins,
     )
-
-
-def hpwl(batch: PlacementBatch) -> np.ndarray:
-    """(B,) total half-perimeter wirelength over all nets (pin centres), um."""
-    centre = 0.5 * (batch.pin_boxes[..., :2] + batch.pin_boxes[..., 2:])  # (B, P, 2)
-    total = np.zeros(len(batch))
-    for net in range(len(batch.nets)):
-        pts = centre[:, batch.pin_net == net]
-        if pts.shape[1] > 1:
-            total += (pts.max(axis=1) - pts.min(axis=1)).sum(axis=1)
-    return total
-
-
-def pair_distance(batch: PlacementBatch, circuit: Circuit) -> np.ndarray:
-    """(B,) distance between the centres of the two input transistors, um."""
-    tb = circuit.testbench
-    gates = [next(n for n, d in enumerate(circuit.devices) if d.terminals.get("G") == net) for net in tb.inputs]
-    c = batch.boxes[..., :2] + 0.5 * batch.boxes[..., 2:]
-    return np.asarray(np.hypot(*(c[:, gates[0]] - c[:, gates[1]]).T))
-
-
-def false_omission_rate(score: np.ndarray, bad: np.ndarray, rate: float = 0.25) -> float:
-    """FOR (paper eq. 4) when the `rate` highest-scoring placements are pruned: bad share of the kept ones."""
-    kept = np.argsort(score, kind="stable")[: len(score) - int(round(rate * len(score)))]
-    return float(bad[kept].mean())
 
 
 def space(path: Path, name: str, jobs: int, plot: Path | None) -> None:

@@ -24,6 +24,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "place",
     "simulate",
     "training",
+    "report",
     "serve",
 )
 

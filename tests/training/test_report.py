@@ -1,0 +1,140 @@
+"""The paper's experiments on tiny data: few-shot relabelling, baselines, label files, the rendered report."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from placeq.batch import PlacementBatch
+from placeq.domain import DeviceKind, Subcircuit
+from training.experiments import (
+    DesignData,
+    fewshot,
+    fewshot_labels,
+    full_distribution_rows,
+    metrics_row,
+    read_values,
+    table3,
+    table4,
+)
+from training.fit import seed_everything, synthetic_task
+from training.heuristics import false_omission_rate, hpwl
+from training.nets import build
+from training.report import _save, render
+
+TINY = {"body_channels": (8, 16, 16), "dense": (16,)}
+
+
+def test_fewshot_labels_use_the_training_critical_value() -> None:
+    # 16 offsets 1..16 mV (sign ignored): the worst 25% are 13..16 mV; quantile(0.75) of 1..16 is 12.25 mV.
+    train = np.array([(-1) ** i * (i + 1) * 1e-3 for i in range(16)])
+    test = np.array([0.5e-3, 12.0e-3, 12.3e-3, -20e-3, np.nan])
+    y_tr, y_te = fewshot_labels(train, test, "offset")
+    np.testing.assert_array_equal(y_tr, (np.arange(1, 17) >= 13).astype(np.int8))
+    np.testing.assert_array_equal(y_te, [0, 0, 1, 1, -1])  # 12.0 < 12.25 <= 12.3; NaN is never labelled
+
+
+def test_fewshot_labels_for_cmrr_mark_the_lowest_values_bad() -> None:
+    train = np.arange(60.0, 76.0)  # dB; worst 25% = 60..63, critical = quantile 0.25 = 63.75
+    y_tr, y_te = fewshot_labels(train, np.array([63.7, 63.8, 90.0]), "cmrr")
+    np.testing.assert_array_equal(y_tr, (train < 64).astype(np.int8))
+    np.testing.assert_array_equal(y_te, [1, 0, 0])
+
+
+def test_heuristic_baselines_prune_the_same_share_as_the_model() -> None:
+    labels = np.array([1, 1, 0, 0, 0, 0, 0, 1])
+    proba = np.array([0.9, 0.8, 0.1, 0.2, 0.1, 0.3, 0.2, 0.4])  # 0.5 prunes 2 of 8: both bad, 1 bad kept
+    perfect = labels.astype(float)
+    m = metrics_row(proba, labels, 0.5, {"oracle": perfect, "inverse": -perfect})
+    assert m["prune_rate"] == 0.25 and m["false_omission_rate"] == pytest.approx(1 / 6)
+    assert m["for_random"] == pytest.approx(3 / 8)
+    assert m["for_oracle"] == pytest.approx(1 / 6)  # prunes 2 bad of 3, keeps 1 bad among 6
+    assert m["for_inverse"] == pytest.approx(3 / 6)  # prunes 2 good, all 3 bad are kept
+    assert false_omission_rate(perfect, labels == 1, 3 / 8) == 0.0
+
+
+def test_vectorized_hpwl_matches_a_per_net_loop() -> None:
+    rng = np.random.default_rng(0)
+    n, pins = 7, 9
+    net = np.array([0, 2, 1, 0, 2, 2, 3, 1, 0])  # net 3 has one pin: no wire
+    lo = rng.uniform(0, 30, size=(n, pins, 2))
+    pin_boxes = np.concatenate([lo, lo + 0.4], axis=-1)  # (n, P, 4)
+    batch = PlacementBatch(
+        design="toy", device_names=("M1",), kinds=(DeviceKind.NMOS,), tags=((Subcircuit.FIRST_STAGE,),),
+        pin_device=np.zeros(pins, dtype=np.int64), pin_terminal=("D",) * pins, pin_net=net,
+        nets=("a", "b", "c", "d"), boxes=np.ones((n, 1, 4)), pin_boxes=pin_boxes,
+    )
+    ref = np.zeros(n)
+    centre = lo + 0.2
+    for k in range(n):
+        for m in range(4):
+            pts = centre[k, net == m]
+            if len(pts) > 1:
+                ref[k] += (pts.max(axis=0) - pts.min(axis=0)).sum()
+    np.testing.assert_allclose(hpwl(batch), ref, rtol=1e-12)
+
+
+def test_full_distribution_rows_restore_quartile_proportions() -> None:
+    y = np.full(400, -1)
+    y[:100], y[300:] = 0, 1
+    test = np.r_[np.arange(0, 20), np.arange(300, 320)]
+    rows = full_distribution_rows(y, test, seed=0)
+    assert len(rows) == 120 and set(test) <= set(rows)
+    assert (y[rows] == -1).sum() == 80  # 25 / 50 / 25 as in the design space
+    assert len(np.unique(rows)) == len(rows)
+
+
+def _synthetic(n: int, nofeat: bool = False) -> DesignData:
+    x, y = synthetic_task(n, seed=1, nofeat=nofeat)
+    values = (y + np.random.default_rng(2).uniform(0, 0.9, n)) * 1e-3  # bad layouts have larger |offset|
+    rng = np.random.default_rng(3)
+    return DesignData(name="toy", x=x, values=values, metric="offset",
+                      heuristics={"hpwl": rng.uniform(size=n), "pair_distance": values + rng.normal(0, 1e-4, n)})
+
+
+def test_report_renders_every_table_from_a_tiny_run(tmp_path: Path) -> None:
+    data, nofeat = _synthetic(160), _synthetic(160, nofeat=True)
+    settings = {"subsample": 80, "epochs": 1, "seed": 0, "alphas": [0.5, 0.0], "shots": 16, "repeats": 2}
+    rows3 = table3(data, nofeat, ("nofeat2d", "fast3d"), subsample=80, epochs=1, threads=1)
+    assert [r["arch"] for r in rows3] == ["nofeat2d", "fast3d"] and rows3[0]["n_test"] == 16
+    seed_everything(0)
+    base = build("fast3d", **TINY)
+    rows4 = table4(base, 0.5, data, (0.5, 0.0), max_train=40, epochs=1, threads=1)
+    assert [(r["alpha"], r["init"], r["n_train"]) for r in rows4] == [(0.5, "base", 40), (0.5, "random", 40),
+                                                                     (0.0, "base", 0)]
+    rows6 = fewshot(base, data, shots=16, repeats=2, epochs=2, threads=1)
+    assert len(rows6) == 2 and all(r["n_train_bad"] == 4 for r in rows6)
+    for part, rows in (("table3", rows3), ("table4_toy", rows4), ("fewshot_toy", rows6)):
+        _save(tmp_path, part, rows, settings)
+
+    written = render(tmp_path, tmp_path / "out")
+    md = (tmp_path / "out" / "experiments.md").read_text()
+    assert "## Table III" in md and "| fast3d |" in md and "fast3d vs feat3d" not in md  # no feat3d row here
+    assert "## Table IV" in md and "| toy | 0.50 | 40 | w/o |" in md and "base as is" in md
+    assert "Average FOR at alpha = 0.1" not in md  # no alpha = 0.1 rows in this run
+    assert "## Fig. 6" in md and "fewshot_for.png" in md
+    png = tmp_path / "out" / "fewshot_for.png"
+    assert png in written and png.read_bytes()[:4] == b"\x89PNG"
+    assert set(json.loads((tmp_path / "out" / "experiments.json").read_text())) == {"table3", "table4_toy",
+                                                                                     "fewshot_toy"}
+
+
+def test_labels_command_writes_the_balanced_base_set(tmp_path: Path) -> None:
+    # A `placeq simulate` table out of row order, one failed simulation.
+    lines = ["index,value,status,metric"] + [f"{i},{v},{s},offset" for i, v, s in [
+        (3, -4e-3, "ok"), (0, 1e-3, "ok"), (2, "", "failed"), (1, 2e-3, "ok"), (4, 5e-3, "ok"),
+        (5, -6e-3, "ok"), (6, 0.5e-3, "ok"), (7, 3e-3, "ok"), (8, 7e-3, "ok")]]
+    table = tmp_path / "labels.csv"
+    table.write_text("\n".join(lines) + "\n")
+    values, metric = read_values(table)
+    assert metric == "offset" and np.isnan(values[2]) and values[3] == -4e-3
+    out = tmp_path / "y.npy"
+    cmd = [sys.executable, "-m", "placeq", "labels", str(table), "--mode", "balanced", "-o", str(out)]
+    subprocess.run(cmd, check=True, capture_output=True)
+    # 8 finite |offsets| (mV): 0.5 1 2 3 4 5 6 7 -> best 2 (rows 6, 0) = 0, worst 2 (rows 5, 8) = 1
+    np.testing.assert_array_equal(np.load(out), [0, -1, -1, -1, -1, 1, 0, -1, 1])

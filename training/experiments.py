@@ -1,0 +1,283 @@
+"""The paper's Sec. IV experiments as functions: data loading, Table III, Table IV and Fig. 6 runs.
+
+Each run returns plain dicts of metrics (training.metrics) so training/report.py can write tables without
+knowing how a number was made. All runs are seeded; CPU-scale choices (subsamples, epoch caps, fewer repeats)
+are parameters, and the report states them.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from placeq.errors import InputError
+from placeq.labels import UNLABELLED, balanced, critical_value, relabel, worst_quartile
+from training.fit import (
+    FeatureArray,
+    Rows,
+    TrainConfig,
+    fit,
+    load_features,
+    predict_proba,
+    random_init_like,
+    seed_everything,
+    split_indices,
+)
+from training.heuristics import false_omission_rate, hpwl, pair_distance
+from training.metrics import as_probability_threshold, choose_threshold, evaluate
+from training.nets import PlacementNet, build, count_parameters
+
+log = logging.getLogger(__name__)
+Row = dict[str, float | str]
+
+
+def read_values(path: str | Path) -> tuple[np.ndarray, str]:
+    """(values (N,) float64 in placement order, metric) from a `placeq simulate` labels table.
+
+    Rows come back sorted by their ``index`` column, failed simulations as NaN (placeq.labels leaves them out).
+    """
+    p = Path(path)
+    if not p.is_file():
+        raise InputError(str(p), "no such labels table")
+    if p.suffix == ".parquet":
+        import pyarrow.parquet as pq
+
+        cols = pq.read_table(p, columns=["index", "value", "status", "metric"]).to_pydict()
+    elif p.suffix in (".csv", ".jsonl"):
+        import csv
+        import json
+
+        with p.open(newline="") as fh:
+            rows = list(csv.DictReader(fh)) if p.suffix == ".csv" else [json.loads(line) for line in fh if line.strip()]
+        cols = {k: [r[k] for r in rows] for k in ("index", "value", "status", "metric")}
+        cols["value"] = [None if v in (None, "") else float(v) for v in cols["value"]]
+    else:
+        raise InputError(str(p), "use the .parquet, .csv or .jsonl table written by `placeq simulate`")
+    index = np.asarray(cols["index"], dtype=np.int64)
+    value = np.asarray([np.nan if v is None else v for v in cols["value"]], dtype=np.float64)
+    value[np.asarray(cols["status"]) != "ok"] = np.nan
+    metrics = set(cols["metric"])
+    if len(metrics) != 1:
+        raise InputError(str(p), f"expected one metric, found {sorted(metrics)}")
+    if not np.array_equal(np.sort(index), np.arange(len(index))):
+        raise InputError(str(p), "index column is not a permutation of 0..N-1")
+    out = np.empty(len(index))
+    out[index] = value
+    return out, metrics.pop()
+
+
+# --- data --------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DesignData:
+    """One labelled design space: features, simulated metric, placements (for the heuristics)."""
+
+    name: str
+    x: FeatureArray  # (N, C, 64, 64) float16 memmap
+    values: np.ndarray  # (N,) offset (V) or CMRR (dB); NaN for failed simulations
+    metric: str  # "offset" | "cmrr"
+    heuristics: dict[str, np.ndarray]  # name -> (N,) score, larger = predicted worse
+
+
+def load_design(data_dir: str | Path, name: str, *, nofeat: bool = False) -> DesignData:
+    """`<data_dir>/<name>.parquet` placements and `<name>.labels.parquet` (placeq simulate); features are
+    rasterized once into `<name>.f16.npy` (`<name>.nofeat.f16.npy` for the nofeat models) and memory-mapped."""
+    from placeq.circuits import load_design as load_circuit
+    from training.dataset import read_batch
+
+    d = Path(data_dir)
+    cache = d / f"{name}.{'nofeat.' if nofeat else ''}f16.npy"
+    x, _ = load_features(d / f"{name}.parquet", nofeat=nofeat, cache=cache)
+    values, metric = read_values(d / f"{name}.labels.parquet")
+    if len(values) != len(x):
+        raise InputError(str(d / f"{name}.labels.parquet"), f"{len(values)} labels for {len(x)} placements")
+    batch = read_batch(d / f"{name}.parquet")
+    scores = {"hpwl": hpwl(batch), "pair_distance": pair_distance(batch, load_circuit(name))}
+    return DesignData(name=name, x=x, values=values, metric=metric, heuristics=scores)
+
+
+def full_distribution_rows(balanced_labels: np.ndarray, test: np.ndarray, seed: int) -> np.ndarray:
+    """Test rows for the unbalanced (25% bad) evaluation of a model trained on the balanced set.
+
+    The balanced test rows are the best and worst quartiles only; adding a random sample of never-seen middle-half
+    layouts twice their size restores the design space's 25 / 50 / 25 proportions.
+    """
+    middle = np.flatnonzero(np.asarray(balanced_labels) == -1)
+    k = min(len(middle), 2 * len(test))
+    extra = np.random.default_rng(seed).choice(middle, size=k, replace=False)
+    return np.sort(np.concatenate([np.asarray(test), extra]))
+
+
+def metrics_row(proba: np.ndarray, labels: np.ndarray, threshold: float, heuristics: dict[str, np.ndarray]) -> Row:
+    """Model metrics plus the baselines on the same rows: random pruning (FOR = share of bad layouts) and each
+    heuristic pruning the same share as the model (and 25%)."""
+    metrics = evaluate(proba, labels, threshold)
+    m: Row = dict(metrics.as_dict())
+    bad = np.asarray(labels) == 1
+    m["for_random"] = float(bad.mean())
+    for name, score in heuristics.items():
+        m[f"for_{name}"] = false_omission_rate(score, bad, metrics.prune_rate)
+        m[f"for_{name}_25"] = false_omission_rate(score, bad, 0.25)
+    return m
+
+
+def _take(scores: dict[str, np.ndarray], rows: np.ndarray) -> dict[str, np.ndarray]:
+    return {k: v[rows] for k, v in scores.items()}
+
+
+def _threshold(model: PlacementNet, x: FeatureArray, rows: np.ndarray, y: np.ndarray, prune_rate: float) -> float:
+    proba = predict_proba(model, Rows(x, rows))
+    return as_probability_threshold(choose_threshold(proba, y, prune_rate=prune_rate))
+
+
+# --- Table III: architectures on the balanced base design ----------------------------------------------------
+
+
+def table3(
+    data: DesignData,
+    nofeat: DesignData | None,
+    archs: tuple[str, ...],
+    *,
+    subsample: int,
+    epochs: int,
+    seed: int = 0,
+    threads: int = 2,
+) -> list[Row]:
+    """Train/test accuracy per architecture on one seeded balanced subsample (same split for every model)."""
+    idx, lab = balanced(data.values, data.metric)
+    y = np.full(len(data.values), UNLABELLED, dtype=np.int64)
+    pick = np.sort(np.random.default_rng(seed).choice(len(idx), size=min(subsample, len(idx)), replace=False))
+    y[idx[pick]] = lab[pick]
+    split = split_indices(y, test_frac=0.2, val_frac=0.1, seed=seed)
+    tr, va, te = split["train"], split["val"], split["test"]
+    rows: list[Row] = []
+    for arch in archs:
+        seed_everything(seed)
+        model = build(arch)
+        src = data if model.config.input_kind == "feat" else nofeat
+        if src is None:
+            raise InputError("archs", f"{arch} needs the nofeat features")
+        cfg = TrainConfig(epochs=epochs, patience=3, seed=seed, threads=threads)
+        t0 = time.perf_counter()
+        result = fit(model, (Rows(src.x, tr), y[tr]), (Rows(src.x, va), y[va]) if len(va) else None, cfg)
+        seconds = time.perf_counter() - t0
+        test = evaluate(predict_proba(model, Rows(src.x, te)), y[te], 0.5)
+        rows.append({
+            "arch": arch, "params": float(count_parameters(model)), "train_accuracy": result.metrics["train_accuracy"],
+            "test_accuracy": test.accuracy, "best_epoch": float(result.best_epoch),
+            "epochs_run": float(len(result.history)), "seconds": seconds,
+            "n_train": float(len(tr)), "n_val": float(len(va)), "n_test": float(len(te)),
+        })
+        log.info("table3 %s: %s", arch, rows[-1])
+    return rows
+
+
+# --- Table IV: transfer at training ratio alpha, with and without the base model -----------------------------
+
+
+def table4(
+    base: PlacementNet,
+    base_threshold: float,
+    data: DesignData,
+    alphas: tuple[float, ...],
+    *,
+    max_train: int,
+    epochs: int,
+    seed: int = 0,
+    threads: int = 2,
+    prune_rate: float = 0.25,
+) -> list[Row]:
+    """One row per (alpha, w|w/o) on the full distribution (worst 25% = 1) of a target design.
+
+    Fine-tuned ("w") runs start from the base at lr 1e-4 with BatchNorm statistics frozen; "w/o" runs start
+    from fresh weights at lr 1e-3. Both weight positives by n_neg/n_pos and pick the threshold that prunes
+    `prune_rate` of the validation layouts (the training layouts when there is no validation set). alpha = 0
+    scores the base model as is, at its own threshold. The test split is the same 20% for every alpha.
+    """
+    y = worst_quartile(data.values, data.metric).astype(np.int64)
+    rows: list[Row] = []
+    for alpha in alphas:
+        split = split_indices(y, test_frac=0.2, train_frac=alpha if alpha > 0 else None, val_frac=0.1, seed=seed)
+        te = split["test"]
+        heur = _take(data.heuristics, te)
+        if alpha == 0:
+            proba = predict_proba(base, Rows(data.x, te))
+            rows.append({"alpha": 0.0, "init": "base", "n_train": 0.0,
+                         **metrics_row(proba, y[te], base_threshold, heur)})
+            continue
+        tr, va = split["train"], split["val"]
+        if max_train and len(tr) > max_train:
+            tr = np.sort(np.random.default_rng(seed).choice(tr, size=max_train, replace=False))
+        for init in ("base", "random"):
+            model = copy.deepcopy(base) if init == "base" else random_init_like(base, seed)
+            cfg = TrainConfig(
+                epochs=epochs, lr=1e-4 if init == "base" else 1e-3, class_weight="balanced", patience=3,
+                seed=seed, threads=threads, freeze_norm_stats=init == "base", report_train_accuracy=False,
+            )
+            t0 = time.perf_counter()
+            val = (Rows(data.x, va), y[va]) if len(va) else None
+            result = fit(model, (Rows(data.x, tr), y[tr]), val, cfg)
+            on = va if len(va) else tr
+            threshold = _threshold(model, data.x, on, y[on], prune_rate)
+            proba = predict_proba(model, Rows(data.x, te))
+            rows.append({
+                "alpha": alpha, "init": init, "n_train": float(len(tr)), "n_val": float(len(va)),
+                "epochs_run": float(len(result.history)), "seconds": time.perf_counter() - t0,
+                **metrics_row(proba, y[te], threshold, heur),
+            })
+            log.info("table4 %s alpha %s %s: FOR %.4f", data.name, alpha, init, rows[-1]["false_omission_rate"])
+    return rows
+
+
+# --- Fig. 6: few-shot transfer, labels from the 16 layouts' own ranks -----------------------------------------
+
+
+def fewshot_labels(
+    train_values: np.ndarray, test_values: np.ndarray, metric: str, q: float = 0.25
+) -> tuple[np.ndarray, np.ndarray]:
+    """(train labels, test labels): the worst q of the few training layouts are 1, and the test layouts are
+    relabelled by that training critical value (paper Sec. IV-D), so their bad share can differ from q."""
+    critical = critical_value(train_values, metric, q)
+    return relabel(train_values, critical, metric), relabel(test_values, critical, metric)
+
+
+def fewshot(
+    base: PlacementNet,
+    data: DesignData,
+    *,
+    shots: int,
+    repeats: int,
+    epochs: int,
+    lr: float = 1e-4,
+    seed: int = 0,
+    threads: int = 2,
+) -> list[Row]:
+    """`repeats` runs of: sample `shots` non-test layouts, label them by their own rank, fine-tune a copy of the
+    base on them (no validation set: fixed epochs, threshold 0.5 after class weighting), score the test split
+    relabelled by the same critical value. Also records the base model without fine-tuning and random pruning."""
+    te = split_indices(np.zeros(len(data.values), dtype=np.int64), test_frac=0.2, seed=seed)["test"]
+    te = te[np.isfinite(data.values[te])]
+    pool = np.setdiff1d(np.flatnonzero(np.isfinite(data.values)), te)
+    base_proba = predict_proba(base, Rows(data.x, te))
+    heur = _take(data.heuristics, te)
+    rows: list[Row] = []
+    for r in range(repeats):
+        pick = np.sort(np.random.default_rng([seed, r]).choice(pool, size=shots, replace=False))
+        y_tr, y_te = fewshot_labels(data.values[pick], data.values[te], data.metric)
+        model = copy.deepcopy(base)
+        cfg = TrainConfig(
+            epochs=epochs, lr=lr, class_weight="balanced", seed=seed + r, threads=threads,
+            freeze_norm_stats=True, report_train_accuracy=False,
+        )
+        fit(model, (Rows(data.x, pick), y_tr.astype(np.int64)), None, cfg)
+        m = metrics_row(predict_proba(model, Rows(data.x, te)), y_te, 0.5, heur)
+        m["for_base"] = evaluate(base_proba, y_te, 0.5).false_omission_rate
+        rows.append({"repeat": float(r), "n_train_bad": float(y_tr.sum()), **m})
+    log.info("fewshot %s: median FOR %.4f", data.name, float(np.median([r["false_omission_rate"] for r in rows])))
+    return rows

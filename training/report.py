@@ -1,0 +1,232 @@
+"""`placeq report`: run the paper's Sec. IV experiments (training/experiments.py) and write them down.
+
+Each part (table3, table4, fewshot) saves its rows as JSON under the work directory as soon as it finishes, so
+parts can run on different days and the Markdown is rendered from whatever parts exist. Output under `out`:
+``experiments.md`` (Table III, Table IV, Fig. 6 summary, with the settings that produced them), ``experiments.json``
+(every row) and ``fewshot_for.png`` (the Fig. 6 box plot).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import platform
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+log = logging.getLogger(__name__)
+PARTS = ("table3", "table4", "fewshot")
+PAPER_FOR_ALPHA_01 = 0.0895  # paper Sec. IV-C: average FOR over OTA2-OTA4 at alpha = 0.1
+PAPER_TABLE3 = {"nofeat2d": (97.95, 78.44), "nofeat3d": (79.23, 78.32), "feat2d": (96.19, 91.94),
+                "feat3d": (95.51, 93.83)}
+Row = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class ReportConfig:
+    """Every setting of one report run; written into the report so its numbers can be reproduced."""
+
+    data_dir: Path = Path("var/exp")  # otaN.parquet + otaN.labels.parquet (+ feature caches)
+    out: Path = Path("docs/results")  # Markdown, JSON, PNG
+    work: Path = Path("var/exp/report")  # per-part JSON
+    base_design: str = "ota1"  # source design of the base model
+    targets: tuple[str, ...] = ("ota2", "ota3", "ota4")  # transfer targets
+    parts: tuple[str, ...] = PARTS  # which experiments to run now
+    subsample: int = 3000  # Table III: balanced layouts used (train + val + test)
+    epochs: int = 6  # Table III: maximum epochs per architecture
+    archs: tuple[str, ...] = ("nofeat2d", "nofeat3d", "feat2d", "feat3d", "fast3d")
+    base_model: Path = Path("service/assets/base_model")  # the base model directory (Table IV, Fig. 6)
+    alphas: tuple[float, ...] = (0.8, 0.1, 0.01, 0.0)  # Table IV training ratios
+    max_train: int = 4000  # Table IV: cap on training layouts per run (0 = none)
+    ft_epochs: int = 8  # Table IV: maximum epochs per run
+    shots: int = 16  # Fig. 6: labelled layouts per run
+    repeats: int = 20  # Fig. 6: runs per target (paper: 100)
+    fewshot_epochs: int = 30  # Fig. 6: epochs per run
+    seed: int = 0  # seed of every split, initialization and sample
+    threads: int = 2  # torch threads
+
+
+def run_report(cfg: ReportConfig) -> list[Path]:
+    """Run `cfg.parts`, save their rows, render the report from all saved parts; returns the files written."""
+    import torch
+
+    from training.checkpoint import load_checkpoint
+    from training.experiments import fewshot, load_design, table3, table4
+
+    unknown = set(cfg.parts) - set(PARTS)
+    if unknown:
+        from placeq.errors import InputError
+
+        raise InputError("parts", f"unknown part(s) {sorted(unknown)}; choose from {', '.join(PARTS)}")
+    torch.set_num_threads(cfg.threads)
+    cfg.work.mkdir(parents=True, exist_ok=True)
+    settings = _settings(cfg)
+    if "table3" in cfg.parts:
+        data = load_design(cfg.data_dir, cfg.base_design)
+        nofeat = load_design(cfg.data_dir, cfg.base_design, nofeat=True) if any(
+            a.startswith("nofeat") for a in cfg.archs) else None
+        rows = table3(data, nofeat, cfg.archs, subsample=cfg.subsample, epochs=cfg.epochs, seed=cfg.seed,
+                      threads=cfg.threads)
+        _save(cfg.work, "table3", rows, settings)
+    if "table4" in cfg.parts or "fewshot" in cfg.parts:
+        base = load_checkpoint(cfg.base_model)
+        for name in cfg.targets:
+            data = load_design(cfg.data_dir, name)
+            if "table4" in cfg.parts:
+                rows = table4(base.model, base.threshold, data, cfg.alphas, max_train=cfg.max_train,
+                              epochs=cfg.ft_epochs, seed=cfg.seed, threads=cfg.threads)
+                _save(cfg.work, f"table4_{name}", rows, settings)
+            if "fewshot" in cfg.parts:
+                rows = fewshot(base.model, data, shots=cfg.shots, repeats=cfg.repeats, epochs=cfg.fewshot_epochs,
+                               seed=cfg.seed, threads=cfg.threads)
+                _save(cfg.work, f"fewshot_{name}", rows, settings)
+    return render(cfg.work, cfg.out)
+
+
+def _settings(cfg: ReportConfig) -> dict[str, Any]:
+    import torch
+
+    return {
+        **{k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(cfg).items()},
+        "torch": torch.__version__, "python": platform.python_version(), "started": time.strftime("%Y-%m-%d %H:%M"),
+    }
+
+
+def _save(work: Path, part: str, rows: list[Row], settings: dict[str, Any]) -> None:
+    (work / f"{part}.json").write_text(json.dumps({"part": part, "settings": settings, "rows": rows}, indent=1))
+
+
+def _load_parts(work: Path) -> dict[str, dict[str, Any]]:
+    return {p.stem: json.loads(p.read_text()) for p in sorted(work.glob("*.json"))}
+
+
+def _pct(v: Any) -> str:
+    return "–" if v is None else f"{100 * float(v):.2f}"
+
+
+def render(work: Path, out: Path) -> list[Path]:
+    """Write experiments.md / experiments.json / fewshot_for.png from the saved parts (any subset)."""
+    parts = _load_parts(work)
+    out.mkdir(parents=True, exist_ok=True)
+    lines = ["# Paper Sec. IV experiments on our data (generated by `placeq report`)", ""]
+    lines += ["Do not edit: regenerate with `placeq report` (settings of each part below).", ""]
+    if "table3" in parts:
+        lines += _table3_md(parts["table3"])
+    t4 = {k.split("_", 1)[1]: v for k, v in parts.items() if k.startswith("table4_")}
+    if t4:
+        lines += _table4_md(t4)
+    fs = {k.split("_", 1)[1]: v for k, v in parts.items() if k.startswith("fewshot_")}
+    written = []
+    if fs:
+        png = out / "fewshot_for.png"
+        _fewshot_png(fs, png)
+        written.append(png)
+        lines += _fewshot_md(fs, png.name)
+    md = out / "experiments.md"
+    md.write_text("\n".join(lines) + "\n")
+    js = out / "experiments.json"
+    js.write_text(json.dumps(parts, indent=1, sort_keys=True) + "\n")
+    return [md, js, *written]
+
+
+def _settings_line(part: dict[str, Any], keys: tuple[str, ...]) -> str:
+    s = part["settings"]
+    return "Settings: " + ", ".join(f"{k}={s[k]}" for k in keys if k in s) + f"; torch {s.get('torch')}."
+
+
+def _table3_md(part: dict[str, Any]) -> list[str]:
+    rows = part["rows"]
+    n = rows[0] if rows else {}
+    out = ["## Table III: architectures on the balanced base design", "",
+           f"One balanced subsample: {int(n.get('n_train', 0))} train / {int(n.get('n_val', 0))} val / "
+           f"{int(n.get('n_test', 0))} test layouts, the same split for every model; threshold 0.5.", "",
+           "| model | params | train acc. (%) | test acc. (%) | epochs (best) | train s | paper train / test (%) |",
+           "|---|---:|---:|---:|---:|---:|---:|"]
+    for r in rows:
+        paper = PAPER_TABLE3.get(r["arch"])
+        ref = f"{paper[0]:.2f} / {paper[1]:.2f}" if paper else "–"
+        out.append(f"| {r['arch']} | {int(r['params']):,} | {_pct(r['train_accuracy'])} | {_pct(r['test_accuracy'])} "
+                   f"| {int(r['epochs_run'])} ({int(r['best_epoch'])}) | {r['seconds']:.0f} | {ref} |")
+    acc = {r["arch"]: r["test_accuracy"] for r in rows}
+    if "fast3d" in acc and "feat3d" in acc:
+        gap = 100 * (acc["feat3d"] - acc["fast3d"])
+        verdict = "within" if gap <= 1.0 else "NOT within"
+        out += ["", f"fast3d vs feat3d test accuracy: {gap:+.2f} points (feat3d minus fast3d): {verdict} the 1-point "
+                "budget on this split."]
+    out += ["", _settings_line(part, ("subsample", "epochs", "seed", "threads", "base_design")), ""]
+    return out
+
+
+def _table4_md(parts: dict[str, dict[str, Any]]) -> list[str]:
+    out = ["## Table IV: transfer from the base model (w) vs random initialization (w/o)", "",
+           "Full distribution of each target (worst 25% = 1), the same 20% test split for every alpha. "
+           "Baselines on the same test rows: random pruning (FOR = bad share) and the heuristics pruning the same "
+           "share as the model.", "",
+           "| design | alpha | n train | init | acc. (%) | prec. (%) | recall (%) | F1 | FOR (%) | prune (%) "
+           "| FOR random | FOR HPWL | FOR pair dist. |",
+           "|---|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for name, part in parts.items():
+        for r in part["rows"]:
+            init = {"base": "w", "random": "w/o"}[r["init"]] if r["alpha"] > 0 else "base as is"
+            out.append(
+                f"| {name} | {r['alpha']:.2f} | {int(r['n_train'])} | {init} | {_pct(r['accuracy'])} "
+                f"| {_pct(r['precision'])} | {_pct(r['recall'])} | {r['f1']:.4f} "
+                f"| **{_pct(r['false_omission_rate'])}** "
+                f"| {_pct(r['prune_rate'])} | {_pct(r['for_random'])} | {_pct(r['for_hpwl'])} "
+                f"| {_pct(r['for_pair_distance'])} |")
+    w01 = [r["false_omission_rate"] for p in parts.values() for r in p["rows"] if r["alpha"] == 0.1
+           and r["init"] == "base"]
+    if w01:
+        out += ["", f"Average FOR at alpha = 0.1 with transfer over {', '.join(parts)}: **{_pct(np.mean(w01))}%** "
+                f"(paper, OTA2-OTA4: {_pct(PAPER_FOR_ALPHA_01)}%)."]
+    first = next(iter(parts.values()))
+    out += ["", _settings_line(first, ("alphas", "max_train", "ft_epochs", "seed", "threads", "base_model")), ""]
+    return out
+
+
+def _fewshot_md(parts: dict[str, dict[str, Any]], png: str) -> list[str]:
+    out = ["## Fig. 6: few-shot transfer", "",
+           f"![few-shot FOR]({png})", "",
+           "Each run: 16 random non-test layouts labelled by their own rank (worst 25% of the 16 = 1), the test "
+           "split relabelled by that critical value; FOR at threshold 0.5. Medians over the runs (%):", "",
+           "| design | runs | FOR fine-tuned | FOR base as is | FOR random pruning | FOR HPWL | FOR pair dist. "
+           "| runs better than random |",
+           "|---|---:|---:|---:|---:|---:|---:|---:|"]
+    for name, part in parts.items():
+        rows = part["rows"]
+
+        def med(key: str, rows: list[Row] = rows) -> str:
+            return _pct(np.median([r[key] for r in rows]))
+
+        better = sum(r["false_omission_rate"] < r["for_random"] for r in rows)
+        out.append(f"| {name} | {len(rows)} | **{med('false_omission_rate')}** | {med('for_base')} "
+                   f"| {med('for_random')} | {med('for_hpwl')} | {med('for_pair_distance')} | {better} |")
+    first = next(iter(parts.values()))
+    out += ["", _settings_line(first, ("shots", "repeats", "fewshot_epochs", "seed", "base_model")), ""]
+    return out
+
+
+def _fewshot_png(parts: dict[str, dict[str, Any]], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = list(parts)
+    fig, ax = plt.subplots(figsize=(1.6 + 1.5 * len(names), 3.4), dpi=110)
+    data = [[100 * r["false_omission_rate"] for r in parts[n]["rows"]] for n in names]
+    ax.boxplot(data, widths=0.5)
+    ax.set_xticks(range(1, len(names) + 1), [n.upper() for n in names])
+    for i, n in enumerate(names, start=1):
+        rnd = np.median([100 * r["for_random"] for r in parts[n]["rows"]])
+        ax.hlines(rnd, i - 0.35, i + 0.35, color="black", lw=1.5, label="random pruning" if i == 1 else "_")
+    ax.set_ylabel("false omission rate (%)")
+    ax.set_title(f"Few-shot transfer ({len(data[0])} runs of 16 layouts each)")
+    ax.legend(frameon=False, loc="upper right")
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
