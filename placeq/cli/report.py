@@ -37,7 +37,8 @@ def register(sub: Any) -> None:
     p.add_argument("--work", type=Path, default=Path("var/exp/report"), help="model directories, per-run JSON")
     p.add_argument("--base-design", default="ota1", help="source design of the base model")
     p.add_argument("--targets", default="ota2,ota3,ota4", help="transfer targets, comma separated")
-    p.add_argument("--parts", default="table3,table4,fewshot", help="which experiments to run (comma separated)")
+    p.add_argument("--parts", default="base,table3,table4,fewshot",
+                   help="which experiments to run (comma separated)")
     p.add_argument("--subsample", type=int, default=3000, help="Table III: balanced layouts used (train+val+test)")
     p.add_argument("--epochs", type=int, default=6, help="Table III: epochs per architecture")
     p.add_argument("--archs", default="nofeat2d,nofeat3d,feat2d,feat3d,fast3d", help="Table III architectures")

@@ -12,8 +12,10 @@ import pytest
 
 from placeq.batch import PlacementBatch
 from placeq.domain import DeviceKind, Subcircuit
+from placeq.labels import balanced
 from training.experiments import (
     DesignData,
+    base_rows,
     fewshot,
     fewshot_labels,
     full_distribution_rows,
@@ -84,8 +86,8 @@ def test_full_distribution_rows_restore_quartile_proportions() -> None:
     y[:100], y[300:] = 0, 1
     test = np.r_[np.arange(0, 20), np.arange(300, 320)]
     rows = full_distribution_rows(y, test, seed=0)
-    assert len(rows) == 120 and set(test) <= set(rows)
-    assert (y[rows] == -1).sum() == 80  # 25 / 50 / 25 as in the design space
+    assert len(rows) == 80 and set(test) <= set(rows)
+    assert (y[rows] == -1).sum() == 40 and (y[rows] == 1).sum() == 20  # 25 / 50 / 25 as in the design space
     assert len(np.unique(rows)) == len(rows)
 
 
@@ -109,18 +111,25 @@ def test_report_renders_every_table_from_a_tiny_run(tmp_path: Path) -> None:
                                                                      (0.0, "base", 0)]
     rows6 = fewshot(base, data, shots=16, repeats=2, epochs=2, threads=1)
     assert len(rows6) == 2 and all(r["n_train_bad"] == 4 for r in rows6)
-    for part, rows in (("table3", rows3), ("table4_toy", rows4), ("fewshot_toy", rows6)):
+    idx, lab = balanced(data.values, "offset")
+    rows0 = base_rows(base, 0.5, data, np.sort(np.r_[idx[lab == 0][:4], idx[lab == 1][:4]]))
+    assert [(r["set"], r["n"]) for r in rows0] == [("balanced test", 8), ("full distribution", 16)]
+    assert rows0[0]["for_random"] == pytest.approx(0.5) and rows0[1]["for_random"] == pytest.approx(0.25)
+    for r in rows0:
+        r.update(arch="fast3d", threshold=0.5, train_accuracy=0.9)
+    for part, rows in (("base", rows0), ("table3", rows3), ("table4_toy", rows4), ("fewshot_toy", rows6)):
         _save(tmp_path, part, rows, settings)
 
     written = render(tmp_path, tmp_path / "out")
     md = (tmp_path / "out" / "experiments.md").read_text()
+    assert "## The base model" in md and "| full distribution | 16 |" in md
     assert "## Table III" in md and "| fast3d |" in md and "fast3d vs feat3d" not in md  # no feat3d row here
     assert "## Table IV" in md and "| toy | 0.50 | 40 | w/o |" in md and "base as is" in md
     assert "Average FOR at alpha = 0.1" not in md  # no alpha = 0.1 rows in this run
     assert "## Fig. 6" in md and "fewshot_for.png" in md
     png = tmp_path / "out" / "fewshot_for.png"
     assert png in written and png.read_bytes()[:4] == b"\x89PNG"
-    assert set(json.loads((tmp_path / "out" / "experiments.json").read_text())) == {"table3", "table4_toy",
+    assert set(json.loads((tmp_path / "out" / "experiments.json").read_text())) == {"base", "table3", "table4_toy",
                                                                                      "fewshot_toy"}
 
 
