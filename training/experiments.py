@@ -121,6 +121,7 @@ def metrics_row(proba: np.ndarray, labels: np.ndarray, threshold: float, heurist
     m: Row = dict(metrics.as_dict())
     bad = np.asarray(labels) == 1
     m["for_random"] = float(bad.mean())
+    m["for_model_25"] = false_omission_rate(np.asarray(proba), bad, 0.25)  # ranking quality at a fixed rate
     for name, score in heuristics.items():
         m[f"for_{name}"] = false_omission_rate(score, bad, metrics.prune_rate)
         m[f"for_{name}_25"] = false_omission_rate(score, bad, 0.25)

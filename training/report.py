@@ -183,6 +183,11 @@ def _base_md(part: dict[str, Any]) -> list[str]:
                    f"| {_pct(r['recall'])} | {r['f1']:.4f} | **{_pct(r['false_omission_rate'])}** "
                    f"| {_pct(r['prune_rate'])} | {_pct(r['for_random'])} | {_pct(r['for_hpwl'])} "
                    f"| {_pct(r['for_pair_distance'])} |")
+    out += ["", "At one pruning rate for all (the 25% highest-scoring layouts pruned), FOR (%):", "",
+            "| test set | model | HPWL | pair distance | random |", "|---|---:|---:|---:|---:|"]
+    for r in rows:
+        out.append(f"| {r['set']} | {_pct(r.get('for_model_25'))} | {_pct(r['for_hpwl_25'])} "
+                   f"| {_pct(r['for_pair_distance_25'])} | {_pct(r['for_random'])} |")
     out += ["", _settings_line(part, ("base_model", "base_design", "seed")), ""]
     return out
 

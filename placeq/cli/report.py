@@ -38,7 +38,7 @@ def register(sub: Any) -> None:
     p.add_argument("--base-design", default="ota1", help="source design of the base model")
     p.add_argument("--targets", default="ota2,ota3,ota4", help="transfer targets, comma separated")
     p.add_argument("--parts", default="base,table3,table4,fewshot",
-                   help="which experiments to run (comma separated)")
+                   help="experiments to run (comma separated; empty: only re-render the saved parts)")
     p.add_argument("--subsample", type=int, default=3000, help="Table III: balanced layouts used (train+val+test)")
     p.add_argument("--epochs", type=int, default=6, help="Table III: epochs per architecture")
     p.add_argument("--archs", default="nofeat2d,nofeat3d,feat2d,feat3d,fast3d", help="Table III architectures")
@@ -83,7 +83,7 @@ def report(args: argparse.Namespace) -> int:
 
     cfg = ReportConfig(
         data_dir=args.data_dir, out=args.out, work=args.work, base_design=args.base_design,
-        targets=tuple(t for t in args.targets.split(",") if t), parts=tuple(args.parts.split(",")),
+        targets=tuple(t for t in args.targets.split(",") if t), parts=tuple(p for p in args.parts.split(",") if p),
         subsample=args.subsample, epochs=args.epochs, archs=tuple(args.archs.split(",")),
         base_model=args.base_model, alphas=tuple(float(a) for a in args.alphas.split(",")),
         max_train=args.max_train, ft_epochs=args.ft_epochs, shots=args.shots, repeats=args.repeats,

@@ -55,6 +55,7 @@ def test_heuristic_baselines_prune_the_same_share_as_the_model() -> None:
     m = metrics_row(proba, labels, 0.5, {"oracle": perfect, "inverse": -perfect})
     assert m["prune_rate"] == 0.25 and m["false_omission_rate"] == pytest.approx(1 / 6)
     assert m["for_random"] == pytest.approx(3 / 8)
+    assert m["for_model_25"] == pytest.approx(1 / 6)  # the model's own top 25% = the 2 pruned at 0.5
     assert m["for_oracle"] == pytest.approx(1 / 6)  # prunes 2 bad of 3, keeps 1 bad among 6
     assert m["for_inverse"] == pytest.approx(3 / 6)  # prunes 2 good, all 3 bad are kept
     assert false_omission_rate(perfect, labels == 1, 3 / 8) == 0.0
