@@ -15,6 +15,7 @@ from model_store.blobs import BlobRef, BlobStore, sha256_hex
 from model_store.designs import circuit_sha256
 from model_store.errors import (
     AliasNotFound,
+    ApiKeyNotFound,
     ArtifactCorrupt,
     ArtifactInvalid,
     DuplicateVersion,
@@ -28,17 +29,21 @@ from model_store.errors import (
     VersionInUse,
     VersionNotReady,
 )
+from model_store.keys import ApiKeys
 from model_store.migrations import current, downgrade, head, upgrade
 from model_store.records import (
     BASE_DESIGN,
     LIVE,
+    SCOPES,
     AliasMove,
+    ApiKey,
     DesignRecord,
     InputKind,
     Job,
     JobState,
     ModelRef,
     ModelVersion,
+    Scope,
     VersionStatus,
 )
 from model_store.store import ModelStore
@@ -48,9 +53,13 @@ from model_store.watch import AliasWatcher
 __all__ = [
     "BASE_DESIGN",
     "LIVE",
+    "SCOPES",
     "AliasMove",
     "AliasNotFound",
     "AliasWatcher",
+    "ApiKey",
+    "ApiKeyNotFound",
+    "ApiKeys",
     "ArtifactCorrupt",
     "ArtifactInfo",
     "ArtifactInvalid",
@@ -71,6 +80,7 @@ __all__ = [
     "ModelVersion",
     "ModelVersionNotFound",
     "NoPreviousVersion",
+    "Scope",
     "VersionInUse",
     "VersionNotReady",
     "VersionStatus",

@@ -9,6 +9,7 @@
           ├── AliasNotFound                  the design has no such alias                  -> 404
           │    └── NoPreviousVersion          rollback with nothing to roll back to         -> 409
           ├── JobNotFound                    no job with that id                           -> 404
+          ├── ApiKeyNotFound                 no API key with that id (revoke, CLI)
           ├── VersionNotReady                an alias may only point at a "ready" version  -> 409
           ├── VersionInUse                   archiving a version an alias points at        -> 409
           ├── DuplicateVersion               version numbers kept colliding (retries spent) -> 503
@@ -56,6 +57,12 @@ class JobNotFound(ModelStoreError, LookupError):
     def __init__(self, job_id: str) -> None:
         super().__init__(f"no job {job_id!r}")
         self.job_id = job_id
+
+
+class ApiKeyNotFound(ModelStoreError, LookupError):
+    def __init__(self, key_id: str) -> None:
+        super().__init__(f"no API key {key_id!r}")
+        self.key_id = key_id
 
 
 class VersionNotReady(ModelStoreError):

@@ -1,7 +1,7 @@
 """SQLAlchemy tables of the store: private. Rows never leave this package; callers get `model_store.records`.
 
-One schema for the whole service (model versions, aliases, alias history, jobs, registered designs) so that one
-Alembic history migrates it. Races are settled by the database, not by Python locks: unique constraints on
+One schema for the whole service (model versions, aliases, alias history, jobs, registered designs, API keys) so
+that one Alembic history migrates it. Races are settled by the database, not by Python locks: unique constraints on
 (design, version) and on every idempotency key, and one counter row (`store_state`) whose UPDATE serializes
 alias moves and gives API processes a revision number that only ever grows in commit order.
 """
@@ -166,3 +166,17 @@ class JobRow(Base):
     started_at: Mapped[datetime | None] = mapped_column(Timestamp, nullable=True)
     heartbeat_at: Mapped[datetime | None] = mapped_column(Timestamp, nullable=True)
     finished_at: Mapped[datetime | None] = mapped_column(Timestamp, nullable=True)
+
+
+class ApiKeyRow(Base):
+    """An API key of the service. Only the sha256 of its secret is stored: the token is shown once, at creation."""
+
+    __tablename__ = "api_keys"
+
+    id: Mapped[str] = mapped_column(String(16), primary_key=True)  # the public part of the token
+    name: Mapped[str] = mapped_column(String(NAME_LEN), nullable=False)
+    scopes: Mapped[str] = mapped_column(String(64), nullable=False)  # space-separated, as OAuth writes them
+    secret_sha256: Mapped[str] = mapped_column(String(SHA_LEN), nullable=False)
+    created_at: Mapped[datetime] = mapped_column(Timestamp, nullable=False)
+    revoked_at: Mapped[datetime | None] = mapped_column(Timestamp, nullable=True)
+    last_used_at: Mapped[datetime | None] = mapped_column(Timestamp, nullable=True)

@@ -14,6 +14,10 @@ LIVE = "live"
 VersionStatus = Literal["ready", "rejected", "archived"]
 InputKind = Literal["feat", "nofeat"]
 
+# What an API key may do: "predict" scores and reads; "admin" also changes state, and implies "predict".
+Scope = Literal["predict", "admin"]
+SCOPES: tuple[Scope, ...] = ("predict", "admin")
+
 
 class JobState(StrEnum):
     QUEUED = "queued"
@@ -119,3 +123,23 @@ class DesignRecord:
     created_at: datetime
     updated_at: datetime
     circuit: dict[str, Any] = field(repr=False)
+
+
+@dataclass(frozen=True)
+class ApiKey:
+    """An API key as the store describes it: never its secret (only its sha256 is kept)."""
+
+    id: str
+    name: str
+    scopes: tuple[Scope, ...]
+    created_at: datetime
+    revoked_at: datetime | None = None
+    last_used_at: datetime | None = None
+
+    @property
+    def revoked(self) -> bool:
+        return self.revoked_at is not None
+
+    def allows(self, scope: Scope) -> bool:
+        """Whether the key may act in `scope` ("admin" implies "predict")."""
+        return scope in self.scopes or "admin" in self.scopes

@@ -13,7 +13,7 @@ from model_store import ModelStore, upgrade
 from model_store.db import make_engine
 
 # Everything but store_state (its one row is seeded by the migration).
-_TABLES = "alias_history, aliases, jobs, designs, model_versions"
+_TABLES = "alias_history, aliases, jobs, designs, model_versions, api_keys"
 
 
 @pytest.fixture(scope="session")

@@ -17,7 +17,7 @@ from placeq.domain import Placement
 from service.api.app import EXAMPLE, create_app
 from service.settings import Settings
 
-TABLES = "alias_history, aliases, jobs, designs, model_versions"
+TABLES = "alias_history, aliases, jobs, designs, model_versions, api_keys"
 
 
 @pytest.fixture(scope="session")
