@@ -41,6 +41,13 @@ class Settings(BaseSettings):
     job_stale_after_s: float = Field(default=120.0, gt=0, description="Heartbeat age after which a job is re-queued.")
     job_max_attempts: int = Field(default=3, ge=1, description="Deliveries of a job before it is marked failed.")
     migrate_on_start: bool = Field(default=True, description="Run Alembic migrations when the app starts.")
+    auth: bool = Field(
+        default=False,
+        description="Require API keys (`placeq keys create`). Off: the embedded, localhost-only dev mode.",
+    )
+    open_predict: bool = Field(
+        default=False, description="With auth on, let predict-scope routes (scoring, reads) through without a key."
+    )
 
     @property
     def db_url(self) -> str:
