@@ -2,7 +2,8 @@
 
 Outside `/v2` the body is FastAPI's shape, ``{"detail": [{"loc": [...], "msg": ..., "type": ...}]}`` for input
 errors and ``{"detail": "..."}`` otherwise; the Open Inference Protocol routes answer ``{"error": "..."}`` with
-400 instead of 422 (see `service.api.routes.oip`).
+400 instead of 422 (see `service.api.routes.oip`). A refused API key (`service.api.auth`) is 401 or 403 with a
+``WWW-Authenticate`` header, in the same two shapes.
 """
 
 from __future__ import annotations
@@ -62,6 +63,26 @@ class NoModel(Exception):
     """No live model for the design and no base model."""
 
 
+class AccessDenied(Exception):
+    """Base of the access-control refusals (`service.api.auth`); `challenge` is the WWW-Authenticate value."""
+
+    status = 401
+
+    def __init__(self, message: str, challenge: str = "Bearer") -> None:
+        super().__init__(message)
+        self.challenge = challenge
+
+
+class Unauthorized(AccessDenied):
+    """No API key, or one that is unknown or revoked: 401."""
+
+
+class Forbidden(AccessDenied):
+    """A valid API key without the scope the route needs: 403."""
+
+    status = 403
+
+
 def _is_oip(request: Request) -> bool:
     return request.url.path.startswith("/v2")
 
@@ -97,6 +118,12 @@ def install(app: FastAPI) -> None:
     async def _unavailable(request: Request, exc: ServiceUnavailable) -> JSONResponse:
         response = _body(request, 503, str(exc))
         response.headers["Retry-After"] = str(exc.retry_after)
+        return response
+
+    @app.exception_handler(AccessDenied)
+    async def _denied(request: Request, exc: AccessDenied) -> JSONResponse:
+        response = _body(request, exc.status, str(exc))
+        response.headers["WWW-Authenticate"] = exc.challenge
         return response
 
     @app.exception_handler(NoModel)
