@@ -121,8 +121,14 @@ def publish(
     # The ONNX file names the weights it came from, so a service that holds only the ONNX artifact can find the
     # torch checkpoint (stored beside it in the content-addressed blob store) and fine-tune from it.
     weights_sha = hashlib.sha256((d / WEIGHTS).read_bytes()).hexdigest()
-    report = export_onnx(ckpt.model, d / ONNX, sample=sample, threshold=ckpt.threshold, design=ckpt.design,
-                         extra_metadata={CHECKPOINT_KEY: weights_sha})
+    report = export_onnx(
+        ckpt.model,
+        d / ONNX,
+        sample=sample,
+        threshold=ckpt.threshold,
+        design=ckpt.design,
+        extra_metadata={CHECKPOINT_KEY: weights_sha},
+    )
     write_summary(
         d,
         ckpt,
