@@ -40,6 +40,23 @@ class Settings(BaseSettings):
     reload_interval_s: float = Field(default=2.0, gt=0, description="How often each API process polls aliases.")
     job_stale_after_s: float = Field(default=120.0, gt=0, description="Heartbeat age after which a job is re-queued.")
     job_max_attempts: int = Field(default=3, ge=1, description="Deliveries of a job before it is marked failed.")
+    job_soft_time_limit_s: float = Field(
+        default=1800.0, gt=0, description="Celery soft time limit: the job gets an exception and is marked failed."
+    )
+    job_time_limit_s: float = Field(
+        default=2100.0, gt=0, description="Celery hard time limit: the worker process running the job is killed."
+    )
+    label_time_limit_s: float = Field(
+        default=1500.0,
+        gt=0,
+        description="Longest a labelling job may simulate (embedded and Celery): then ngspice is killed and the job "
+        "fails with that reason. Keep it below the soft limit.",
+    )
+    label_backend: Literal["shared", "batch"] = Field(
+        default="shared",
+        description="ngspice of labelling jobs: the shared library (fast) or `ngspice -b` processes "
+        "(executable: PLACEQ_NGSPICE, default ngspice on PATH).",
+    )
     migrate_on_start: bool = Field(default=True, description="Run Alembic migrations when the app starts.")
     auth: bool = Field(
         default=False,
