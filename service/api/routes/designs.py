@@ -8,6 +8,7 @@ from model_store import DesignRecord
 from placeq.circuits import BUILTIN_DESIGNS, load_design
 from placeq.domain import Circuit, DeviceKind, Subcircuit
 from placeq.errors import InputError, UnknownDesign
+from service.api.auth import ADMIN, PREDICT
 from service.api.deps import StoreDep
 from service.api.schemas import DesignIn, DesignOut
 
@@ -52,7 +53,7 @@ def circuit_of(body: DesignIn) -> Circuit:
     return Circuit.model_validate({**circuit.model_dump(), **extra}) if extra else circuit
 
 
-@router.post("/designs", status_code=status.HTTP_201_CREATED, response_model=DesignOut,
+@router.post("/designs", status_code=status.HTTP_201_CREATED, response_model=DesignOut, dependencies=[ADMIN],
              responses={422: {"description": "Invalid circuit or netlist: the body names the field or line"}})
 def register(body: DesignIn, store: StoreDep) -> DesignOut:
     """Register (or replace) a design so /label and /finetune can use it."""
@@ -61,7 +62,7 @@ def register(body: DesignIn, store: StoreDep) -> DesignOut:
     return _from_record(record)
 
 
-@router.get("/designs", response_model=list[DesignOut])
+@router.get("/designs", response_model=list[DesignOut], dependencies=[PREDICT])
 def list_designs(store: StoreDep) -> list[DesignOut]:
     """Registered designs, then the built-in ones not overridden."""
     out = [_from_record(r) for r in store.list_designs()]
@@ -81,6 +82,7 @@ def get_circuit(store: StoreDep, name: str) -> Circuit:
     raise UnknownDesign(name, [r.name for r in store.list_designs()] + list(BUILTIN_DESIGNS))
 
 
-@router.get("/designs/{name}", response_model=Circuit, responses={404: {"description": "Unknown design"}})
+@router.get("/designs/{name}", response_model=Circuit, responses={404: {"description": "Unknown design"}},
+            dependencies=[PREDICT])
 def get_design(name: str, store: StoreDep) -> Circuit:
     return get_circuit(store, name)

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Query, Request, Response, status
 
 from model_store import Job
 from service import metrics
+from service.api.auth import ADMIN, PREDICT
 from service.api.deps import RuntimeDep, StoreDep
 from service.api.errors import Responses
 from service.api.routes.designs import get_circuit
@@ -42,7 +43,8 @@ def _submit(kind: str, design: str, payload: dict[str, Any], key: str | None, ru
     return out
 
 
-@router.post("/label", status_code=status.HTTP_202_ACCEPTED, response_model=JobOut, responses=ACCEPTED)
+@router.post("/label", status_code=status.HTTP_202_ACCEPTED, response_model=JobOut, responses=ACCEPTED,
+             dependencies=[ADMIN])
 def label(body: LabelRequest, runtime: RuntimeDep, request: Request, response: Response) -> JobOut:
     """Simulate placements of a registered (or built-in) design: layout effects -> ngspice -> metric values."""
     circuit = get_circuit(runtime.store, body.design)
@@ -52,7 +54,8 @@ def label(body: LabelRequest, runtime: RuntimeDep, request: Request, response: R
     return _submit("label", body.design, payload, body.idempotency_key, runtime, request, response)
 
 
-@router.post("/finetune", status_code=status.HTTP_202_ACCEPTED, response_model=JobOut, responses=ACCEPTED)
+@router.post("/finetune", status_code=status.HTTP_202_ACCEPTED, response_model=JobOut, responses=ACCEPTED,
+             dependencies=[ADMIN])
 def finetune(body: FinetuneRequest, runtime: RuntimeDep, request: Request, response: Response) -> JobOut:
     """Few-shot fine-tuning (paper Sec. IV-D): fine-tune, export, validate, publish a new version."""
     circuit = get_circuit(runtime.store, body.design)
@@ -64,12 +67,13 @@ def finetune(body: FinetuneRequest, runtime: RuntimeDep, request: Request, respo
     return _submit("finetune", body.design, payload, body.idempotency_key, runtime, request, response)
 
 
-@router.get("/jobs", response_model=list[JobOut])
+@router.get("/jobs", response_model=list[JobOut], dependencies=[PREDICT])
 def list_jobs(store: StoreDep, request: Request, limit: int = Query(50, ge=1, le=500),
               design: str | None = None) -> list[JobOut]:
     return [job_out(j, request) for j in store.list_jobs(design=design, limit=limit)]
 
 
-@router.get("/jobs/{job_id}", response_model=JobOut, responses={404: {"description": "Unknown job"}})
+@router.get("/jobs/{job_id}", response_model=JobOut, responses={404: {"description": "Unknown job"}},
+            dependencies=[PREDICT])
 def get_job(job_id: str, store: StoreDep, request: Request) -> JobOut:
     return job_out(store.get_job(job_id), request)

@@ -7,6 +7,7 @@ from dataclasses import asdict
 from fastapi import APIRouter, Query
 
 from model_store import LIVE, AliasMove, ModelVersion
+from service.api.auth import PREDICT, AdminKey, actor
 from service.api.deps import RuntimeDep, StoreDep
 from service.api.errors import Responses
 from service.api.schemas import ActivateRequest, ModelOut
@@ -26,25 +27,27 @@ def model_out(v: ModelVersion, aliases: dict[str, ModelVersion]) -> ModelOut:
     )
 
 
-@router.get("/models", response_model=list[ModelOut])
+@router.get("/models", response_model=list[ModelOut], dependencies=[PREDICT])
 def list_models(store: StoreDep, design: str | None = Query(None, max_length=128)) -> list[ModelOut]:
     live = store.aliases()
     return [model_out(v, live) for v in store.list_versions(design)]
 
 
-@router.get("/models/{design}/history", response_model=list[dict[str, object]], responses=NOT_FOUND)
+@router.get("/models/{design}/history", response_model=list[dict[str, object]], responses=NOT_FOUND,
+            dependencies=[PREDICT])
 def history(design: str, store: StoreDep) -> list[dict[str, object]]:
     """Append-only alias history: who moved the live alias, from which version to which, when and why."""
     moves: list[AliasMove] = store.alias_history(design)
     return [asdict(m) for m in moves]
 
 
-@router.get("/models/{design}/{version}", response_model=ModelOut, responses=NOT_FOUND)
+@router.get("/models/{design}/{version}", response_model=ModelOut, responses=NOT_FOUND, dependencies=[PREDICT])
 def get_model(design: str, version: int, store: StoreDep) -> ModelOut:
     return model_out(store.get_version(design, version), store.aliases())
 
 
-@router.get("/models/{design}/{version}/lineage", response_model=list[ModelOut], responses=NOT_FOUND)
+@router.get("/models/{design}/{version}/lineage", response_model=list[ModelOut], responses=NOT_FOUND,
+            dependencies=[PREDICT])
 def lineage(design: str, version: int, store: StoreDep) -> list[ModelOut]:
     """The version, then what it was fine-tuned from, back to the first."""
     live = store.aliases()
@@ -57,7 +60,8 @@ def _apply(runtime: RuntimeDep, v: ModelVersion) -> ModelOut:
 
 
 @router.post("/models/{design}/{version}/activate", response_model=ModelOut, responses={**NOT_FOUND, **CONFLICT})
-def activate(design: str, version: int, runtime: RuntimeDep, body: ActivateRequest | None = None) -> ModelOut:
+def activate(design: str, version: int, runtime: RuntimeDep, caller: AdminKey,
+             body: ActivateRequest | None = None) -> ModelOut:
     """Make a version live. Every API process loads and warms it before switching; a failed load keeps the
     old one serving (see /readyz errors)."""
     from service.scoring import load_model
@@ -66,12 +70,12 @@ def activate(design: str, version: int, runtime: RuntimeDep, body: ActivateReque
     # Load and warm here first: an artifact that cannot serve is refused before the alias moves.
     load_model(runtime.store.load_artifact(design, version), design=design, version=version, sha256=v.sha256,
                threshold=v.threshold, threads=runtime.settings.ort_threads)
-    moved = runtime.store.set_alias(design, version, actor=ACTOR, reason=(body.reason if body else ""))
+    moved = runtime.store.set_alias(design, version, actor=actor(caller, ACTOR), reason=(body.reason if body else ""))
     return _apply(runtime, moved)
 
 
 @router.post("/models/{design}/rollback", response_model=ModelOut, responses={**NOT_FOUND, **CONFLICT})
-def rollback(design: str, runtime: RuntimeDep, body: ActivateRequest | None = None) -> ModelOut:
+def rollback(design: str, runtime: RuntimeDep, caller: AdminKey, body: ActivateRequest | None = None) -> ModelOut:
     """Undo the last move of the design's live alias."""
-    moved = runtime.store.rollback(design, actor=ACTOR, reason=(body.reason if body else ""))
+    moved = runtime.store.rollback(design, actor=actor(caller, ACTOR), reason=(body.reason if body else ""))
     return _apply(runtime, moved)

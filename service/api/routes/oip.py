@@ -19,6 +19,7 @@ from pydantic import BaseModel, Field
 from placeq import __version__
 from placeq.domain import Placement
 from placeq.errors import InputError
+from service.api.auth import PREDICT
 from service.api.deps import RuntimeDep
 from service.api.routes.predict import choose_model, features_of
 from service.runtime import Runtime
@@ -126,23 +127,24 @@ def _metadata(runtime: Runtime, name: str, version: str | None) -> ModelMetadata
     )
 
 
-@router.get("/models/{name}", response_model=ModelMetadata, responses=RESPONSES)
+@router.get("/models/{name}", response_model=ModelMetadata, responses=RESPONSES, dependencies=[PREDICT])
 def model_metadata(name: str, runtime: RuntimeDep) -> ModelMetadata:
     return _metadata(runtime, name, None)
 
 
-@router.get("/models/{name}/versions/{version}", response_model=ModelMetadata, responses=RESPONSES)
+@router.get("/models/{name}/versions/{version}", response_model=ModelMetadata, responses=RESPONSES,
+            dependencies=[PREDICT])
 def model_version_metadata(name: str, version: str, runtime: RuntimeDep) -> ModelMetadata:
     return _metadata(runtime, name, version)
 
 
-@router.get("/models/{name}/ready", responses=RESPONSES)
+@router.get("/models/{name}/ready", responses=RESPONSES, dependencies=[PREDICT])
 def model_ready(name: str, runtime: RuntimeDep) -> dict[str, Any]:
     _model(runtime, name, None)
     return {"name": name, "ready": True}
 
 
-@router.get("/models/{name}/versions/{version}/ready", responses=RESPONSES)
+@router.get("/models/{name}/versions/{version}/ready", responses=RESPONSES, dependencies=[PREDICT])
 def model_version_ready(name: str, version: str, runtime: RuntimeDep) -> dict[str, Any]:
     _model(runtime, name, version)
     return {"name": name, "version": version, "ready": True}
@@ -201,11 +203,12 @@ def _infer(runtime: Runtime, name: str, version: str | None, body: InferRequest)
                          parameters={"threshold": model.threshold, "scored_by": model.design}, outputs=outputs)
 
 
-@router.post("/models/{name}/infer", response_model=InferResponse, responses=RESPONSES)
+@router.post("/models/{name}/infer", response_model=InferResponse, responses=RESPONSES, dependencies=[PREDICT])
 def infer(name: str, body: InferRequest, runtime: RuntimeDep) -> InferResponse:
     return _infer(runtime, name, None, body)
 
 
-@router.post("/models/{name}/versions/{version}/infer", response_model=InferResponse, responses=RESPONSES)
+@router.post("/models/{name}/versions/{version}/infer", response_model=InferResponse, responses=RESPONSES,
+             dependencies=[PREDICT])
 def infer_version(name: str, version: str, body: InferRequest, runtime: RuntimeDep) -> InferResponse:
     return _infer(runtime, name, version, body)

@@ -14,13 +14,14 @@ from placeq.domain import Placement
 from placeq.errors import InputError
 from placeq.features import rasterize, rasterize_batch
 from service import metrics
+from service.api.auth import PREDICT
 from service.api.deps import RuntimeDep
 from service.api.errors import NoModel, ServiceUnavailable
 from service.api.schemas import LayoutScore, ModelRef, PredictRequest, PredictResponse
 from service.runtime import Runtime
 from service.scoring import LiveRef, LoadedModel
 
-router = APIRouter(tags=["predict"])
+router = APIRouter(tags=["predict"], dependencies=[PREDICT])
 
 RESPONSES: dict[int | str, dict[str, object]] = {
     404: {"description": "Pinned model version not found"},

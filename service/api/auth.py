@@ -1,0 +1,132 @@
+"""Access control: API keys with scopes, as FastAPI dependencies attached to each protected route.
+
+Scopes: ``predict`` scores and reads (``/predict``, ``/draw``, the OIP model routes, GETs of designs, models and
+jobs); ``admin`` changes state (register designs, label, fine-tune, activate, roll back) and implies ``predict``.
+Health, readiness, metrics, the web page, the docs, the example placement and the OIP server metadata and health
+routes stay open. A token comes as ``Authorization: Bearer <token>`` or ``X-API-Key: <token>`` and is checked by
+`model_store.keys` (one primary-key read, constant-time compare).
+
+With ``PLACEQ_AUTH`` off (the embedded, localhost dev mode) every check lets the request through;
+``PLACEQ_OPEN_PREDICT`` opens the predict scope only. `document` makes ``/openapi.json`` say what this process
+enforces (security scheme, 401/403 responses) and nothing it does not, so a schema-driven client or fuzzer sees
+the truth in either mode.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Annotated, Any
+
+from fastapi import FastAPI, Request, Security
+from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer, SecurityScopes
+
+from model_store import ApiKey, Scope
+from service.api.deps import get_runtime
+from service.api.errors import Forbidden, Unauthorized
+from service.settings import Settings
+
+MISSING = "missing API key: send Authorization: Bearer <key> (or X-API-Key: <key>)"
+INVALID = "invalid or revoked API key"
+
+# auto_error=False: the dependency below decides (and answers in the route's error shape, /v2 included).
+BEARER = HTTPBearer(scheme_name="bearer", description="An API key from `placeq keys create`.", auto_error=False)
+API_KEY = APIKeyHeader(
+    name="X-API-Key", scheme_name="apiKey", description="The same key, in another header.", auto_error=False
+)
+
+
+def enforced(settings: Settings, scope: Scope) -> bool:
+    """Whether this process asks for a key for `scope`."""
+    return settings.auth and not (scope == "predict" and settings.open_predict)
+
+
+def widest(scopes: list[str]) -> Scope | None:
+    return "admin" if "admin" in scopes else "predict" if "predict" in scopes else None
+
+
+def authorize(
+    request: Request,
+    security_scopes: SecurityScopes,
+    bearer: Annotated[HTTPAuthorizationCredentials | None, Security(BEARER)],
+    api_key: Annotated[str | None, Security(API_KEY)],
+) -> ApiKey | None:
+    """Let the request through only with a key holding the route's scope (when this process enforces it).
+
+    A plain `def`: FastAPI runs it in its thread pool, so the key lookup never blocks the event loop.
+    """
+    scope = widest(security_scopes.scopes) or "admin"
+    runtime = get_runtime(request)
+    if not enforced(runtime.settings, scope):
+        return None
+    token = (bearer.credentials.strip() if bearer else "") or (api_key or "").strip()
+    if not token:
+        raise Unauthorized(MISSING)
+    key = runtime.store.keys.verify(token)
+    if key is None:
+        raise Unauthorized(INVALID, challenge='Bearer error="invalid_token"')
+    if not key.allows(scope):
+        raise Forbidden(
+            f"API key {key.id} ({key.name!r}) lacks the {scope!r} scope this route needs",
+            challenge=f'Bearer error="insufficient_scope", scope="{scope}"',
+        )
+    request.state.api_key = key
+    return key
+
+
+PREDICT = Security(authorize, scopes=["predict"])  # for `dependencies=[...]` of a route or router
+ADMIN = Security(authorize, scopes=["admin"])
+AdminKey = Annotated[ApiKey | None, Security(authorize, scopes=["admin"])]  # a route that records who called
+
+
+def actor(key: ApiKey | None, default: str) -> str:
+    """Who to record in an audit trail (alias history): the key's id, else `default` (auth off)."""
+    return f"key:{key.id}" if key is not None else default
+
+
+# --- OpenAPI -------------------------------------------------------------------------------------------------
+
+
+def _refusal(path: str, text: str) -> dict[str, Any]:
+    field = "error" if path.startswith("/v2") else "detail"
+    body = {"type": "object", "properties": {field: {"type": "string"}}, "required": [field]}
+    return {
+        "description": text,
+        "headers": {"WWW-Authenticate": {"description": "Bearer, with the error", "schema": {"type": "string"}}},
+        "content": {"application/json": {"schema": body}},
+    }
+
+
+def annotate(schema: dict[str, Any], settings: Settings) -> None:
+    """Keep the security requirement of the operations this process protects, adding their 401 (and, for
+    admin, 403) responses; drop it from the others, and drop the schemes when nothing uses them."""
+    used = False
+    for path, operations in schema.get("paths", {}).items():
+        for operation in operations.values():
+            if not isinstance(operation, dict) or "security" not in operation:
+                continue
+            scope = widest([s for requirement in operation["security"] for ss in requirement.values() for s in ss])
+            if scope is None or not enforced(settings, scope):
+                del operation["security"]
+                continue
+            used = True
+            responses = operation.setdefault("responses", {})
+            responses["401"] = _refusal(path, "No API key, or an unknown or revoked one")
+            if scope == "admin":
+                responses["403"] = _refusal(path, "The API key lacks the 'admin' scope")
+    components = schema.get("components", {})
+    if not used and "securitySchemes" in components:
+        del components["securitySchemes"]
+
+
+def document(app: FastAPI, settings: Settings) -> None:
+    """Make ``app.openapi()`` describe the access control `settings` turn on (see the module docstring)."""
+    generate: Callable[[], dict[str, Any]] = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = generate()
+            annotate(schema, settings)
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
