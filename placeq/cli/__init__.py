@@ -26,6 +26,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "training",
     "report",
     "serve",
+    "keys",
 )
 
 

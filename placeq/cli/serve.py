@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import logging
 import os
 import subprocess
@@ -25,6 +26,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--port", type=int, default=8000, help="port (default 8000)")
     p.add_argument("--no-worker", action="store_true", help="do not start the local worker (deployments)")
     p.add_argument("--workers", type=int, default=1, help="uvicorn worker processes (API replicas)")
+    p.add_argument("--insecure", action="store_true",
+                   help="allow a non-loopback --host with access control off (PLACEQ_AUTH unset): anyone who "
+                   "reaches the port may fine-tune and activate models")
     p.set_defaults(handler=_serve)
 
     w = sub.add_parser("worker", help="run a job worker: embedded (jobs from SQL) or Celery (--celery)")
@@ -54,12 +58,27 @@ def _supervise(stop: threading.Event) -> None:
         time.sleep(1)
 
 
+def _is_loopback(host: str) -> bool:
+    """Whether `host` only accepts connections from this machine (127.0.0.0/8, ::1, localhost)."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False  # a host name: it may resolve to anything
+
+
 def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from service.settings import get_settings
 
     settings = get_settings()
+    if not settings.auth and not args.insecure and not _is_loopback(args.host):
+        print(f"placeq serve: refusing to listen on {args.host} with access control off: anyone who reaches the "
+              "port could fine-tune and activate models. Set PLACEQ_AUTH=true and create a key with `placeq keys "
+              "create --name admin --scope admin`, bind 127.0.0.1, or pass --insecure.", file=sys.stderr)
+        return 2
     stop = threading.Event()
     supervisor = None
     if not args.no_worker and settings.worker == "embedded":
