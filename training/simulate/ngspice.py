@@ -6,8 +6,12 @@ op + AC; a process per simulation costs about 10 ms. Pitfalls handled in this mo
 - silent failures: stderr is captured and runs mentioning singular matrices / no convergence are rejected, and
   the current plot name must change after each analysis (else we would read the previous placement's vectors);
 - memory growth: `remcirc` + `destroy all` after every simulation;
-- ngspice segfaults without HOME: the batch fallback always passes one.
+- ngspice segfaults without HOME: the batch fallback always passes one;
+- a crash of `ngspice -b` (killed by a signal) raises `SimulatorCrashed` rather than recording every placement
+  as a failed label (a crash says nothing about the layouts, and failed labels are cached).
 The library holds global state: create one `SharedSpice` per process, inside the worker, never before fork.
+`PLACEQ_NGSPICE` names the executable of the batch fallback (default `ngspice` on PATH): a deployment can pin a
+build, and the fault tests point it at a script that crashes or hangs.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ import math
 import os
 import re
 import shutil
+import signal
 import subprocess
 import tempfile
 from dataclasses import dataclass
@@ -26,8 +31,28 @@ from pathlib import Path
 _ERROR = re.compile(r"singular|no convergence|timestep too small|error|fatal|cannot recover", re.IGNORECASE)
 
 
+NGSPICE_ENV = "PLACEQ_NGSPICE"
+VERSION_TIMEOUT_S = 30.0
+
+
 class SpiceUnavailable(RuntimeError):
     """Neither libngspice nor the ngspice binary can be used on this machine."""
+
+
+class SimulatorCrashed(RuntimeError):
+    """ngspice died (killed by a signal) instead of finishing its deck."""
+
+
+def ngspice_binary() -> str:
+    """The executable of the batch fallback: ``$PLACEQ_NGSPICE``, else `ngspice` on PATH."""
+    return os.environ.get(NGSPICE_ENV) or "ngspice"
+
+
+def _signal_name(returncode: int) -> str:
+    try:
+        return signal.Signals(-returncode).name
+    except ValueError:
+        return f"signal {-returncode}"
 
 
 @dataclass(frozen=True)
@@ -210,11 +235,16 @@ def _env() -> dict[str, str]:
 _VALUE = re.compile(r"^([\w()]+)\s*=\s*(\S+)", re.MULTILINE)
 
 
-def batch_run(netlists: list[str], probe: Probe, binary: str = "ngspice", timeout_s: float = 600.0) -> list[SimResult]:
+def batch_run(
+    netlists: list[str], probe: Probe, binary: str | None = None, timeout_s: float = 600.0
+) -> list[SimResult]:
     """The fallback: one `ngspice -b` process sources every netlist in turn and echoes an id before each.
 
-    Results are aligned by id, so a netlist that ngspice skips cannot shift the later ones.
+    Results are aligned by id, so a netlist that ngspice skips cannot shift the later ones. `binary` defaults to
+    `ngspice_binary()`. Raises `SimulatorCrashed` when ngspice is killed by a signal, `subprocess.TimeoutExpired`
+    after `timeout_s`.
     """
+    binary = binary or ngspice_binary()
     exe = shutil.which(binary)
     if exe is None:
         raise SpiceUnavailable(f"{binary} not found (Debian package ngspice)")
@@ -238,6 +268,9 @@ def batch_run(netlists: list[str], probe: Probe, binary: str = "ngspice", timeou
         deck.write_text("\n".join(control) + "\n")
         run = subprocess.run([exe, "-b", str(deck)], capture_output=True, text=True, env=_env(), timeout=timeout_s,
                              check=False)
+    if run.returncode < 0:
+        tail = " | ".join(run.stderr.strip().splitlines()[-3:])
+        raise SimulatorCrashed(f"{binary} -b died with {_signal_name(run.returncode)}" + (f": {tail}" if tail else ""))
     chunks = re.split(r"^id(\d+)\s*$", run.stdout, flags=re.MULTILINE)
     found: dict[int, str] = {int(chunks[k]): chunks[k + 1] for k in range(1, len(chunks) - 1, 2)}
     results = []
@@ -260,9 +293,13 @@ def batch_run(netlists: list[str], probe: Probe, binary: str = "ngspice", timeou
 
 def ngspice_version() -> str:
     """The ngspice version string (recorded with labels and part of the cache key)."""
-    exe = shutil.which("ngspice")
+    exe = shutil.which(ngspice_binary())
     if exe is None:
         return "unknown"
-    out = subprocess.run([exe, "-v"], capture_output=True, text=True, env=_env(), check=False).stdout
+    try:
+        out = subprocess.run([exe, "-v"], capture_output=True, text=True, env=_env(), check=False,
+                             timeout=VERSION_TIMEOUT_S).stdout
+    except subprocess.TimeoutExpired:
+        return "unknown"
     m = re.search(r"ngspice-(\S+)", out)
     return m.group(1) if m else "unknown"
