@@ -8,6 +8,8 @@ SQLite settings, and why:
   errors; taking the write lock up front turns that race into a queue. WAL readers are not blocked by it.
 - ``foreign_keys=ON``: SQLite ignores foreign keys unless asked.
 PostgreSQL goes through psycopg 3; a bare ``postgresql://`` URL is rewritten to ``postgresql+psycopg://``.
+Connections time out after ``connect_timeout`` (default 5 s, the URL's own value wins): without it a database
+host that stops answering blocks every caller, the readiness probe included, for the kernel's TCP timeout.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+PG_CONNECT_TIMEOUT_S = 5
 
 
 def normalize_url(url: str | URL) -> URL:
@@ -40,7 +43,8 @@ def make_engine(url: str | URL, *, echo: bool = False) -> Engine:
     """An engine configured for the store's concurrency model (see the module docstring)."""
     u = normalize_url(url)
     if u.get_backend_name() != "sqlite":
-        return create_engine(u, echo=echo, pool_pre_ping=True, future=True)
+        connect_args = {} if "connect_timeout" in u.query else {"connect_timeout": PG_CONNECT_TIMEOUT_S}
+        return create_engine(u, echo=echo, pool_pre_ping=True, future=True, connect_args=connect_args)
     if u.database and u.database != ":memory:":
         Path(u.database).expanduser().resolve().parent.mkdir(parents=True, exist_ok=True)
     # isolation_level=None: pysqlite stops issuing its own BEGIN; the listeners below issue BEGIN IMMEDIATE.

@@ -94,6 +94,7 @@ class Jobs(_Part):
         state: JobState | None = None,
         design: str | None = None,
         kind: str | None = None,
+        message_prefix: str | None = None,
         limit: int = 100,
     ) -> list[Job]:
         """Newest first."""
@@ -106,6 +107,8 @@ class Jobs(_Part):
             q = q.where(JobRow.design == design)
         if kind is not None:
             q = q.where(JobRow.kind == kind)
+        if message_prefix is not None:
+            q = q.where(JobRow.message.startswith(message_prefix, autoescape=True))
         with self.db.session() as s:
             rows = s.scalars(q.order_by(JobRow.created_at.desc(), JobRow.id).limit(limit)).all()
         return [job_record(r) for r in rows]
@@ -117,13 +120,18 @@ class Jobs(_Part):
         s.flush()
         return job_record(row)
 
-    def claim_job(self, job_id: str, *, worker: str, stale_after: float | None = None) -> Job | None:
-        """Take `job_id` if it is queued (or running with no heartbeat for `stale_after` s); None if not free."""
+    def claim_job(
+        self, job_id: str, *, worker: str, stale_after: float | None = None, dead_worker: str | None = None
+    ) -> Job | None:
+        """Take `job_id` if it is queued, or running with no heartbeat for `stale_after` s, or running on
+        `dead_worker` (a process the caller knows is gone); None if not free."""
         ts = now()
         free = JobRow.state == JobState.QUEUED.value
         if stale_after is not None:
             cutoff = ts - timedelta(seconds=stale_after)
             free = free | ((JobRow.state == JobState.RUNNING.value) & (JobRow.heartbeat_at < cutoff))
+        if dead_worker is not None:
+            free = free | ((JobRow.state == JobState.RUNNING.value) & (JobRow.worker == dead_worker))
         with self.db.session() as s:
             _row(s, job_id)
             row = s.scalar(select(JobRow).where(JobRow.id == job_id, free).with_for_update())
@@ -137,6 +145,15 @@ class Jobs(_Part):
         with self.db.session() as s:
             row = s.scalar(q.order_by(JobRow.created_at, JobRow.id).limit(1).with_for_update(skip_locked=True))
             return self._claim(s, row, worker, now()) if row is not None else None
+
+    def note_queued(self, job_id: str, message: str) -> Job:
+        """Set the message of a queued job (why it still waits); `JobStateError` once a worker has it."""
+        with self.db.session() as s:
+            row = _row(s, job_id)
+            if row.state != JobState.QUEUED:
+                raise JobStateError(row.id, row.state, "note a queued job's message")
+            row.message, row.updated_at = message, now()
+            return job_record(row)
 
     def heartbeat(
         self, job_id: str, *, progress: float | None = None, message: str | None = None, worker: str | None = None
