@@ -41,7 +41,8 @@ class EmbeddedWorker:
         if job is None:
             return False
         log.info("running %s job %s (attempt %d)", job.kind, job.id, job.attempts)
-        done = execute(self.store, job, worker=self.name, beat_every_s=self.settings.job_stale_after_s / 4)
+        done = execute(self.store, job, worker=self.name, beat_every_s=self.settings.job_stale_after_s / 4,
+                       settings=self.settings)
         log.info("job %s %s", job.id, done.state.value)
         return True
 

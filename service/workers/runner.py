@@ -4,7 +4,10 @@ Both the Celery task and the embedded worker call `run_job`. It is idempotent: a
 alone, and a fine-tune publishes under the key ``job-<id>``, so a redelivered job (worker killed after publishing,
 before acknowledging) finds its version instead of publishing a second one. Exceptions never escape silently:
 a job that raises is marked failed with its reason; a process that dies leaves a running row whose heartbeat
-goes stale, and the reaper re-queues it (or fails it after `max_attempts`).
+goes stale, and the reaper re-queues it (or fails it after `max_attempts`). A redelivered job whose holder is a
+dead process on this host (a Celery pool child SIGKILLed, `task_reject_on_worker_lost`) is taken over at once.
+Labelling simulates in a child process with a time limit (`Settings.label_time_limit_s`), so a crashed or hung
+ngspice fails the job with its reason instead of leaving it running.
 """
 
 from __future__ import annotations
@@ -21,9 +24,10 @@ from typing import Any
 
 import numpy as np
 
-from model_store import BASE_DESIGN, AliasNotFound, Job, JobState, ModelStore, ModelVersion
+from model_store import BASE_DESIGN, AliasNotFound, Job, JobState, JobStateError, ModelStore, ModelVersion
 from placeq.batch import PlacementBatch
 from placeq.domain import Circuit, Placement
+from service.settings import Settings, get_settings
 from training.checkpoint import CHECKPOINT_KEY
 
 log = logging.getLogger(__name__)
@@ -51,23 +55,51 @@ def circuit_for(store: ModelStore, design: str) -> Circuit:
         raise JobFailed(f"design {design!r} is not registered") from None
 
 
+def holder_is_dead(job: Job) -> bool:
+    """True when the job's worker is a process of this host that no longer exists (its claim is void)."""
+    host, _, pid = (job.worker or "").rpartition(":")
+    if host != socket.gethostname() or not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:  # alive, someone else's
+        return False
+    return False
+
+
 def run_job(
-    store: ModelStore, job_id: str, *, worker: str | None = None, stale_after: float | None = None
+    store: ModelStore,
+    job_id: str,
+    *,
+    worker: str | None = None,
+    stale_after: float | None = None,
+    settings: Settings | None = None,
 ) -> Job:
     """Claim and run job `job_id`; returns its final row. Safe to call again for the same id: a finished job is
-    returned as it is, and a running one is taken over only when its heartbeat is `stale_after` s old."""
+    returned as it is, and a running one is taken over only when its heartbeat is `stale_after` s old or its
+    holder is a dead process of this host."""
     worker = worker or worker_name()
     job = store.get_job(job_id)
     if job.state.terminal:
         return job
     claimed = store.claim_job(job_id, worker=worker, stale_after=stale_after)
+    if claimed is None and job.state == JobState.RUNNING and holder_is_dead(job):
+        log.warning("job %s: its worker %s is dead; taking it over", job_id, job.worker)
+        claimed = store.claim_job(job_id, worker=worker, dead_worker=job.worker)
     if claimed is None:  # someone else holds it and is alive
         return store.get_job(job_id)
     beat = stale_after / 4 if stale_after else HEARTBEAT_S
-    return execute(store, claimed, worker=worker, beat_every_s=beat)
+    return execute(store, claimed, worker=worker, beat_every_s=beat, settings=settings)
 
 
-def execute(store: ModelStore, job: Job, *, worker: str, beat_every_s: float = HEARTBEAT_S) -> Job:
+def execute(
+    store: ModelStore, job: Job, *, worker: str, beat_every_s: float = HEARTBEAT_S, settings: Settings | None = None
+) -> Job:
+    """Run a job this worker has claimed; record success or the failure's reason. If the job was taken away
+    meanwhile (the reaper re-queued it), stop and return its row as it is."""
+    settings = settings or get_settings()
     def progress(fraction: float, message: str = "") -> None:
         store.heartbeat(job.id, progress=min(max(fraction, 0.0), 1.0), message=message, worker=worker)
 
@@ -86,22 +118,38 @@ def execute(store: ModelStore, job: Job, *, worker: str, beat_every_s: float = H
         handler = HANDLERS.get(job.kind)
         if handler is None:
             raise JobFailed(f"unknown job kind {job.kind!r}")
-        result = handler(store, job, progress)
+        result = handler(store, job, progress, settings)
+    except JobStateError as exc:  # not ours any more: whoever holds it now records the outcome
+        log.warning("job %s was taken from %s: %s", job.id, worker, exc)
+        return store.get_job(job.id)
     except Exception as exc:  # record every failure with its reason; the row is never left running
         reason = str(exc) if isinstance(exc, JobFailed) else f"{type(exc).__name__}: {exc}"
         log.error("job %s failed: %s\n%s", job.id, reason, traceback.format_exc())
-        return store.fail(job.id, reason, worker=worker)
+        return _settle(store, job.id, worker, reason=reason)
     finally:
         stop.set()
         beater.join()
-    return store.finish(job.id, result, worker=worker)
+    return _settle(store, job.id, worker, result=result)
+
+
+def _settle(store: ModelStore, job_id: str, worker: str, *, result: dict[str, Any] | None = None,
+            reason: str = "") -> Job:
+    try:
+        if result is not None:
+            return store.finish(job_id, result, worker=worker)
+        return store.fail(job_id, reason, worker=worker)
+    except JobStateError as exc:
+        log.warning("job %s was taken from %s before it was recorded: %s", job_id, worker, exc)
+        return store.get_job(job_id)
 
 
 # --- labelling ------------------------------------------------------------------------------------------------
 
 
-def label_job(store: ModelStore, job: Job, progress: Callable[[float, str], None]) -> dict[str, Any]:
-    from training.simulate.label import label_batch
+def label_job(
+    store: ModelStore, job: Job, progress: Callable[[float, str], None], settings: Settings
+) -> dict[str, Any]:
+    from training.simulate.isolated import SimulationFailed, SimulationTimeout, label_batch_isolated
 
     circuit = circuit_for(store, job.design)
     placements = [Placement.model_validate(p) for p in job.payload["placements"]]
@@ -113,7 +161,11 @@ def label_job(store: ModelStore, job: Job, progress: Callable[[float, str], None
         done += n
         progress(done / len(batch), f"{done}/{len(batch)} simulated")
 
-    table = label_batch(circuit, batch, progress=tick, chunk_size=LABEL_CHUNK)
+    try:
+        table = label_batch_isolated(circuit, batch, time_limit_s=settings.label_time_limit_s, progress=tick,
+                                     chunk_size=LABEL_CHUNK, backend=settings.label_backend)
+    except (SimulationTimeout, SimulationFailed) as exc:
+        raise JobFailed(str(exc)) from exc
     return {
         "metric": table.metric,
         "label_source": table.label_source,
@@ -136,7 +188,9 @@ def base_version(store: ModelStore, design: str, pinned: int | None) -> ModelVer
         raise JobFailed(f"no live model for {design!r} and no base model to fine-tune from") from None
 
 
-def finetune_job(store: ModelStore, job: Job, progress: Callable[[float, str], None]) -> dict[str, Any]:
+def finetune_job(
+    store: ModelStore, job: Job, progress: Callable[[float, str], None], settings: Settings
+) -> dict[str, Any]:
     import torch
 
     from placeq.features import rasterize_batch
@@ -205,7 +259,8 @@ def finetune_job(store: ModelStore, job: Job, progress: Callable[[float, str], N
             "parent": {"design": base.design, "version": base.version}, "activated": bool(p.get("activate"))}
 
 
-HANDLERS: dict[str, Callable[[ModelStore, Job, Callable[[float, str], None]], dict[str, Any]]] = {
+Handler = Callable[[ModelStore, Job, Callable[[float, str], None], Settings], dict[str, Any]]
+HANDLERS: dict[str, Handler] = {
     "label": label_job,
     "finetune": finetune_job,
 }

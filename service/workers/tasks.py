@@ -24,7 +24,7 @@ def store() -> ModelStore:
 def run_job_task(self: Task, job_id: str) -> str:
     """Run the job; if another worker holds it with a fresh heartbeat, check back after the stale window."""
     settings = get_settings()
-    job = run_job(store(), job_id, worker=worker_name(), stale_after=settings.job_stale_after_s)
+    job = run_job(store(), job_id, worker=worker_name(), stale_after=settings.job_stale_after_s, settings=settings)
     if job.state == JobState.RUNNING and job.worker != worker_name():
         raise self.retry(countdown=settings.job_stale_after_s)
     return job.state.value
