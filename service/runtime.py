@@ -1,13 +1,18 @@
 """Per-process state of the API: the store, the live ONNX sessions, the alias poller, the job dispatcher.
 
 Every API process runs its own poller: it reads the store's alias revision (one primary-key read) every
-`reload_interval_s` and, when it moved, loads and warms the new live versions before swapping them in
-(`ModelCache.refresh`). If the database goes away, the poller records it (``/readyz`` answers 503) and the
-process keeps scoring with the sessions it has.
+`reload_interval_s` and, when it moved (or a live version failed to load last time), loads and warms the new
+live versions before swapping them in (`ModelCache.refresh`). If the database goes away, the poller records it
+(``/readyz`` answers 503) and the process keeps scoring with the sessions it has.
+
+In Celery mode a job row is committed before its id goes to the broker. If the broker is down then, the job
+stays queued in SQL, marked `UNSENT`, and the reaper of any API process sends it once the broker is back: an
+accepted job is never lost to a broker outage.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 from collections.abc import Callable
@@ -15,7 +20,7 @@ from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
-from model_store import BASE_DESIGN, Job, ModelStore, sha256_hex, upgrade
+from model_store import BASE_DESIGN, Job, JobState, JobStateError, ModelStore, sha256_hex, upgrade
 from service.bootstrap import publish_model_dir
 from service.scoring import LiveRef, ModelCache
 from service.settings import Settings
@@ -23,6 +28,8 @@ from service.settings import Settings
 log = logging.getLogger(__name__)
 
 SHIPPED_BASE = "base_model"  # service/assets/base_model/: model.onnx + model.pt + model.json from `placeq train`
+UNSENT = "not yet on the broker"  # message prefix of a queued job whose id could not be sent
+RESEND_BATCH = 100
 
 
 def shipped_base_model() -> Path | None:
@@ -93,7 +100,7 @@ class Runtime:
         """Reload live models if the alias revision moved; record database health either way."""
         try:
             revision = self.store.alias_revision()
-            if revision != self.health.revision:
+            if revision != self.health.revision or self.health.load_errors:  # moved, or retry a failed load
                 refs = [
                     LiveRef(design=d, version=v.version, sha256=v.sha256, threshold=v.threshold)
                     for d, v in self.store.aliases().items()
@@ -102,7 +109,7 @@ class Runtime:
                 self.health.revision = revision
             self.health.database_ok, self.health.database_error = True, ""
         except Exception as exc:  # database down: keep serving what is loaded
-            self.health.database_ok, self.health.database_error = False, f"{type(exc).__name__}: {exc}"
+            self.health.database_ok, self.health.database_error = False, f"database: {type(exc).__name__}: {exc}"
             log.warning("alias poll failed, serving loaded models: %s", exc)
 
     def _poll_loop(self) -> None:
@@ -112,21 +119,40 @@ class Runtime:
                 self.reap()
 
     def reap(self) -> None:
-        """Celery mode: jobs whose worker went silent go back to the queue and onto the broker again."""
+        """Celery mode: jobs whose worker went silent go back to the queue and onto the broker again, and jobs
+        that could not be sent (broker down) are sent now."""
         try:
             for job in self.store.requeue_stale(
                 self.settings.job_stale_after_s, max_attempts=self.settings.job_max_attempts
             ):
-                if job.state.value == "queued":
+                if job.state == JobState.QUEUED:
                     self.enqueue(job)
+            for job in self.store.list_jobs(state=JobState.QUEUED, message_prefix=UNSENT, limit=RESEND_BATCH):
+                if not self.enqueue(job):
+                    break  # still down: try again at the next poll
+                with contextlib.suppress(JobStateError):  # a worker may have claimed it already
+                    self.store.note_queued(job.id, "sent to the broker")
         except Exception as exc:
             log.warning("reaper: %s", exc)
 
     # -- jobs --------------------------------------------------------------------------------------------
-    def enqueue(self, job: Job) -> None:
-        """Hand a committed job row to the broker (Celery mode); the embedded worker polls SQL instead."""
-        if self._enqueue is not None:
+    def enqueue(self, job: Job) -> bool:
+        """Hand a committed job row to the broker (Celery mode); the embedded worker polls SQL instead.
+
+        Never raises: the job is accepted once its row is committed. When the broker cannot take it, the row is
+        marked `UNSENT` for the reaper to send later; returns whether the broker has it now."""
+        if self._enqueue is None:
+            return True
+        try:
             self._enqueue(job)
+            return True
+        except Exception as exc:
+            log.warning("job %s stays queued in SQL until the broker is back: %s", job.id, exc)
+            try:
+                self.store.note_queued(job.id, f"{UNSENT}: {type(exc).__name__}: {exc}")
+            except Exception as note_exc:  # the database is gone too; the job keeps its earlier message
+                log.error("job %s could not be marked for a later send: %s", job.id, note_exc)
+            return False
 
     def broker_ok(self) -> bool:
         if self.settings.worker != "celery" or not self.settings.broker_url:
