@@ -14,6 +14,7 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_HOME = Path("var")
+MAX_NETLIST_BYTES = 8 * 2**20  # the documented ceiling of a netlist in POST /designs (service.api.schemas)
 
 
 class Settings(BaseSettings):
@@ -34,7 +35,15 @@ class Settings(BaseSettings):
         "start (default: the shipped service/assets/base_model).",
     )
     max_batch: int = Field(default=256, ge=1, le=4096, description="Most placements in one /predict call.")
-    max_body_bytes: int = Field(default=16 * 2**20, ge=1024, description="Largest request body accepted (bytes).")
+    max_body_bytes: int = Field(
+        default=16 * 2**20, ge=1024, description="Largest request body accepted (bytes); above it: 413, unread."
+    )
+    max_netlist_bytes: int = Field(
+        default=2**20, ge=1, le=MAX_NETLIST_BYTES, description="Largest netlist POST /designs parses (bytes): 422."
+    )
+    max_queued_jobs: int = Field(
+        default=1000, ge=1, description="Jobs queued or running before POST /label and /finetune answer 503."
+    )
     ort_threads: int = Field(default=1, ge=0, le=64, description="onnxruntime intra-op threads per session.")
     max_inflight: int = Field(default=64, ge=1, description="Concurrent scoring requests before answering 503.")
     reload_interval_s: float = Field(default=2.0, gt=0, description="How often each API process polls aliases.")

@@ -15,6 +15,7 @@ from model_store import Job
 from placeq import __version__
 from placeq.domain import Placement
 from service.api import auth, errors
+from service.api.limits import BodyLimit
 from service.api.routes import designs, health, jobs, models, oip, predict
 from service.runtime import Runtime
 from service.settings import Settings, get_settings
@@ -57,6 +58,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app = FastAPI(title="placeq", version=__version__, description=DESCRIPTION, lifespan=lifespan)
     errors.install(app)
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)  # 413 before a body is read
     auth.document(app, settings)  # /openapi.json shows the security this process enforces
     for module in (predict, designs, jobs, models, oip, health):
         app.include_router(module.router)

@@ -3,7 +3,9 @@
 Outside `/v2` the body is FastAPI's shape, ``{"detail": [{"loc": [...], "msg": ..., "type": ...}]}`` for input
 errors and ``{"detail": "..."}`` otherwise; the Open Inference Protocol routes answer ``{"error": "..."}`` with
 400 instead of 422 (see `service.api.routes.oip`). A refused API key (`service.api.auth`) is 401 or 403 with a
-``WWW-Authenticate`` header, in the same two shapes.
+``WWW-Authenticate`` header, in the same two shapes. Starlette's own HTTP errors get the same shapes too: a body
+that is not UTF-8 JSON is a 422 like any bad input (FastAPI says 400), and a 405 lists in ``Allow`` every method
+of the path, not only those of the first route that matched it.
 """
 
 from __future__ import annotations
@@ -11,10 +13,13 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, Request, Response
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import OperationalError
+from starlette.exceptions import HTTPException
+from starlette.routing import Match, Mount
 
 from model_store import (
     AliasNotFound,
@@ -98,7 +103,38 @@ def input_error_detail(exc: InputError) -> list[dict[str, object]]:
              "type": type(exc).__name__}]
 
 
+METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
+
+
+def allowed_methods(request: Request, allow: str) -> str:
+    """`allow` (what the first route matching the path allows) plus every method another route of the path
+    serves, asked of each route (included routers too) through the public `matches`. Mounts (the static web
+    page) take any method to their app, which names its own in `allow`."""
+    methods = {m.strip() for m in allow.split(",") if m.strip()}
+    for route in request.app.router.routes:
+        if isinstance(route, Mount):
+            continue
+        methods.update(m for m in METHODS if route.matches({**request.scope, "method": m})[0] is Match.FULL)
+    return ", ".join(sorted(methods))
+
+
 def install(app: FastAPI) -> None:
+    @app.exception_handler(HTTPException)
+    async def _http(request: Request, exc: HTTPException) -> Response:
+        if exc.status_code == 400 and isinstance(exc.__cause__, ValueError):  # FastAPI could not decode the body
+            msg = f"the body is not JSON text: {exc.__cause__}"
+            if _is_oip(request):
+                return _body(request, 400, f"body: {msg}")
+            return JSONResponse({"detail": [{"loc": ["body"], "msg": msg, "type": "json_invalid"}]}, status_code=422)
+        headers = dict(exc.headers or {})
+        if exc.status_code == 405:
+            headers["Allow"] = allowed_methods(request, headers.get("Allow", ""))
+        if _is_oip(request):
+            response = _body(request, exc.status_code, exc.detail)
+            response.headers.update(headers)
+            return response
+        return await http_exception_handler(request, HTTPException(exc.status_code, exc.detail, headers or None))
+
     @app.exception_handler(InputError)
     async def _input(request: Request, exc: InputError) -> JSONResponse:
         if _is_oip(request):

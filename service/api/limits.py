@@ -1,0 +1,104 @@
+"""The request-body limit, enforced before the body is read: a pure ASGI middleware, so nothing is buffered for it.
+
+A declared ``Content-Length`` above the limit is answered 413 at once, without calling the app (the body is never
+read). A body without one (``Transfer-Encoding: chunked``) is counted as it streams through ``receive``, and the
+request is answered 413 as soon as the count passes the limit. The answer names the limit and its setting, in
+the house shape (``{"detail": ...}``, or ``{"error": ...}`` under ``/v2``, as `service.api.errors` does) with
+``Connection: close``, since the rest of the body is never read.
+"""
+
+from __future__ import annotations
+
+import json
+
+from starlette.datastructures import Headers
+from starlette.exceptions import HTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+SETTING = "PLACEQ_MAX_BODY_BYTES"
+OIP_PREFIX = "/v2"
+
+
+class BodyTooLarge(HTTPException):
+    """Raised from ``receive`` once a streamed body passes the limit. An HTTPException, so FastAPI's body reader
+    lets it through to the app's handler (`service.api.errors`); the middleware answers it otherwise."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(status_code=413, detail=message, headers={"Connection": "close"})
+
+
+def too_large(limit: int, *, declared: int | None = None) -> str:
+    size = f"Content-Length {declared}" if declared is not None else "the streamed body"
+    return f"request body too large: {size} exceeds the limit of {limit} bytes ({SETTING})"
+
+
+def error_body(path: str, message: str) -> bytes:
+    """The JSON body of an error on `path`: ``{"error": ...}`` under /v2 (Open Inference Protocol), else detail."""
+    key = "error" if path.startswith(OIP_PREFIX) else "detail"
+    return json.dumps({key: message}).encode()
+
+
+def declared_length(scope: Scope) -> int | None:
+    """The request's Content-Length, or None when absent (chunked) or not a number (the server refuses those)."""
+    value = Headers(scope=scope).get("content-length")
+    try:
+        return int(value) if value is not None else None
+    except ValueError:
+        return None
+
+
+async def reject(scope: Scope, send: Send, message: str) -> None:
+    body = error_body(scope.get("path", ""), message)
+    await send({
+        "type": "http.response.start",
+        "status": 413,
+        "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
+                    (b"connection", b"close")],
+    })  # fmt: skip
+    await send({"type": "http.response.body", "body": body})
+
+
+class BodyLimit:
+    """413 for request bodies over `max_bytes`, declared or streamed (see the module docstring)."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = declared_length(scope)
+        if declared is not None and declared > self.max_bytes:
+            await reject(scope, send, too_large(self.max_bytes, declared=declared))
+            return
+        received = 0
+        started = False
+
+        async def counting_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_bytes:
+                    raise BodyTooLarge(too_large(self.max_bytes))
+            return message
+
+        async def watching_send(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, counting_receive, watching_send)
+        except BodyTooLarge as exc:  # nobody upstream answered it (e.g. a route that is not FastAPI's)
+            if started:
+                raise
+            await reject(scope, send, exc.detail)
+        except ExceptionGroup as group:  # raised inside a task group (streaming, BaseHTTPMiddleware)
+            matched, rest = group.split(BodyTooLarge)
+            if matched is None or rest is not None or started:
+                raise
+            await reject(scope, send, too_large(self.max_bytes))
