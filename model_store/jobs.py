@@ -15,7 +15,7 @@ import uuid
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import CursorResult, delete, select
+from sqlalchemy import CursorResult, delete, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -112,6 +112,12 @@ class Jobs(_Part):
         with self.db.session() as s:
             rows = s.scalars(q.order_by(JobRow.created_at.desc(), JobRow.id).limit(limit)).all()
         return [job_record(r) for r in rows]
+
+    def count_jobs(self, states: tuple[JobState, ...] = (JobState.QUEUED, JobState.RUNNING)) -> int:
+        """How many jobs are in `states` (default: waiting or running), counted in SQL on the state index."""
+        q = select(func.count()).select_from(JobRow).where(JobRow.state.in_([JobState(st).value for st in states]))
+        with self.db.session() as s:
+            return int(s.scalar(q) or 0)
 
     def _claim(self, s: Session, row: JobRow, worker: str, ts: datetime) -> Job:
         row.state, row.worker, row.attempts = JobState.RUNNING.value, worker, row.attempts + 1
