@@ -2,23 +2,29 @@
 ones that crash.
 
 libngspice runs inside the calling process (ctypes), so a segfault there kills the caller and a hang blocks it in
-C, where no Python timeout or signal handler reaches. A service job therefore simulates in a spawned child
-process that leads its own process group: the caller reads progress and the result from a pipe, and at the
-deadline kills the whole group (`ngspice -b` grandchildren included). The child kills its group too when its
-parent disappears, so a SIGKILLed worker leaves no simulator running. Spawned, not forked: the caller may hold
-threads (heartbeats) and database connections, and the library's global state must start fresh.
+C, where no Python timeout or signal handler reaches. A service job therefore simulates in a child Python process
+that leads its own session: the caller reads progress and the result from a pipe, and at the deadline kills the
+child's whole process group (`ngspice -b` grandchildren included). The child kills its group too when its parent
+disappears, so a SIGKILLed worker leaves no simulator running.
+
+A plain subprocess, not `multiprocessing`: a Celery prefork child is a daemonic process, which `multiprocessing`
+refuses to give children; and a fresh interpreter starts libngspice's global state clean. The child reads its
+arguments as one pickle on stdin and answers on a dedicated pipe (ngspice may write to stdout).
 """
 
 from __future__ import annotations
 
 import contextlib
-import multiprocessing as mp
 import os
+import pickle
 import signal
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable
 from multiprocessing.connection import Connection
+from pathlib import Path
 from typing import Any
 
 from placeq.batch import PlacementBatch
@@ -27,6 +33,7 @@ from training.simulate.label import LabelTable, label_batch
 
 ORPHAN_CHECK_S = 1.0
 EXIT_WAIT_S = 5.0
+_IMPORT_ROOT = str(Path(__file__).resolve().parents[2])  # the directory holding `training` and `placeq`
 
 
 class SimulationTimeout(RuntimeError):
@@ -40,12 +47,14 @@ class SimulationFailed(RuntimeError):
 def _orphan_watch(parent_pid: int) -> None:
     while True:
         time.sleep(ORPHAN_CHECK_S)
-        if os.getppid() != parent_pid:  # the caller died: take the simulator down with this group
+        if os.getppid() != parent_pid:  # the caller died: take the simulator down with this process group
             os.killpg(0, signal.SIGKILL)
 
 
-def _child(conn: Connection, parent_pid: int, circuit: Circuit, batch: PlacementBatch, kwargs: dict[str, Any]) -> None:
-    os.setpgid(0, 0)  # lead a process group of our own: the caller kills ngspice -b children with it
+def main() -> None:
+    """Child entry: `python -m training.simulate.isolated <fd>`; arguments pickled on stdin, answers on <fd>."""
+    conn = Connection(int(sys.argv[1]), readable=False)
+    parent_pid, circuit, batch, kwargs = pickle.load(sys.stdin.buffer)
     threading.Thread(target=_orphan_watch, args=(parent_pid,), name="orphan-watch", daemon=True).start()
     try:
         table = label_batch(circuit, batch, progress=lambda n: conn.send(("progress", n)), **kwargs)
@@ -65,14 +74,13 @@ def _exit_reason(code: int | None) -> str:
     return f"exited with status {code} without a result"
 
 
-def _stop(proc: Any) -> None:
-    """Kill the child's process group (and the child, if it died before leading one); reap it."""
-    if proc.pid is not None:
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(proc.pid, signal.SIGKILL)
-    if proc.is_alive():
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    """Kill the child's process group (it leads one from the start) and reap the child."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(proc.pid, signal.SIGKILL)
+    with contextlib.suppress(ProcessLookupError):
         proc.kill()
-    proc.join(EXIT_WAIT_S)
+    proc.wait(EXIT_WAIT_S)
 
 
 def label_batch_isolated(
@@ -89,13 +97,24 @@ def label_batch_isolated(
     child crashes or raises. `progress` is called here, in the caller, with the child's progress counts; an
     exception it raises (say, the job was taken away) stops the simulation too.
     """
-    ctx = mp.get_context("spawn")
-    receiver, sender = ctx.Pipe(duplex=False)
-    proc = ctx.Process(target=_child, args=(sender, os.getpid(), circuit, batch, kwargs), name="placeq-label")
     deadline = time.monotonic() + time_limit_s
-    proc.start()
-    sender.close()
+    read_fd, write_fd = os.pipe()
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [_IMPORT_ROOT, os.environ.get("PYTHONPATH")]))}
     try:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "training.simulate.isolated", str(write_fd)],
+            stdin=subprocess.PIPE,
+            pass_fds=(write_fd,),
+            start_new_session=True,
+            env=env,
+        )
+    finally:
+        os.close(write_fd)
+    receiver = Connection(read_fd, writable=False)
+    try:
+        assert proc.stdin is not None
+        with contextlib.suppress(BrokenPipeError), proc.stdin:  # a child that died at start is reported below
+            pickle.dump((os.getpid(), circuit, batch, kwargs), proc.stdin)
         while True:
             left = deadline - time.monotonic()
             if left <= 0:
@@ -105,13 +124,13 @@ def label_batch_isolated(
             try:
                 kind, value = receiver.recv()
             except EOFError:  # the pipe closed without a result: the child died
-                proc.join(EXIT_WAIT_S)
-                raise SimulationFailed(f"the simulator process {_exit_reason(proc.exitcode)}") from None
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    proc.wait(EXIT_WAIT_S)
+                raise SimulationFailed(f"the simulator process {_exit_reason(proc.returncode)}") from None
             if kind == "progress":
                 if progress is not None:
                     progress(int(value))
             elif kind == "done":
-                proc.join(EXIT_WAIT_S)
                 table: LabelTable = value
                 return table
             else:
@@ -119,4 +138,7 @@ def label_batch_isolated(
     finally:
         _stop(proc)
         receiver.close()
-        proc.close()
+
+
+if __name__ == "__main__":
+    main()
