@@ -14,7 +14,7 @@ from collections import Counter
 from enum import StrEnum
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
 # Documented limits: a placement or circuit beyond these is rejected (the largest OTA in the paper has 45 devices).
 MAX_DEVICES = 512
@@ -26,9 +26,23 @@ MAX_COORD_UM = 1.0e5
 # A pin box may stick out of its device box by at most this much (um) before it is "far outside its device".
 PIN_TOLERANCE_UM = 2.0
 
-Name = Annotated[str, Field(min_length=1, max_length=MAX_NAME_LEN, pattern=r"^[A-Za-z0-9_.:<>\[\]/+\-#$!]+$")]
-Length = Annotated[float, Field(ge=0.0, le=MAX_COORD_UM, allow_inf_nan=False)]
-Coord = Annotated[float, Field(ge=-MAX_COORD_UM, le=MAX_COORD_UM, allow_inf_nan=False)]
+NAME_PATTERN = r"^[A-Za-z0-9_.:<>\[\]/+\-#$!]+$"
+
+
+def _json_integer(value: object) -> object:
+    """A JSON Schema integer: pydantic's lax mode would also read ``true`` as 1 and ``"2"`` as 2."""
+    if isinstance(value, bool | str | bytes):
+        raise ValueError(f"Input should be an integer, not {type(value).__name__}")
+    return value
+
+
+# Numbers are what the published JSON Schema says: floats are strict (int or float, never a bool or a string;
+# numpy scalars pass), integers refuse bools and strings but take 3.0 as JSON Schema does.
+Real = Annotated[float, Field(strict=True, allow_inf_nan=False)]
+Integer = Annotated[int, BeforeValidator(_json_integer)]
+Name = Annotated[str, Field(min_length=1, max_length=MAX_NAME_LEN, pattern=NAME_PATTERN)]
+Length = Annotated[float, Field(strict=True, ge=0.0, le=MAX_COORD_UM, allow_inf_nan=False)]
+Coord = Annotated[float, Field(strict=True, ge=-MAX_COORD_UM, le=MAX_COORD_UM, allow_inf_nan=False)]
 
 
 class DeviceKind(StrEnum):
@@ -90,9 +104,9 @@ class Device(_Frozen):
     model: str | None = Field(default=None, max_length=MAX_NAME_LEN, description="Model name in the netlist.")
     w: Length | None = Field(default=None, description="MOSFET total width (um).")
     l: Length | None = Field(default=None, description="MOSFET length (um).")  # noqa: E741
-    nf: int = Field(default=1, ge=1, le=1024, description="Number of fingers.")
-    m: int = Field(default=1, ge=1, le=1024, description="Multiplier (parallel copies).")
-    value: Annotated[float, Field(gt=0.0, allow_inf_nan=False)] | None = Field(
+    nf: Integer = Field(default=1, ge=1, le=1024, description="Number of fingers.")
+    m: Integer = Field(default=1, ge=1, le=1024, description="Multiplier (parallel copies).")
+    value: Annotated[Real, Field(gt=0.0)] | None = Field(
         default=None, description="Capacitance (F) or resistance (ohm) of a passive."
     )
 
@@ -129,13 +143,13 @@ class Testbench(_Frozen):
     metric: Literal["offset", "cmrr"]
     inputs: tuple[Name, Name] = Field(description="(positive, negative) input nets.")
     outputs: tuple[Name, Name] | tuple[Name] = Field(description="(positive, negative) or single-ended output.")
-    supplies: dict[Name, float] = Field(description="Supply net -> voltage (V), e.g. {'VDD': 1.2, 'VSS': 0}.")
-    common_mode: float = Field(description="Input common-mode voltage (V).", allow_inf_nan=False)
-    load_cap: Annotated[float, Field(ge=0.0, allow_inf_nan=False)] = Field(
+    supplies: dict[Name, Real] = Field(description="Supply net -> voltage (V), e.g. {'VDD': 1.2, 'VSS': 0}.")
+    common_mode: Real = Field(description="Input common-mode voltage (V).")
+    load_cap: Annotated[Real, Field(ge=0.0)] = Field(
         default=1e-12, description="Load capacitance on each output (F)."
     )
-    bias_voltages: dict[Name, float] = Field(default_factory=dict, description="Port net -> DC voltage (V).")
-    bias_currents: dict[Name, float] = Field(
+    bias_voltages: dict[Name, Real] = Field(default_factory=dict, description="Port net -> DC voltage (V).")
+    bias_currents: dict[Name, Real] = Field(
         default_factory=dict, description="Port net -> DC current (A) pushed into the net from the positive supply."
     )
 
@@ -235,8 +249,8 @@ class PlacedDevice(_Frozen):
     tags: tuple[Subcircuit, ...] = ()
     x: Coord
     y: Coord
-    w: Annotated[float, Field(gt=0.0, le=MAX_COORD_UM, allow_inf_nan=False)]
-    h: Annotated[float, Field(gt=0.0, le=MAX_COORD_UM, allow_inf_nan=False)]
+    w: Annotated[Real, Field(gt=0.0, le=MAX_COORD_UM)]
+    h: Annotated[Real, Field(gt=0.0, le=MAX_COORD_UM)]
 
     @field_validator("tags")
     @classmethod
