@@ -145,9 +145,7 @@ class Testbench(_Frozen):
     outputs: tuple[Name, Name] | tuple[Name] = Field(description="(positive, negative) or single-ended output.")
     supplies: dict[Name, Real] = Field(description="Supply net -> voltage (V), e.g. {'VDD': 1.2, 'VSS': 0}.")
     common_mode: Real = Field(description="Input common-mode voltage (V).")
-    load_cap: Annotated[Real, Field(ge=0.0)] = Field(
-        default=1e-12, description="Load capacitance on each output (F)."
-    )
+    load_cap: Annotated[Real, Field(ge=0.0)] = Field(default=1e-12, description="Load capacitance on each output (F).")
     bias_voltages: dict[Name, Real] = Field(default_factory=dict, description="Port net -> DC voltage (V).")
     bias_currents: dict[Name, Real] = Field(
         default_factory=dict, description="Port net -> DC current (A) pushed into the net from the positive supply."
@@ -346,4 +344,3 @@ class Placement(_Frozen):
                 raise PlacementMismatch(f"pins[{i}].terminal", f"{p.device} has no terminal {p.terminal!r}")
             if net != p.net:
                 raise PlacementMismatch(f"pins[{i}].net", f"{p.device}.{p.terminal} connects to {net!r}")
-
