@@ -503,8 +503,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     if args.quick:
         args.models, args.configs, args.seconds, args.warmup = "fast3d", "callers", 0.0, 0.0
         args.burst_model = "fast3d"
-        args.min_requests, args.min_batch_requests = 24, 6
-        args.requests, args.sample_every, args.burst, args.burst_requests = min(args.requests, 60), 10, 4, 8
+        args.min_requests, args.min_batch_requests = 24, 4
+        args.requests, args.sample_every, args.burst, args.burst_requests = min(args.requests, 60), 10, 3, 6
     return args
 
 
