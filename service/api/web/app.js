@@ -1,8 +1,14 @@
 // The placeq web page: talks only to the public HTTP API.
 const $ = (id) => document.getElementById(id);
-const headers = { "Content-Type": "application/json" };
-const key = new URLSearchParams(location.search).get("key");
-if (key) headers["X-API-Key"] = key;
+// With PLACEQ_AUTH on, routes answer 401 until an API key is entered; it is kept for this tab only.
+const KEY = "placeq-api-key";
+function headers() {
+  const h = { "Content-Type": "application/json" };
+  const key = sessionStorage.getItem(KEY);
+  if (key) h.Authorization = `Bearer ${key}`;
+  return h;
+}
+function askForKey() { $("keybox").hidden = false; }
 
 function esc(s) { return String(s).replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`); }
 
@@ -18,7 +24,8 @@ function body() {
 }
 
 async function call(method, url, payload) {
-  const r = await fetch(url, { method, headers, body: payload ? JSON.stringify(payload) : undefined });
+  const r = await fetch(url, { method, headers: headers(), body: payload ? JSON.stringify(payload) : undefined });
+  if (r.status === 401) askForKey();
   const ct = r.headers.get("content-type") || "";
   const data = ct.includes("json") ? await r.json() : await r.blob();
   if (!r.ok) throw new Error(`${r.status}: ${JSON.stringify(data.detail ?? data.error ?? data, null, 1)}`);
@@ -53,7 +60,7 @@ async function refresh() {
       <td>${esc(Object.entries(m.metrics).filter(([, v]) => typeof v === "number").slice(0, 4).map(([k, v]) => `${k}=${(+v).toFixed(3)}`).join(" "))}</td>
       <td>${esc(m.aliases.join(", "))}</td>
       <td>${m.aliases.includes("live") ? "" : `<button data-d="${esc(m.design)}" data-v="${m.version}">activate</button>`}</td></tr>`).join("");
-  } catch (e) { /* models need the admin scope when keys are on */ }
+  } catch (e) { /* 401 until an API key is entered, when keys are on */ }
   try {
     const jobs = await call("GET", "/jobs?limit=20");
     $("jobs").tBodies[0].innerHTML = jobs.map((j) => `<tr><td>${esc(j.id.slice(0, 8))}</td><td>${esc(j.kind)}</td>
@@ -63,6 +70,13 @@ async function refresh() {
 }
 
 $("predict").onclick = predict;
+$("apikey").value = sessionStorage.getItem(KEY) || "";
+$("keybox").hidden = !$("apikey").value;
+$("apikey").onchange = () => {
+  const key = $("apikey").value.trim();
+  if (key) sessionStorage.setItem(KEY, key); else sessionStorage.removeItem(KEY);
+  refresh();
+};
 $("example").onclick = async () => {
   const ex = await call("GET", "/examples/placement");
   $("payload").value = JSON.stringify(ex, null, 1);
