@@ -5,7 +5,8 @@
 
 Hot path: `alias_revision()`, which every API process polls (default every 2 s). Warm paths: `aliases()` (read
 the live map after a move), `load_artifact` (read + sha256 check), `set_alias` (one locked move + history row),
-`publish` (onnxruntime validation + warm-up, blob write with fsync, row insert). The artifact is a small
+`publish` (onnxruntime validation + warm-up, blob write with fsync, row insert); `keys.verify`, the API key
+check of every request when PLACEQ_AUTH=true. The artifact is a small
 placeq-shaped ONNX graph with an (18, 64, 64) weight (~290 KB). Medians over `--repeats` calls; PostgreSQL is
 the server at ``--pg`` (a throwaway database is created and dropped).
 """
@@ -72,6 +73,9 @@ def bench(url: str, blobs: Path, repeats: int) -> dict[str, float]:
             "load_artifact (verify)": median_ms(lambda i: store.load_artifact("ota1", 1 + i % n_pub), repeats),
             "set_alias": median_ms(lambda i: store.set_alias("ota1", 1 + i % n_pub, actor="bench"), repeats),
         }
+        _, token = store.keys.create("bench", ["predict"])  # what every request pays with PLACEQ_AUTH=true
+        out["keys.verify (valid key)"] = median_ms(lambda i: store.keys.verify(token), repeats)
+        out["keys.verify (unknown id)"] = median_ms(lambda i: store.keys.verify("pq_000000000000_" + "x" * 43), repeats)
     return out
 
 
