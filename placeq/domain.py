@@ -29,7 +29,7 @@ PIN_TOLERANCE_UM = 2.0
 NAME_PATTERN = r"^[A-Za-z0-9_.:<>\[\]/+\-#$!]+$"
 
 
-def _json_integer(value: object) -> object:
+def json_integer(value: object) -> object:
     """A JSON Schema integer: pydantic's lax mode would also read ``true`` as 1 and ``"2"`` as 2."""
     if isinstance(value, bool | str | bytes):
         raise ValueError(f"Input should be an integer, not {type(value).__name__}")
@@ -39,7 +39,7 @@ def _json_integer(value: object) -> object:
 # Numbers are what the published JSON Schema says: floats are strict (int or float, never a bool or a string;
 # numpy scalars pass), integers refuse bools and strings but take 3.0 as JSON Schema does.
 Real = Annotated[float, Field(strict=True, allow_inf_nan=False)]
-Integer = Annotated[int, BeforeValidator(_json_integer)]
+Integer = Annotated[int, BeforeValidator(json_integer)]
 Name = Annotated[str, Field(min_length=1, max_length=MAX_NAME_LEN, pattern=NAME_PATTERN)]
 Length = Annotated[float, Field(strict=True, ge=0.0, le=MAX_COORD_UM, allow_inf_nan=False)]
 Coord = Annotated[float, Field(strict=True, ge=-MAX_COORD_UM, le=MAX_COORD_UM, allow_inf_nan=False)]

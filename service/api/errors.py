@@ -39,6 +39,7 @@ from service.scoring import ModelLoadError
 log = logging.getLogger(__name__)
 
 Responses = dict[int | str, dict[str, Any]]  # FastAPI's `responses=` (documented status codes)
+BODY_TOO_LARGE: Responses = {413: {"description": "Request body over PLACEQ_MAX_BODY_BYTES (see service.api.limits)"}}
 
 STATUS: list[tuple[type[Exception], int]] = [
     (NoPreviousVersion, 409),

@@ -3,14 +3,29 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from fastapi import Path
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
-from placeq.domain import Circuit, Placement
+from placeq.domain import MAX_NAME_LEN, NAME_PATTERN, Circuit, DeviceKind, Integer, Name, Placement, Real, json_integer
+from service.settings import MAX_NETLIST_BYTES
 
 # Documented limit; the deployed value is Settings.max_batch (never above this).
 MAX_PREDICT_BATCH = 4096
+MAX_JOB_PLACEMENTS = 20_000  # placements in one /label or /finetune request
+MAX_VERSION = 2**31 - 1  # model versions are SQL INTEGERs
+KEY_PATTERN = r"^[A-Za-z0-9_.:/+=@-]{1,128}$"  # model_store's rule for idempotency keys
+
+DesignPath = Annotated[
+    str, Path(min_length=1, max_length=MAX_NAME_LEN, pattern=NAME_PATTERN, description="Design name.")
+]
+VersionPath = Annotated[int, Path(ge=1, le=MAX_VERSION, description="Version of the design's model (1, 2, ...).")]
+Version = Annotated[Integer, Field(ge=1, le=MAX_VERSION)]
+IdempotencyKey = Annotated[
+    str, Field(pattern=KEY_PATTERN, description="Repeat a request under the same key to get the same job back.")
+]
+Label = Annotated[Literal[0, 1], BeforeValidator(json_integer)]
 
 
 class PredictRequest(BaseModel):
@@ -20,7 +35,7 @@ class PredictRequest(BaseModel):
 
     placement: Placement | None = None
     placements: list[Placement] | None = Field(default=None, min_length=1, max_length=MAX_PREDICT_BATCH)
-    model_version: int | None = Field(default=None, ge=1, description="Pin a version of the design's model.")
+    model_version: Version | None = Field(default=None, description="Pin a version of the design's model.")
 
     @model_validator(mode="after")
     def _one_form(self) -> PredictRequest:
@@ -62,10 +77,14 @@ class DesignIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     circuit: Circuit | None = None
-    netlist: str | None = Field(default=None, max_length=1_000_000, description="Netlist text (SPICE/Spectre).")
-    name: str | None = Field(default=None, description="Design name for a netlist (default: its subckt name).")
-    types: dict[str, str] | None = Field(default=None, description="Device -> NMOS/PMOS/CAP/RES (UT-AnLay .json).")
-    channels: dict[str, list[int]] | None = Field(default=None, description="Device -> channels 1..5 (.channel).")
+    netlist: str | None = Field(
+        default=None,
+        max_length=MAX_NETLIST_BYTES,
+        description="Netlist text (SPICE/Spectre), at most PLACEQ_MAX_NETLIST_BYTES bytes (default 1 MiB).",
+    )
+    name: Name | None = Field(default=None, description="Design name for a netlist (default: its subckt name).")
+    types: dict[str, DeviceKind] | None = Field(default=None, description="Device -> kind (UT-AnLay .json).")
+    channels: dict[str, list[Integer]] | None = Field(default=None, description="Device -> channels 1..5 (.channel).")
     symmetry_pairs: list[tuple[str, str]] | None = Field(default=None, description="Matched pairs (netlist form).")
     self_symmetric: list[str] | None = Field(default=None, description="Self-symmetric devices (netlist form).")
     critical_nets: list[str] | None = Field(default=None, description="Nets the design-space generator weights.")
@@ -90,9 +109,9 @@ class DesignOut(BaseModel):
 class LabelRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    design: str
-    placements: list[Placement] = Field(min_length=1, max_length=20_000)
-    idempotency_key: str | None = Field(default=None, max_length=200)
+    design: Name
+    placements: list[Placement] = Field(min_length=1, max_length=MAX_JOB_PLACEMENTS)
+    idempotency_key: IdempotencyKey | None = None
 
 
 class FinetuneRequest(BaseModel):
@@ -100,14 +119,14 @@ class FinetuneRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    design: str
-    placements: list[Placement] = Field(min_length=4, max_length=20_000)
-    values: list[float] | None = Field(default=None, description="Metric value per placement (offset V or CMRR dB).")
-    labels: list[Literal[0, 1]] | None = Field(default=None, description="1 = bad layout, per placement.")
-    base_version: int | None = Field(default=None, ge=1, description="Version to start from (default: live/base).")
-    activate: bool = Field(default=False, description="Make the new version live once it is published.")
-    epochs: int = Field(default=30, ge=1, le=500)
-    idempotency_key: str | None = Field(default=None, max_length=200)
+    design: Name
+    placements: list[Placement] = Field(min_length=4, max_length=MAX_JOB_PLACEMENTS)
+    values: list[Real] | None = Field(default=None, description="Metric value per placement (offset V or CMRR dB).")
+    labels: list[Label] | None = Field(default=None, description="1 = bad layout, per placement.")
+    base_version: Version | None = Field(default=None, description="Version to start from (default: live/base).")
+    activate: bool = Field(default=False, strict=True, description="Make the new version live once it is published.")
+    epochs: Integer = Field(default=30, ge=1, le=500)
+    idempotency_key: IdempotencyKey | None = None
 
     @model_validator(mode="after")
     def _labels(self) -> FinetuneRequest:

@@ -6,11 +6,12 @@ from fastapi import APIRouter, status
 
 from model_store import DesignRecord
 from placeq.circuits import BUILTIN_DESIGNS, load_design
-from placeq.domain import Circuit, DeviceKind, Subcircuit
+from placeq.domain import Circuit, Subcircuit
 from placeq.errors import InputError, UnknownDesign
 from service.api.auth import ADMIN, PREDICT
-from service.api.deps import StoreDep
-from service.api.schemas import DesignIn, DesignOut
+from service.api.deps import RuntimeDep, StoreDep
+from service.api.errors import BODY_TOO_LARGE
+from service.api.schemas import DesignIn, DesignOut, DesignPath
 
 router = APIRouter(tags=["designs"])
 
@@ -31,34 +32,33 @@ def _from_record(r: DesignRecord) -> DesignOut:
     return _out(Circuit.model_validate(r.circuit), r.source, r.sha256)
 
 
-def circuit_of(body: DesignIn) -> Circuit:
+def circuit_of(body: DesignIn, max_netlist_bytes: int) -> Circuit:
     if body.circuit is not None:
         return body.circuit
     from placeq.formats import parse_netlist
 
-    types = channels = None
-    if body.types is not None:
-        try:
-            types = {d: DeviceKind(k) for d, k in body.types.items()}
-        except ValueError as exc:
-            raise InputError("types", str(exc)) from exc
-    if body.channels is not None:
-        order = list(Subcircuit)
-        bad = [(d, c) for d, cs in body.channels.items() for c in cs if not 1 <= c <= len(order)]
-        if bad:
-            raise InputError(f"channels.{bad[0][0]}", f"channel {bad[0][1]} is not in 1..{len(order)}")
-        channels = {d: tuple(order[c - 1] for c in cs) for d, cs in body.channels.items()}
-    circuit = parse_netlist(body.netlist or "", source="netlist", name=body.name, types=types, channels=channels)
+    text = body.netlist or ""
+    if (size := len(text.encode())) > max_netlist_bytes:
+        raise InputError("netlist", f"{size} bytes exceeds the limit of {max_netlist_bytes} bytes "
+                                    "(PLACEQ_MAX_NETLIST_BYTES)")
+    order = list(Subcircuit)  # UT-AnLay channel k is order[k - 1]
+    bad = [(d, c) for d, cs in (body.channels or {}).items() for c in cs if not 1 <= c <= len(order)]
+    if bad:
+        raise InputError(f"channels.{bad[0][0]}", f"channel {bad[0][1]} is not in 1..{len(order)}")
+    channels = {d: tuple(order[c - 1] for c in cs) for d, cs in (body.channels or {}).items()} or None
+    circuit = parse_netlist(text, source="netlist", name=body.name, types=body.types, channels=channels)
     extra = {k: v for k in ("symmetry_pairs", "self_symmetric", "critical_nets") if (v := getattr(body, k)) is not None}
     return Circuit.model_validate({**circuit.model_dump(), **extra}) if extra else circuit
 
 
 @router.post("/designs", status_code=status.HTTP_201_CREATED, response_model=DesignOut, dependencies=[ADMIN],
-             responses={422: {"description": "Invalid circuit or netlist: the body names the field or line"}})
-def register(body: DesignIn, store: StoreDep) -> DesignOut:
+             responses={422: {"description": "Invalid circuit or netlist: the body names the field or line "
+                                             "(a netlist over PLACEQ_MAX_NETLIST_BYTES names `netlist`)"},
+                        **BODY_TOO_LARGE})
+def register(body: DesignIn, runtime: RuntimeDep) -> DesignOut:
     """Register (or replace) a design so /label and /finetune can use it."""
-    circuit = circuit_of(body)
-    record = store.register_design(circuit, source="json" if body.circuit is not None else "netlist")
+    circuit = circuit_of(body, runtime.settings.max_netlist_bytes)
+    record = runtime.store.register_design(circuit, source="json" if body.circuit is not None else "netlist")
     return _from_record(record)
 
 
@@ -84,5 +84,5 @@ def get_circuit(store: StoreDep, name: str) -> Circuit:
 
 @router.get("/designs/{name}", response_model=Circuit, responses={404: {"description": "Unknown design"}},
             dependencies=[PREDICT])
-def get_design(name: str, store: StoreDep) -> Circuit:
+def get_design(name: DesignPath, store: StoreDep) -> Circuit:
     return get_circuit(store, name)

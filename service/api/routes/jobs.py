@@ -10,18 +10,30 @@ from model_store import Job
 from service import metrics
 from service.api.auth import ADMIN, PREDICT
 from service.api.deps import RuntimeDep, StoreDep
-from service.api.errors import Responses
+from service.api.errors import BODY_TOO_LARGE, Responses, ServiceUnavailable
 from service.api.routes.designs import get_circuit
 from service.api.schemas import FinetuneRequest, JobOut, LabelRequest
 
 router = APIRouter(tags=["jobs"])
 
 ACCEPTED: Responses = {
-    202: {"description": "Job accepted; poll the URL in `Location`"},
+    202: {
+        "description": "Job accepted; poll the URL in `Location`",
+        "headers": {
+            "Location": {"description": "The job's URL", "schema": {"type": "string"}},
+            "Retry-After": {"description": "Seconds before the first poll", "schema": {"type": "integer"}},
+        },
+    },
     404: {"description": "Unknown design"},
     409: {"description": "Idempotency key reused for a different request"},
     422: {"description": "Invalid request: the body names the field"},
+    503: {
+        "description": "The job queue is full (PLACEQ_MAX_QUEUED_JOBS queued or running): retry after `Retry-After`",
+        "headers": {"Retry-After": {"description": "Seconds to wait", "schema": {"type": "integer"}}},
+    },
+    **BODY_TOO_LARGE,
 }
+QUEUE_FULL_RETRY_S = 30  # a job takes minutes; sooner retries would only find the queue full again
 
 
 def job_out(job: Job, request: Request) -> JobOut:
@@ -34,6 +46,10 @@ def job_out(job: Job, request: Request) -> JobOut:
 
 def _submit(kind: str, design: str, payload: dict[str, Any], key: str | None, runtime: RuntimeDep,
             request: Request, response: Response) -> JobOut:
+    limit = runtime.settings.max_queued_jobs
+    if (waiting := runtime.store.count_jobs()) >= limit:  # a soft bound: concurrent submits may pass it together
+        raise ServiceUnavailable(f"job queue full: {waiting} jobs queued or running, the limit is {limit} "
+                                 "(PLACEQ_MAX_QUEUED_JOBS); retry later", retry_after=QUEUE_FULL_RETRY_S)
     job = runtime.store.create_job(kind, design, payload, idempotency_key=key)  # committed here
     runtime.enqueue(job)  # after commit: a worker can never see an id whose row does not exist yet
     metrics.JOBS.labels(kind).inc()

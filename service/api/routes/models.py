@@ -9,12 +9,13 @@ from fastapi import APIRouter, Query
 from model_store import LIVE, AliasMove, ModelVersion
 from service.api.auth import PREDICT, AdminKey, actor
 from service.api.deps import RuntimeDep, StoreDep
-from service.api.errors import Responses
-from service.api.schemas import ActivateRequest, ModelOut
+from service.api.errors import BODY_TOO_LARGE, Responses
+from service.api.schemas import ActivateRequest, DesignPath, ModelOut, VersionPath
 
 router = APIRouter(tags=["models"])
 NOT_FOUND: Responses = {404: {"description": "Unknown design or version"}}
 CONFLICT: Responses = {409: {"description": "The version is not ready, or there is nothing to roll back to"}}
+UNLOADABLE: Responses = {503: {"description": "onnxruntime refuses the version's artifact; the alias did not move"}}
 ACTOR = "api"
 
 
@@ -35,20 +36,20 @@ def list_models(store: StoreDep, design: str | None = Query(None, max_length=128
 
 @router.get("/models/{design}/history", response_model=list[dict[str, object]], responses=NOT_FOUND,
             dependencies=[PREDICT])
-def history(design: str, store: StoreDep) -> list[dict[str, object]]:
+def history(design: DesignPath, store: StoreDep) -> list[dict[str, object]]:
     """Append-only alias history: who moved the live alias, from which version to which, when and why."""
     moves: list[AliasMove] = store.alias_history(design)
     return [asdict(m) for m in moves]
 
 
-@router.get("/models/{design}/{version}", response_model=ModelOut, responses=NOT_FOUND, dependencies=[PREDICT])
-def get_model(design: str, version: int, store: StoreDep) -> ModelOut:
+@router.get("/models/{design}/{version:int}", response_model=ModelOut, responses=NOT_FOUND, dependencies=[PREDICT])
+def get_model(design: DesignPath, version: VersionPath, store: StoreDep) -> ModelOut:
     return model_out(store.get_version(design, version), store.aliases())
 
 
-@router.get("/models/{design}/{version}/lineage", response_model=list[ModelOut], responses=NOT_FOUND,
+@router.get("/models/{design}/{version:int}/lineage", response_model=list[ModelOut], responses=NOT_FOUND,
             dependencies=[PREDICT])
-def lineage(design: str, version: int, store: StoreDep) -> list[ModelOut]:
+def lineage(design: DesignPath, version: VersionPath, store: StoreDep) -> list[ModelOut]:
     """The version, then what it was fine-tuned from, back to the first."""
     live = store.aliases()
     return [model_out(v, live) for v in store.lineage(design, version)]
@@ -59,8 +60,9 @@ def _apply(runtime: RuntimeDep, v: ModelVersion) -> ModelOut:
     return model_out(v, runtime.store.aliases())
 
 
-@router.post("/models/{design}/{version}/activate", response_model=ModelOut, responses={**NOT_FOUND, **CONFLICT})
-def activate(design: str, version: int, runtime: RuntimeDep, caller: AdminKey,
+@router.post("/models/{design}/{version:int}/activate", response_model=ModelOut,
+             responses={**NOT_FOUND, **CONFLICT, **UNLOADABLE, **BODY_TOO_LARGE})
+def activate(design: DesignPath, version: VersionPath, runtime: RuntimeDep, caller: AdminKey,
              body: ActivateRequest | None = None) -> ModelOut:
     """Make a version live. Every API process loads and warms it before switching; a failed load keeps the
     old one serving (see /readyz errors)."""
@@ -74,8 +76,11 @@ def activate(design: str, version: int, runtime: RuntimeDep, caller: AdminKey,
     return _apply(runtime, moved)
 
 
-@router.post("/models/{design}/rollback", response_model=ModelOut, responses={**NOT_FOUND, **CONFLICT})
-def rollback(design: str, runtime: RuntimeDep, caller: AdminKey, body: ActivateRequest | None = None) -> ModelOut:
+@router.post("/models/{design}/rollback", response_model=ModelOut,
+             responses={**NOT_FOUND, **CONFLICT, **BODY_TOO_LARGE})
+def rollback(
+    design: DesignPath, runtime: RuntimeDep, caller: AdminKey, body: ActivateRequest | None = None
+) -> ModelOut:
     """Undo the last move of the design's live alias."""
     moved = runtime.store.rollback(design, actor=actor(caller, ACTOR), reason=(body.reason if body else ""))
     return _apply(runtime, moved)

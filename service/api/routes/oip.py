@@ -9,19 +9,22 @@ holding placement JSON strings that the server rasterizes. Errors are ``{"error"
 from __future__ import annotations
 
 import json
-from typing import Any, Literal
+import math
+from typing import Annotated, Any, Literal
 
 import numpy as np
 from fastapi import APIRouter
+from fastapi import Path as PathParam
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from placeq import __version__
-from placeq.domain import Placement
+from placeq.domain import Integer, Placement
 from placeq.errors import InputError
 from service.api.auth import PREDICT
 from service.api.deps import RuntimeDep
 from service.api.routes.predict import choose_model, features_of
+from service.api.schemas import MAX_VERSION, DesignPath
 from service.runtime import Runtime
 from service.scoring import LoadedModel
 
@@ -33,13 +36,17 @@ RESPONSES: dict[int | str, dict[str, Any]] = {
     404: {"description": "Unknown model or version", **ERR},
     503: {"description": "Model not ready", **ERR},
 }
+INFER_RESPONSES = {**RESPONSES, 413: {"description": "Request body over PLACEQ_MAX_BODY_BYTES", **ERR}}
+ModelName = DesignPath  # the model name is the design
+VersionPath = Annotated[str, PathParam(pattern=r"^[0-9]+$", max_length=10, description="Model version (1, 2, ...).")]
+Dim = Annotated[Integer, Field(ge=0, le=2**31 - 1)]
 DATATYPES = Literal["BOOL", "UINT8", "UINT16", "UINT32", "UINT64", "INT8", "INT16", "INT32", "INT64", "FP16", "FP32",
                     "FP64", "BYTES"]
 
 
 class TensorIn(BaseModel):
     name: str
-    shape: list[int] = Field(max_length=8)
+    shape: list[Dim] = Field(max_length=8)
     datatype: DATATYPES
     parameters: dict[str, Any] | None = None
     data: list[Any]
@@ -96,7 +103,7 @@ def live() -> dict[str, bool]:
     return {"live": True}
 
 
-@router.get("/health/ready", responses=RESPONSES)
+@router.get("/health/ready", responses={503: {"description": "No model is live", "model": dict[str, bool]}})
 def ready(runtime: RuntimeDep) -> JSONResponse:
     ok = bool(runtime.cache.live)
     return JSONResponse({"ready": ok}, status_code=200 if ok else 503)
@@ -104,8 +111,8 @@ def ready(runtime: RuntimeDep) -> JSONResponse:
 
 def _model(runtime: Runtime, name: str, version: str | None) -> LoadedModel:
     if version is not None:
-        if not version.isdigit():
-            raise InputError("version", f"{version!r} is not a version number")
+        if not (version.isascii() and version.isdigit()) or not 1 <= int(version) <= MAX_VERSION:
+            raise InputError("version", f"{version!r} is not a version number (1..{MAX_VERSION})")
         return choose_model(runtime, name, int(version))
     model = runtime.cache.live.get(name)
     if model is None:
@@ -128,32 +135,39 @@ def _metadata(runtime: Runtime, name: str, version: str | None) -> ModelMetadata
 
 
 @router.get("/models/{name}", response_model=ModelMetadata, responses=RESPONSES, dependencies=[PREDICT])
-def model_metadata(name: str, runtime: RuntimeDep) -> ModelMetadata:
+def model_metadata(name: ModelName, runtime: RuntimeDep) -> ModelMetadata:
     return _metadata(runtime, name, None)
 
 
 @router.get("/models/{name}/versions/{version}", response_model=ModelMetadata, responses=RESPONSES,
             dependencies=[PREDICT])
-def model_version_metadata(name: str, version: str, runtime: RuntimeDep) -> ModelMetadata:
+def model_version_metadata(name: ModelName, version: VersionPath, runtime: RuntimeDep) -> ModelMetadata:
     return _metadata(runtime, name, version)
 
 
 @router.get("/models/{name}/ready", responses=RESPONSES, dependencies=[PREDICT])
-def model_ready(name: str, runtime: RuntimeDep) -> dict[str, Any]:
+def model_ready(name: ModelName, runtime: RuntimeDep) -> dict[str, Any]:
     _model(runtime, name, None)
     return {"name": name, "ready": True}
 
 
 @router.get("/models/{name}/versions/{version}/ready", responses=RESPONSES, dependencies=[PREDICT])
-def model_version_ready(name: str, version: str, runtime: RuntimeDep) -> dict[str, Any]:
+def model_version_ready(name: ModelName, version: VersionPath, runtime: RuntimeDep) -> dict[str, Any]:
     _model(runtime, name, version)
     return {"name": name, "version": version, "ready": True}
 
 
-def _features(tensor: TensorIn, model: LoadedModel, name: str) -> tuple[np.ndarray, int]:
+def _batch_fits(batch: int, max_batch: int) -> None:
+    if batch > max_batch:
+        raise InputError("inputs[0].shape", f"batch {batch} exceeds the limit of {max_batch} (PLACEQ_MAX_BATCH)")
+
+
+def _features(tensor: TensorIn, model: LoadedModel, name: str, max_batch: int) -> tuple[np.ndarray, int]:
+    """(features, batch) of the one input tensor; the batch size is checked before anything is decoded."""
     if tensor.name == "placement":
         if tensor.datatype != "BYTES" or len(tensor.shape) != 1 or tensor.shape[0] != len(tensor.data):
             raise InputError("inputs[0]", "'placement' must be BYTES of shape [B] with B JSON strings")
+        _batch_fits(len(tensor.data), max_batch)
         try:
             placements = [Placement.model_validate_json(s if isinstance(s, str) else json.dumps(s))
                           for s in tensor.data]
@@ -171,11 +185,12 @@ def _features(tensor: TensorIn, model: LoadedModel, name: str) -> tuple[np.ndarr
     want = [model.channels, 64, 64]
     if len(tensor.shape) != 4 or tensor.shape[1:] != want or tensor.shape[0] < 1:
         raise InputError("inputs[0].shape", f"expected [B, {model.channels}, 64, 64], got {tensor.shape}")
+    _batch_fits(tensor.shape[0], max_batch)
     try:
         x = np.asarray(tensor.data, dtype=np.float32)
     except (ValueError, TypeError) as exc:
         raise InputError("inputs[0].data", f"not numbers: {exc}") from exc
-    n = int(np.prod(tensor.shape))
+    n = math.prod(tensor.shape)
     if x.size != n:
         raise InputError("inputs[0].data", f"shape {tensor.shape} needs {n} values, got {x.size}")
     if not np.all(np.isfinite(x)):
@@ -185,9 +200,7 @@ def _features(tensor: TensorIn, model: LoadedModel, name: str) -> tuple[np.ndarr
 
 def _infer(runtime: Runtime, name: str, version: str | None, body: InferRequest) -> InferResponse:
     model = _model(runtime, name, version)
-    x, batch = _features(body.inputs[0], model, name)
-    if batch > runtime.settings.max_batch:
-        raise InputError("inputs[0].shape", f"batch {batch} exceeds the limit of {runtime.settings.max_batch}")
+    x, batch = _features(body.inputs[0], model, name, runtime.settings.max_batch)
     probs = model.predict(x)
     wanted = {o.name for o in body.outputs} if body.outputs else {"probability", "prune"}
     unknown = wanted - {"probability", "prune"}
@@ -203,12 +216,12 @@ def _infer(runtime: Runtime, name: str, version: str | None, body: InferRequest)
                          parameters={"threshold": model.threshold, "scored_by": model.design}, outputs=outputs)
 
 
-@router.post("/models/{name}/infer", response_model=InferResponse, responses=RESPONSES, dependencies=[PREDICT])
-def infer(name: str, body: InferRequest, runtime: RuntimeDep) -> InferResponse:
+@router.post("/models/{name}/infer", response_model=InferResponse, responses=INFER_RESPONSES, dependencies=[PREDICT])
+def infer(name: ModelName, body: InferRequest, runtime: RuntimeDep) -> InferResponse:
     return _infer(runtime, name, None, body)
 
 
-@router.post("/models/{name}/versions/{version}/infer", response_model=InferResponse, responses=RESPONSES,
+@router.post("/models/{name}/versions/{version}/infer", response_model=InferResponse, responses=INFER_RESPONSES,
              dependencies=[PREDICT])
-def infer_version(name: str, version: str, body: InferRequest, runtime: RuntimeDep) -> InferResponse:
+def infer_version(name: ModelName, version: VersionPath, body: InferRequest, runtime: RuntimeDep) -> InferResponse:
     return _infer(runtime, name, version, body)

@@ -16,7 +16,7 @@ from placeq.features import rasterize, rasterize_batch
 from service import metrics
 from service.api.auth import PREDICT
 from service.api.deps import RuntimeDep
-from service.api.errors import NoModel, ServiceUnavailable
+from service.api.errors import BODY_TOO_LARGE, NoModel, ServiceUnavailable
 from service.api.schemas import LayoutScore, ModelRef, PredictRequest, PredictResponse
 from service.runtime import Runtime
 from service.scoring import LiveRef, LoadedModel
@@ -26,7 +26,12 @@ router = APIRouter(tags=["predict"], dependencies=[PREDICT])
 RESPONSES: dict[int | str, dict[str, object]] = {
     404: {"description": "Pinned model version not found"},
     422: {"description": "Invalid placement: the body names the field"},
-    503: {"description": "Overloaded or no model available; retry later"},
+    503: {
+        "description": "Overloaded (more than PLACEQ_MAX_INFLIGHT requests in flight: retry after `Retry-After`) or "
+        "no model available",
+        "headers": {"Retry-After": {"description": "Seconds to wait (when overloaded)", "schema": {"type": "integer"}}},
+    },
+    **BODY_TOO_LARGE,
 }
 
 
@@ -55,10 +60,11 @@ def score(runtime: Runtime, request: PredictRequest) -> PredictResponse:
     placements = request.items
     design = placements[0].design
     if len(placements) > runtime.settings.max_batch:
-        raise InputError("placements", f"{len(placements)} placements exceed the limit of {runtime.settings.max_batch}")
+        raise InputError("placements", f"{len(placements)} placements exceed the limit of {runtime.settings.max_batch} "
+                                       "(PLACEQ_MAX_BATCH)")
     if not runtime.inflight.acquire(blocking=False):
         metrics.REJECTED.inc()
-        raise ServiceUnavailable(f"more than {runtime.settings.max_inflight} requests in flight")
+        raise ServiceUnavailable(f"more than {runtime.settings.max_inflight} requests in flight (PLACEQ_MAX_INFLIGHT)")
     try:
         start = time.perf_counter()
         model = choose_model(runtime, design, request.model_version)
@@ -86,7 +92,7 @@ def predict(request: PredictRequest, runtime: RuntimeDep) -> PredictResponse:
     "/draw",
     response_class=Response,
     responses={200: {"content": {"image/png": {}}, "description": "The placement beside its six feature images"},
-               422: {"description": "Invalid placement"}},
+               422: {"description": "Invalid placement"}, **BODY_TOO_LARGE},
 )
 def draw(placement: Annotated[Placement, Body()]) -> Response:
     """A picture of the placement and its feature channels (the web page shows it)."""
