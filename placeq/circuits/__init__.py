@@ -18,6 +18,7 @@ from pydantic import ValidationError
 
 from placeq.domain import Circuit
 from placeq.errors import InputError, UnknownDesign
+from placeq.textio import read_text
 
 BUILTIN_DESIGNS: tuple[str, ...] = ("ota1", "ota2", "ota3", "ota4")
 
@@ -33,10 +34,7 @@ def _validation_message(exc: ValidationError) -> tuple[str, str]:
 
 def read_circuit(path: Path) -> Circuit:
     """Parse and validate a circuit JSON file; errors name the file and the offending field."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise InputError(str(path), f"cannot read circuit file: {exc.strerror}") from exc
+    text = read_text(path, what="circuit file")
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:

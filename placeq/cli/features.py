@@ -12,6 +12,7 @@ from pydantic import ValidationError
 
 from placeq.domain import Placement
 from placeq.errors import InputError
+from placeq.textio import read_text
 
 
 def register(sub: Any) -> None:
@@ -46,7 +47,7 @@ def read_placements(path: Path) -> tuple[list[Placement], bool]:
     """
     if not path.is_file():
         raise InputError("placement", f"no such file: {path}")
-    text = path.read_text()
+    text = read_text(path, what="placement file")
     if path.suffix != ".jsonl":
         return [_parse(text, str(path))], False
     placements = [_parse(line, f"{path}:{i}") for i, line in enumerate(text.splitlines(), start=1) if line.strip()]

@@ -15,6 +15,7 @@ from pydantic import ValidationError
 
 from placeq.domain import Circuit
 from placeq.errors import NetlistError
+from placeq.textio import read_text
 
 
 @dataclass(frozen=True)
@@ -55,10 +56,7 @@ def parse_symmetry(text: str, source: str = "symmetry") -> Symmetry:
 
 def read_symmetry(path: Path) -> Symmetry:
     """Read a MAGICAL ``.sym`` file; errors name ``file:line``."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise NetlistError(str(path), f"cannot read: {exc.strerror}") from exc
+    text = read_text(path, NetlistError, "symmetry file")
     return parse_symmetry(text, str(path))
 
 

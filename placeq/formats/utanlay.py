@@ -14,13 +14,11 @@ from typing import Any
 
 from placeq.domain import SUBCIRCUITS, DeviceKind, Subcircuit
 from placeq.errors import NetlistError
+from placeq.textio import read_text
 
 
 def _load_object(path: Path) -> dict[str, Any]:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise NetlistError(str(path), f"cannot read: {exc.strerror}") from exc
+    text = read_text(path, NetlistError, "JSON file")
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
