@@ -157,7 +157,8 @@ _BINARY: dict[type[ast.operator], Callable[[float, float], float]] = {
 _FUNCTIONS: dict[str, Callable[..., float]] = {
     "sqrt": math.sqrt, "abs": abs, "min": min, "max": max, "exp": math.exp, "log": math.log, "int": int,
 }  # fmt: skip
-_SI_IN_EXPR = re.compile(r"(?<![\w.])((?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)([A-Za-z_%][A-Za-z]*)")
+# A number with a scale factor inside an expression; an exponent (``1e-6``) is never read as the factor "e".
+_SI_IN_EXPR = re.compile(r"(?<![\w.])((?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)(?![eE][+-]?\d)([A-Za-z_%][A-Za-z]*)")
 
 
 @dataclass
@@ -187,6 +188,8 @@ class Scope:
         try:
             tree = ast.parse(_SI_IN_EXPR.sub(scaled, text.replace("^", "**")), mode="eval")
             return float(self._eval(tree.body, where, what, value))
+        except NetlistError:
+            raise
         except (SyntaxError, ValueError, ZeroDivisionError, OverflowError, TypeError) as exc:
             raise NetlistError(where, f"{what}={value}: cannot evaluate ({exc})") from exc
 

@@ -46,6 +46,8 @@ def handle(line: Line, nl: Netlist, source: str) -> bool:
     """Record one logical Spectre line in `nl` (always True: Spectre has no ``.end``)."""
     where = f"{source}:{line.lineno}"
     text = line.text
+    if (opened := text.count("(")) != (closed := text.count(")")):
+        raise NetlistError(where, f"unbalanced parentheses: {opened} '(' and {closed} ')'")
     toks = tokens(text.replace("(", " ( ").replace(")", " ) "))
     head = toks[0]
     if head == "inline" and len(toks) > 1 and toks[1] == "subckt":
