@@ -109,7 +109,7 @@ def finetune_payload(example: Placement, *, epochs: int, seed: int = 5, n: int =
     }
 
 
-def service_env(**env: str | Path) -> dict[str, str]:
+def service_env(**env: str | Path | float) -> dict[str, str]:
     """os.environ plus PLACEQ_* settings for a worker subprocess (keys without the prefix, upper-cased)."""
     out = {k: v for k, v in os.environ.items() if not k.startswith("PLACEQ_")}
     out.update({f"PLACEQ_{k.upper()}": str(v) for k, v in env.items()})

@@ -59,7 +59,7 @@ def _renamed_input(data: bytes, name: str) -> bytes:
 @pytest.mark.parametrize("keep", [0.05, 0.5, 0.9, -1])
 def test_truncated_artifact_rejected_at_publish(store: ModelStore, model_dir: Path, keep: float) -> None:
     data = (model_dir / "model.onnx").read_bytes()
-    cut = data[: int(len(data) * keep)] if keep > 0 else data[:keep]
+    cut = data[: int(len(data) * keep)] if keep > 0 else data[: int(keep)]
     with pytest.raises(ArtifactInvalid) as exc:
         store.publish("ota1", cut, created_by="test", threshold=0.5, activate=True)
     assert exc.value.field == "artifact"
