@@ -373,6 +373,13 @@ def test_web_page_asks_for_a_key_when_keys_are_on(tmp_path: Path, model_dir: Pat
         proc.wait(timeout=60)
 
 
+def test_cli_scopes_are_the_store_scopes() -> None:
+    from model_store import SCOPES
+    from placeq.cli.keys import SCOPES as CLI_SCOPES
+
+    assert CLI_SCOPES == SCOPES
+
+
 def test_compose_runs_the_api_with_keys() -> None:
     spec = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
     assert spec["services"]["api"]["environment"]["PLACEQ_AUTH"] == "true"
