@@ -82,7 +82,9 @@ def run_report(cfg: ReportConfig) -> list[Path]:
             if "table4" in cfg.parts:
                 rows = table4(base.model, base.threshold, data, cfg.alphas, max_train=cfg.max_train,
                               epochs=cfg.ft_epochs, seed=cfg.seed, threads=cfg.threads)
-                _save(cfg.work, f"table4_{name}", rows, settings)
+                for r in rows:
+                    r.update(max_train=cfg.max_train, ft_epochs=cfg.ft_epochs)
+                _save(cfg.work, f"table4_{name}", merge_alphas(cfg.work / f"table4_{name}.json", rows), settings)
             if "fewshot" in cfg.parts:
                 rows = fewshot(base.model, data, shots=cfg.shots, repeats=cfg.repeats, epochs=cfg.fewshot_epochs,
                                seed=cfg.seed, threads=cfg.threads)
@@ -127,6 +129,15 @@ def _settings(cfg: ReportConfig) -> dict[str, Any]:
 
 def _save(work: Path, part: str, rows: list[Row], settings: dict[str, Any]) -> None:
     (work / f"{part}.json").write_text(json.dumps({"part": part, "settings": settings, "rows": rows}, indent=1))
+
+
+def merge_alphas(path: Path, rows: list[Row]) -> list[Row]:
+    """Rows of earlier runs at other alphas plus these, sorted by alpha (descending): Table IV's alphas can run
+    in separate sittings with their own caps; each row carries the max_train and ft_epochs that made it."""
+    done = {float(r["alpha"]) for r in rows}
+    old = json.loads(path.read_text())["rows"] if path.is_file() else []
+    kept = [r for r in old if float(r["alpha"]) not in done]
+    return sorted(kept + rows, key=lambda r: (-float(r["alpha"]), str(r["init"])))
 
 
 def _load_parts(work: Path) -> dict[str, dict[str, Any]]:
