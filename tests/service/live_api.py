@@ -1,0 +1,40 @@
+"""A real `placeq serve` (uvicorn) on a free port, for tests that need real HTTP: raw sockets, chunked bodies,
+schemathesis over the network."""
+
+from __future__ import annotations
+
+import signal
+import sys
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from service_helpers import free_port, kill_group, log_tail, service_env, start_process, wait_for
+
+
+def _ready(base: str) -> bool:
+    try:
+        with urllib.request.urlopen(f"{base}/readyz", timeout=2) as r:
+            return bool(r.status == 200)
+    except OSError:
+        return False
+
+
+@contextmanager
+def live_api(home: Path, **settings: str | Path) -> Iterator[str]:
+    """The base URL of `placeq serve --no-worker` with PLACEQ_* `settings` (home under `home`), until exit."""
+
+    home.mkdir(parents=True, exist_ok=True)
+    port = free_port()
+    env = service_env(home=home, worker="none", **settings)
+    log = home / "serve.log"
+    proc = start_process([sys.executable, "-m", "placeq", "serve", "--port", str(port), "--no-worker"], env, log)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_for(f"placeq serve on {base}", lambda: _ready(base) or (proc.poll() is not None and "exited"), 120)
+        if proc.poll() is not None:
+            raise AssertionError(f"placeq serve exited with {proc.returncode}:\n{log_tail(log)}")
+        yield base
+    finally:
+        kill_group(proc, signal.SIGTERM)
