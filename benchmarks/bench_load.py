@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import ctypes
 import json
 import os
 import platform
@@ -50,6 +51,7 @@ SHIPPED = REPO / "service" / "assets" / "base_model"
 EXAMPLE = REPO / "service" / "assets" / "example_placement.json"
 TICK = os.sysconf("SC_CLK_TCK")
 PAGE_KB = os.sysconf("SC_PAGE_SIZE") // 1024
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
 
 @dataclass(frozen=True)
@@ -146,6 +148,11 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def _die_with_parent() -> None:
+    """In the server child: SIGTERM when this benchmark dies, so an interrupted run leaves no server behind."""
+    ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
 @dataclass
 class Server:
     url: str
@@ -176,7 +183,9 @@ def serve(model_dir: Path, cfg: Config, workdir: Path, timeout_s: float = 180.0)
     )
     cmd = [sys.executable, "-m", "placeq", "serve", "--no-worker", "--port", str(port), "--workers", str(cfg.workers)]
     with (home / "server.log").open("wb") as log:
-        proc = subprocess.Popen(cmd, env=env, cwd=workdir, stdout=log, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(
+            cmd, env=env, cwd=workdir, stdout=log, stderr=subprocess.STDOUT, preexec_fn=_die_with_parent
+        )
     url = f"http://127.0.0.1:{port}"
     try:
         deadline, ready = time.monotonic() + timeout_s, 0

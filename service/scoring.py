@@ -2,16 +2,22 @@
 
 Why this shape (see docs/service.md): onnxruntime sessions are safe to run from many threads, so each version
 has exactly one; a new version is loaded and warmed *before* the live pointer moves, so a failed load leaves
-the old model serving and no request ever sees a half-loaded one (Triton's reload semantics). Batches are
-padded to fixed buckets so the CPU arena, which grows to the largest shape it has seen, stays bounded.
+the old model serving and no request ever sees a half-loaded one (Triton's reload semantics).
+
+Memory: onnxruntime's CPU arena keeps the most it ever held. A batch is run in bucket-sized pieces (1, 8, 64),
+so no single run is larger than the largest bucket, and at most `run_slots` runs are in flight per process, so
+concurrent requests cannot stack whole batches of activations into the arena (docs/performance.md: 8 callers of
+batch 64 took a feat3d server from 0.9 GB to 6.1 GB before this bound).
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 import numpy as np
 import onnxruntime as ort
@@ -41,6 +47,7 @@ class LoadedModel:
     session: ort.InferenceSession = field(repr=False, compare=False)
     input_name: str = "features"
     output_name: str = "logit"
+    threads: int = 1  # onnxruntime intra-op threads of `session`
 
     @property
     def channels(self) -> int:
@@ -49,18 +56,40 @@ class LoadedModel:
     def predict(self, x: np.ndarray) -> np.ndarray:
         """(B, C, 64, 64) float32 -> (B,) probability of being a bad (worst-quartile) layout."""
         out = np.empty(len(x), dtype=np.float32)
-        big = BATCH_BUCKETS[-1]
-        for start in range(0, len(x), big):
-            chunk = x[start : start + big]
-            n = len(chunk)
-            bucket = next(b for b in BATCH_BUCKETS if b >= n)
-            if bucket != n:  # pad to the bucket: bounded arena, same kernels every time
-                chunk = np.concatenate([chunk, np.zeros((bucket - n, *chunk.shape[1:]), np.float32)])
-            raw = self.session.run([self.output_name], {self.input_name: chunk})[0].reshape(bucket, -1)[:n, 0]
-            out[start : start + n] = raw
+        slots = run_slots(self.threads)
+        start = 0
+        for n in bucket_chunks(len(x)):
+            with slots:
+                raw = self.session.run([self.output_name], {self.input_name: x[start : start + n]})[0]
+            out[start : start + n] = raw.reshape(n, -1)[:, 0]
+            start += n
         if self.output_kind == "logit":
             out = (1.0 / (1.0 + np.exp(-out))).astype(np.float32)
         return out
+
+
+def bucket_chunks(n: int) -> list[int]:
+    """Sizes of the runs that score `n` layouts, largest bucket first (77 -> 64, 8, 1, 1, 1, 1, 1).
+
+    Every run has a warmed shape and no padding is computed: padding 9 layouts up to 64 would spend 7x the
+    CPU, while onnxruntime's CPU time per layout is the same at batch 1, 8 and 64 (docs/performance.md).
+    """
+    sizes: list[int] = []
+    for bucket in sorted(BATCH_BUCKETS, reverse=True):
+        k, n = divmod(n, bucket)
+        sizes += [bucket] * k
+    return sizes
+
+
+@lru_cache
+def run_slots(threads: int) -> threading.BoundedSemaphore:
+    """How many session runs may be in flight in this process: as many as the cores hold at `threads` each.
+
+    More would not add throughput, but each grows the session's arena by a whole batch's activations (about
+    0.6 GB for feat3d at batch 64) and the arena never gives them back.
+    """
+    cores = len(os.sched_getaffinity(0))
+    return threading.BoundedSemaphore(max(1, cores // (threads or cores)))
 
 
 def make_session(onnx_bytes: bytes, *, threads: int = 1) -> ort.InferenceSession:
@@ -100,6 +129,7 @@ def load_model(
         session=session,
         input_name=inputs[0].name,
         output_name=output_name,
+        threads=threads,
     )
     for bucket in BATCH_BUCKETS:
         probs = model.predict(np.zeros((bucket, model.channels, IMAGE_SIZE, IMAGE_SIZE), np.float32))
