@@ -21,7 +21,7 @@ DesignPath = Annotated[
     str, Path(min_length=1, max_length=MAX_NAME_LEN, pattern=NAME_PATTERN, description="Design name.")
 ]
 VersionPath = Annotated[int, Path(ge=1, le=MAX_VERSION, description="Version of the design's model (1, 2, ...).")]
-Version = Annotated[Integer, Field(ge=1, le=MAX_VERSION)]
+Version = Annotated[int, Field(ge=1, le=MAX_VERSION), BeforeValidator(json_integer)]  # bounds, then no bools
 IdempotencyKey = Annotated[
     str, Field(pattern=KEY_PATTERN, description="Repeat a request under the same key to get the same job back.")
 ]

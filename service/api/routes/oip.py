@@ -16,10 +16,10 @@ import numpy as np
 from fastapi import APIRouter
 from fastapi import Path as PathParam
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, BeforeValidator, Field
 
 from placeq import __version__
-from placeq.domain import Integer, Placement
+from placeq.domain import Placement, json_integer
 from placeq.errors import InputError
 from service.api.auth import PREDICT
 from service.api.deps import RuntimeDep
@@ -38,8 +38,8 @@ RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 INFER_RESPONSES = {**RESPONSES, 413: {"description": "Request body over PLACEQ_MAX_BODY_BYTES", **ERR}}
 ModelName = DesignPath  # the model name is the design
-VersionPath = Annotated[str, PathParam(pattern=r"^[0-9]+$", max_length=10, description="Model version (1, 2, ...).")]
-Dim = Annotated[Integer, Field(ge=0, le=2**31 - 1)]
+VersionPath = Annotated[str, PathParam(pattern=r"^[1-9][0-9]*$", max_length=10, description="Model version: 1, 2, ...")]
+Dim = Annotated[int, Field(ge=0, le=2**31 - 1), BeforeValidator(json_integer)]
 DATATYPES = Literal["BOOL", "UINT8", "UINT16", "UINT32", "UINT64", "INT8", "INT16", "INT32", "INT64", "FP16", "FP32",
                     "FP64", "BYTES"]
 
@@ -111,8 +111,12 @@ def ready(runtime: RuntimeDep) -> JSONResponse:
 
 def _model(runtime: Runtime, name: str, version: str | None) -> LoadedModel:
     if version is not None:
-        if not (version.isascii() and version.isdigit()) or not 1 <= int(version) <= MAX_VERSION:
-            raise InputError("version", f"{version!r} is not a version number (1..{MAX_VERSION})")
+        if not (version.isascii() and version.isdigit()) or int(version) < 1:
+            raise InputError("version", f"{version!r} is not a version number (1, 2, ...)")
+        if int(version) > MAX_VERSION:  # a number no version can have: not found, like any unknown version
+            from model_store import ModelVersionNotFound
+
+            raise ModelVersionNotFound(name, int(version))
         return choose_model(runtime, name, int(version))
     model = runtime.cache.live.get(name)
     if model is None:
