@@ -8,7 +8,9 @@
   off): the row in SQL is the truth, and a Redis restart must not throw away a half-done fine-tune; the message
   whose ack could not be sent comes back after the visibility timeout and finds the job finished;
 - tasks are idempotent (`runner.run_job` re-reads the row and publishes under the job's unique key).
-Time limits come from the settings (`PLACEQ_JOB_SOFT_TIME_LIMIT_S`, `PLACEQ_JOB_TIME_LIMIT_S`).
+Time limits come from the settings (`PLACEQ_JOB_SOFT_TIME_LIMIT_S`, `PLACEQ_JOB_TIME_LIMIT_S`). A soft limit at or
+above the hard one is dropped: Celery's prefork pool arms the hard timer only when the soft one fires, so it
+would silently push the hard limit out to the soft one.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ def make_celery(broker_url: str | None = None, settings: Settings | None = None)
         task_acks_late=True,
         task_reject_on_worker_lost=True,
         worker_prefetch_multiplier=1,
-        task_soft_time_limit=s.job_soft_time_limit_s,
+        task_soft_time_limit=s.job_soft_time_limit_s if s.job_soft_time_limit_s < s.job_time_limit_s else None,
         task_time_limit=s.job_time_limit_s,
         broker_transport_options={"visibility_timeout": int(s.job_time_limit_s + VISIBILITY_MARGIN_S)},
         broker_connection_retry_on_startup=True,

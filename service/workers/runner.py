@@ -19,12 +19,14 @@ import tempfile
 import threading
 import traceback
 from collections.abc import Callable
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from model_store import BASE_DESIGN, AliasNotFound, Job, JobState, JobStateError, ModelStore, ModelVersion
+from model_store.records import now
 from placeq.batch import PlacementBatch
 from placeq.domain import Circuit, Placement
 from service.settings import Settings, get_settings
@@ -79,15 +81,27 @@ def run_job(
 ) -> Job:
     """Claim and run job `job_id`; returns its final row. Safe to call again for the same id: a finished job is
     returned as it is, and a running one is taken over only when its heartbeat is `stale_after` s old or its
-    holder is a dead process of this host."""
+    holder is a dead process of this host. A job whose holders died `job_max_attempts` times fails instead of
+    being run again: a job that kills its worker (out of memory, say) must not loop through redeliveries."""
     worker = worker or worker_name()
+    settings = settings or get_settings()
     job = store.get_job(job_id)
     if job.state.terminal:
         return job
-    claimed = store.claim_job(job_id, worker=worker, stale_after=stale_after)
-    if claimed is None and job.state == JobState.RUNNING and holder_is_dead(job):
-        log.warning("job %s: its worker %s is dead; taking it over", job_id, job.worker)
-        claimed = store.claim_job(job_id, worker=worker, dead_worker=job.worker)
+    dead = job.state == JobState.RUNNING and holder_is_dead(job)
+    stale = (job.state == JobState.RUNNING and stale_after is not None and job.heartbeat_at is not None
+             and job.heartbeat_at < now() - timedelta(seconds=stale_after))
+    if (dead or stale) and job.attempts >= settings.job_max_attempts:
+        why = "died" if dead else f"sent no heartbeat for {stale_after:g} s"
+        try:
+            return store.fail(job_id, f"worker {job.worker} {why}; gave up after {job.attempts} attempts",
+                              worker=job.worker)
+        except JobStateError:  # someone else moved it meanwhile
+            return store.get_job(job_id)
+    claimed = store.claim_job(job_id, worker=worker, stale_after=stale_after,
+                              dead_worker=job.worker if dead else None)
+    if claimed is not None and dead:
+        log.warning("job %s: its worker %s is dead; taken over (attempt %d)", job_id, job.worker, claimed.attempts)
     if claimed is None:  # someone else holds it and is alive
         return store.get_job(job_id)
     beat = stale_after / 4 if stale_after else HEARTBEAT_S
@@ -123,13 +137,21 @@ def execute(
         log.warning("job %s was taken from %s: %s", job.id, worker, exc)
         return store.get_job(job.id)
     except Exception as exc:  # record every failure with its reason; the row is never left running
-        reason = str(exc) if isinstance(exc, JobFailed) else f"{type(exc).__name__}: {exc}"
+        reason = _reason(exc, settings)
         log.error("job %s failed: %s\n%s", job.id, reason, traceback.format_exc())
         return _settle(store, job.id, worker, reason=reason)
     finally:
         stop.set()
         beater.join()
     return _settle(store, job.id, worker, result=result)
+
+
+def _reason(exc: Exception, settings: Settings) -> str:
+    if isinstance(exc, JobFailed):
+        return str(exc)
+    if type(exc).__name__ == "SoftTimeLimitExceeded":  # Celery's (billiard's); the embedded mode has no Celery
+        return f"ran past the soft time limit of {settings.job_soft_time_limit_s:g} s"
+    return f"{type(exc).__name__}: {exc}"
 
 
 def _settle(store: ModelStore, job_id: str, worker: str, *, result: dict[str, Any] | None = None,
