@@ -82,7 +82,9 @@ def wait_job(store: ModelStore, job_id: str, states: set[JobState], timeout: flo
     try:
         return wait_for(f"job {job_id} in {sorted(s.value for s in states)}", check, timeout, every=0.1)
     except AssertionError as exc:
-        raise AssertionError(f"{exc}; it is {store.get_job(job_id)}") from None
+        j = store.get_job(job_id)
+        seen = f"{j.state.value}, attempt {j.attempts} on {j.worker}, progress {j.progress}, {j.message!r}, {j.error!r}"
+        raise AssertionError(f"{exc}; it is {seen}") from None
 
 
 def count_versions(url: str, design: str) -> int:

@@ -32,6 +32,7 @@ from model_store import Job, JobState, ModelStore
 from placeq.domain import Placement
 from service.api.app import create_app
 from service.settings import Settings
+from service.workers.celery_app import make_celery
 
 TIME_LIMIT_S = 4
 DONE = {JobState.SUCCEEDED, JobState.FAILED}
@@ -153,3 +154,49 @@ def test_label_job_default_backend_runs_in_a_child(store: ModelStore, tmp_path: 
     assert done.progress == 1.0 and done.result is not None
     assert done.result["failed"] == 0 and len(done.result["values"]) == 4
     assert all(math.isfinite(v) for v in done.result["values"])
+
+
+@pytest.mark.parametrize("limit", ["soft", "hard"])
+def test_celery_time_limits_fail_the_job_with_their_reason(
+    limit: str, store: ModelStore, pg_clean_url: str, tmp_path: Path, example: Placement
+) -> None:
+    """A job stuck past Celery's soft limit (an exception in the task) or hard limit (the pool child is killed,
+    `JobTask.on_failure` records it) fails with that reason; the simulator is killed; the worker goes on."""
+    spice = tmp_path / "spice"
+    exe = fake_ngspice(spice, "hang")
+    limits = {"job_soft_time_limit_s": 3, "job_time_limit_s": 600}
+    if limit == "hard":
+        limits = {"job_soft_time_limit_s": 600, "job_time_limit_s": 3}
+    log = tmp_path / "celery.log"
+    with RedisServer(tmp_path / "redis") as broker:
+        env = service_env(
+            database_url=pg_clean_url,
+            blob_root=tmp_path / "blobs",
+            home=tmp_path / "home",
+            broker_url=broker.url(),
+            worker="celery",
+            label_backend="batch",
+            label_time_limit_s=600,
+            ngspice=exe,
+            **limits,
+        )
+        worker = start_celery_worker(env, log)
+        sender = make_celery(broker.url())
+        try:
+            stuck = store.create_job("label", "ota1", {"placements": placements_json(example, 2, seed=7)})
+            sender.send_task("placeq.run_job", args=[stuck.id], task_id=f"{stuck.id}-0")
+            done = wait_job(store, stuck.id, DONE, timeout=180)
+            assert done.state == JobState.FAILED, (done, log_tail(log))
+            assert done.error is not None and f"{limit} time limit of 3 s" in done.error, done.error
+            assert done.attempts == 1
+            hung = _spice_pids(spice)[-1]
+            wait_for(f"the hung ngspice (pid {hung}) to be killed", lambda: not pid_alive(hung), timeout=30)
+
+            (spice / "mode").write_text("ok")
+            ok = store.create_job("label", "ota1", {"placements": placements_json(example, 2, seed=8)})
+            sender.send_task("placeq.run_job", args=[ok.id], task_id=f"{ok.id}-0")
+            after = wait_job(store, ok.id, DONE, timeout=180)
+            assert after.state == JobState.SUCCEEDED, (after, log_tail(log))
+        finally:
+            sender.close()
+            kill_group(worker)

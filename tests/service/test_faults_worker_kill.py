@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -38,9 +40,10 @@ from service.api.app import create_app
 from service.bootstrap import publish_model_dir
 from service.settings import Settings
 from service.workers.celery_app import make_celery
+from service.workers.runner import run_job
 
 BROKER = "redis://127.0.0.1:6379/12"  # the machine's Redis; a database of its own for these tests
-EPOCHS = 40  # a few seconds of training: the kill lands well inside it
+EPOCHS = 25  # seconds of training: the kill lands well inside it
 DONE = {JobState.SUCCEEDED, JobState.FAILED}
 
 
@@ -106,7 +109,7 @@ def test_pool_child_killed_job_redelivered_by_broker(
         assert done.attempts == 2
         assert done.worker != running.worker
         assert worker.poll() is None  # the worker itself survived and replaced its child
-        assert "is dead; taking it over" in log.read_text()
+        assert "is dead; taken over (attempt 2)" in log.read_text()
         assert not pid_alive(child)
     finally:
         sender.close()
@@ -158,3 +161,39 @@ def test_whole_worker_killed_job_requeued_by_reaper(
         kill_group(first)
         if second is not None:
             kill_group(second)
+
+
+def _dead_worker_name() -> str:
+    """`host:pid` of a process of this host that has exited (as a SIGKILLed pool child leaves it in the row)."""
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    return f"{socket.gethostname()}:{gone.pid}"
+
+
+@pytest.mark.parametrize("max_attempts", [3, 1])
+def test_redelivery_takes_over_from_a_dead_holder_until_max_attempts(
+    store: ModelStore, tmp_path: Path, max_attempts: int
+) -> None:
+    """A redelivered job held by a dead process runs again at once, but not forever: at `job_max_attempts` it
+    fails (a job that kills its worker would otherwise loop through `reject_on_worker_lost` redeliveries)."""
+    job = store.create_job("nosuchkind", "ota1", {})  # fails fast once it runs: enough to see who ran it
+    dead = _dead_worker_name()
+    held = store.claim_job(job.id, worker=dead)
+    assert held is not None and held.attempts == 1
+    settings = Settings(home=tmp_path / "home", job_max_attempts=max_attempts)
+    done = run_job(store, job.id, worker="redelivery", stale_after=600, settings=settings)
+    assert done.state == JobState.FAILED
+    if max_attempts > 1:  # taken over and run (it then fails for its own reason)
+        assert (done.worker, done.attempts) == ("redelivery", 2)
+        assert done.error == "unknown job kind 'nosuchkind'"
+    else:  # not run again
+        assert (done.worker, done.attempts) == (dead, 1)
+        assert done.error == f"worker {dead} died; gave up after 1 attempts"
+
+
+def test_a_live_holder_is_left_alone(store: ModelStore, tmp_path: Path) -> None:
+    job = store.create_job("nosuchkind", "ota1", {})
+    alive = f"{socket.gethostname()}:{os.getpid()}"
+    assert store.claim_job(job.id, worker=alive) is not None
+    done = run_job(store, job.id, worker="redelivery", stale_after=600, settings=Settings(home=tmp_path / "h"))
+    assert (done.state, done.worker, done.attempts) == (JobState.RUNNING, alive, 1)
