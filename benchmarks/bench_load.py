@@ -262,18 +262,22 @@ async def drive(
     async with httpx2.AsyncClient(base_url=url, limits=limits, timeout=120) as client:
         await asyncio.gather(*(loop(client) for _ in range(callers)))
     wall = time.perf_counter() - start
-    lat = np.array(latencies) * 1e3
+    return summarize(np.array(latencies) * 1e3, layouts, errors, messages, wall)
+
+
+def summarize(lat_ms: np.ndarray, layouts: int, errors: int, messages: list[str], seconds: float) -> dict[str, Any]:
     return {
-        "requests": len(latencies),
+        "requests": len(lat_ms),
         "layouts": layouts,
         "errors": errors,
         "error_messages": messages,
-        "seconds": wall,
-        "requests_per_s": len(latencies) / wall,
-        "layouts_per_s": layouts / wall,
-        "p50_ms": float(np.percentile(lat, 50)),
-        "p99_ms": float(np.percentile(lat, 99)),
-        "max_ms": float(lat.max()),
+        "seconds": seconds,
+        "requests_per_s": len(lat_ms) / seconds,
+        "layouts_per_s": layouts / seconds,
+        "p50_ms": float(np.percentile(lat_ms, 50)),
+        "p99_ms": float(np.percentile(lat_ms, 99)),
+        "max_ms": float(lat_ms.max()),
+        "latencies_ms": lat_ms,  # dropped before the JSON is written
     }
 
 
@@ -284,10 +288,31 @@ def measure(
     asyncio.run(drive(server.url, callers, next_body, warmup))
     c0, s0, load0 = time.process_time(), tree_cpu_s(server.pids), os.getloadavg()[0]
     row = asyncio.run(drive(server.url, callers, next_body, phase))
-    row["client_cores"] = (time.process_time() - c0) / row["seconds"]
-    row["server_cores"] = (tree_cpu_s(server.pids) - s0) / row["seconds"]
-    row["server_cpu_ms_per_layout"] = 1e3 * (tree_cpu_s(server.pids) - s0) / max(row["layouts"], 1)
+    row["client_cpu_s"], row["server_cpu_s"] = time.process_time() - c0, tree_cpu_s(server.pids) - s0
     row["load_1min"] = [load0, os.getloadavg()[0]]
+    return row
+
+
+def pool(rounds: list[dict[str, Any]]) -> dict[str, Any]:
+    """One cell over all its rounds: latencies pooled, throughput = all layouts / all measured seconds."""
+    row = summarize(
+        np.concatenate([r["latencies_ms"] for r in rounds]),
+        sum(r["layouts"] for r in rounds),
+        sum(r["errors"] for r in rounds),
+        [m for r in rounds for m in r["error_messages"]][:5],
+        sum(r["seconds"] for r in rounds),
+    )
+    cpu_client, cpu_server = sum(r["client_cpu_s"] for r in rounds), sum(r["server_cpu_s"] for r in rounds)
+    row.update({k: rounds[0][k] for k in ("model", "config", "callers", "ort_threads", "workers", "kind", "batch")})
+    row.update(
+        rounds=len(rounds),
+        client_cores=cpu_client / row["seconds"],
+        server_cores=cpu_server / row["seconds"],
+        server_cpu_ms_per_layout=1e3 * cpu_server / max(row["layouts"], 1),
+        server_rss_mb=max(r["server_rss_mb"] for r in rounds),
+        layouts_per_s_by_round=[r["layouts_per_s"] for r in rounds],
+        load_1min=[r["load_1min"] for r in rounds],
+    )
     return row
 
 
@@ -315,41 +340,47 @@ def run_matrix(
     workdir: Path,
     args: argparse.Namespace,
 ) -> list[dict[str, Any]]:
-    rows = []
+    """Every configuration of every model, --rounds times over (interleaved, so a change in the machine's other
+    load falls on all of them); one pooled row per cell."""
     by_server: dict[tuple[int, int], list[Config]] = {}
     for cfg in configs:
         by_server.setdefault((cfg.ort_threads, cfg.workers), []).append(cfg)
-    for model, model_dir in models.items():
-        for group in by_server.values():
-            with serve(model_dir, group[0], workdir) as server:
-                for cfg in group:
-                    for kind, n in KINDS.items():
-                        pool = bodies[kind]
+    cells: dict[tuple[str, str, str], list[dict[str, Any]]] = {}
+    for round_ in range(args.rounds):
+        for model, model_dir in models.items():
+            for group in by_server.values():
+                with serve(model_dir, group[0], workdir) as server:
+                    for cfg in group:
+                        for kind, n in KINDS.items():
+                            row = run_cell(server, cfg, bodies[kind], n, args)
+                            row.update(
+                                model=model,
+                                config=cfg.name,
+                                callers=cfg.callers,
+                                ort_threads=cfg.ort_threads,
+                                workers=cfg.workers,
+                                kind=kind,
+                                batch=n,
+                            )
+                            cells.setdefault((model, cfg.name, kind), []).append(row)
+                            print(
+                                f"  round {round_ + 1}: {model} {cfg.name} {kind}: {row['requests']} calls, "
+                                f"p50 {row['p50_ms']:.1f} ms, p99 {row['p99_ms']:.1f} ms, "
+                                f"{row['layouts_per_s']:.0f} layouts/s, {row['errors']} errors",
+                                flush=True,
+                            )
+    return [pool(rounds) for rounds in cells.values()]
 
-                        def body(i: int, pool: list[bytes] = pool, n: int = n) -> tuple[bytes, int]:
-                            return pool[i % len(pool)], n
 
-                        warm = Phase(args.warmup, min_requests=2 * cfg.callers)
-                        min_req = args.min_requests if n == 1 else args.min_batch_requests
-                        row = measure(server, cfg.callers, body, warm, Phase(args.seconds, min_requests=min_req))
-                        row.update(
-                            model=model,
-                            config=cfg.name,
-                            callers=cfg.callers,
-                            ort_threads=cfg.ort_threads,
-                            workers=cfg.workers,
-                            kind=kind,
-                            batch=n,
-                            server_rss_mb=tree_rss_mb(server.pids),
-                        )
-                        rows.append(row)
-                        print(
-                            f"  {model} {cfg.name} {kind}: {row['requests']} calls, p50 {row['p50_ms']:.1f} ms, "
-                            f"p99 {row['p99_ms']:.1f} ms, {row['layouts_per_s']:.0f} layouts/s, "
-                            f"{row['errors']} errors",
-                            flush=True,
-                        )
-    return rows
+def run_cell(server: Server, cfg: Config, pool: list[bytes], n: int, args: argparse.Namespace) -> dict[str, Any]:
+    def body(i: int) -> tuple[bytes, int]:
+        return pool[i % len(pool)], n
+
+    warm = Phase(args.warmup, min_requests=2 * cfg.callers)
+    min_req = args.min_requests if n == 1 else args.min_batch_requests
+    row = measure(server, cfg.callers, body, warm, Phase(args.seconds, min_requests=min_req))
+    row["server_rss_mb"] = tree_rss_mb(server.pids)
+    return row
 
 
 def burst(model: str, model_dir: Path, body: bytes, workdir: Path, args: argparse.Namespace) -> dict[str, Any]:
@@ -362,6 +393,7 @@ def burst(model: str, model_dir: Path, body: bytes, workdir: Path, args: argpars
         row = asyncio.run(drive(server.url, cfg.callers, lambda i: (body, 64), Phase(max_requests=args.burst_requests)))
         row["client_cores"] = (time.process_time() - c0) / row["seconds"]
         row["server_cores"] = (tree_cpu_s(server.pids) - s0) / row["seconds"]
+        row["server_cpu_ms_per_layout"] = 1e3 * (tree_cpu_s(server.pids) - s0) / max(row["layouts"], 1)
         row.update(model=model, callers=cfg.callers, rss_before_mb=before, rss_after_mb=tree_rss_mb(server.pids))
     return row
 
@@ -391,6 +423,7 @@ def soak(
         row = asyncio.run(drive(server.url, cfg.callers, body, Phase(max_requests=args.requests), on_done))
         row["client_cores"] = (time.process_time() - c0) / row["seconds"]
         row["server_cores"] = (tree_cpu_s(server.pids) - s0) / row["seconds"]
+        row["server_cpu_ms_per_layout"] = 1e3 * (tree_cpu_s(server.pids) - s0) / max(row["layouts"], 1)
         row["load_1min"] = [load0, os.getloadavg()[0]]
         samples.append((row["requests"], tree_rss_mb(server.pids)))
     warm_at = max(args.requests // 20, args.sample_every)
@@ -495,10 +528,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--quick", action="store_true", help="smoke run: fast3d, callers config, a few dozen calls")
     p.add_argument("--models", default="fast3d,feat3d", help="comma list of fast3d (shipped), feat3d (untrained)")
     p.add_argument("--configs", default=",".join(CONFIGS), help=f"comma list of {', '.join(CONFIGS)}")
-    p.add_argument("--seconds", type=float, default=20.0, help="least measured seconds per cell")
+    p.add_argument("--rounds", type=int, default=3, help="times the whole matrix runs (pooled per cell)")
+    p.add_argument("--seconds", type=float, default=10.0, help="least measured seconds per cell and round")
     p.add_argument("--warmup", type=float, default=3.0, help="warm-up seconds per cell")
-    p.add_argument("--min-requests", type=int, default=400, help="least measured single calls per cell")
-    p.add_argument("--min-batch-requests", type=int, default=100, help="least measured batch-64 calls per cell")
+    p.add_argument("--min-requests", type=int, default=150, help="least single calls per cell and round")
+    p.add_argument("--min-batch-requests", type=int, default=30, help="least batch-64 calls per cell and round")
     p.add_argument("--requests", type=int, default=100_000, help="soak calls (0: no soak)")
     p.add_argument("--batch-share", type=float, default=0.1, help="share of soak calls carrying 1..64 placements")
     p.add_argument("--sample-every", type=int, default=1000, help="soak calls between RSS samples")
@@ -510,11 +544,18 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--plot", type=Path, default=REPO / "docs" / "img" / "load_rss.png")
     args = p.parse_args(argv)
     if args.quick:
-        args.models, args.configs, args.seconds, args.warmup = "fast3d", "callers", 0.0, 0.0
+        args.models, args.configs, args.seconds, args.warmup, args.rounds = "fast3d", "callers", 0.0, 0.0, 1
         args.burst_model = "fast3d"
         args.min_requests, args.min_batch_requests = 24, 4
         args.requests, args.sample_every, args.burst, args.burst_requests = min(args.requests, 60), 10, 3, 6
     return args
+
+
+def _no_arrays(value: object) -> object:
+    """json.dumps fallback: the latency arrays stay out of the results file (their percentiles are in it)."""
+    if isinstance(value, np.ndarray):
+        return None
+    raise TypeError(type(value).__name__)
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
@@ -548,7 +589,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "soak": soak_row,
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=1) + "\n")
+    args.out.write_text(json.dumps(result, indent=1, default=_no_arrays) + "\n")
     print(f"\n{command}\nload average {load_start[0]:.2f} -> {load_end[0]:.2f} (1 min); {result['machine']}\n")
     print(table(rows))
     for line in result["ratios"]:
