@@ -361,12 +361,15 @@ class TcpProxy:
 
 
 FAKE_NGSPICE = """#!/bin/sh
-# A stand-in for ngspice whose behaviour the test picks by writing "ok", "segv" or "hang" into ./mode.
+# A stand-in for ngspice whose behaviour the test picks by writing into ./mode: "ok" (the real ngspice), "segv"
+# (ngspice crashes), "segv-parent" (the process that runs ngspice crashes, as a libngspice segfault would kill
+# it) or "hang".
 here=$(dirname "$0")
 if [ "$1" = "-v" ]; then echo "ngspice-fault-injection"; exit 0; fi
 echo $$ >> "$here/pids"
 case "$(cat "$here/mode")" in
   segv) kill -SEGV $$ ;;
+  segv-parent) kill -SEGV $PPID; exec sleep 3600 ;;
   hang) exec sleep 3600 ;;
   *) exec ngspice "$@" ;;
 esac
@@ -374,7 +377,7 @@ esac
 
 
 def fake_ngspice(directory: Path, mode: str = "ok") -> Path:
-    """An executable `ngspice` stand-in in `directory` (see FAKE_NGSPICE); set its mode with `set_mode`."""
+    """An executable `ngspice` stand-in in `directory` (see FAKE_NGSPICE); write its mode into `directory`/mode."""
     directory.mkdir(parents=True, exist_ok=True)
     exe = directory / "ngspice"
     exe.write_text(FAKE_NGSPICE)

@@ -81,6 +81,14 @@ def test_embedded_worker_fails_crashed_and_hung_ngspice(
         crash = store.create_job("label", "ota1", {"placements": placements_json(example, 3, seed=1)})
         _assert_crash(wait_job(store, crash.id, DONE, timeout=120), log)
 
+        # libngspice segfaulting inside the simulating process (here: the stand-in kills its parent)
+        (spice / "mode").write_text("segv-parent")
+        dies = store.create_job("label", "ota1", {"placements": placements_json(example, 3, seed=9)})
+        _assert_crash(wait_job(store, dies.id, DONE, timeout=120), log)
+        assert "the simulator process was killed by SIGSEGV" in (store.get_job(dies.id).error or "")
+        orphan = _spice_pids(spice)[-1]  # its stand-in ngspice went down with the process group
+        wait_for(f"the orphaned ngspice (pid {orphan}) to be killed", lambda: not pid_alive(orphan), timeout=30)
+
         (spice / "mode").write_text("hang")
         hang = store.create_job("label", "ota1", {"placements": placements_json(example, 3, seed=2)})
         _assert_timeout(wait_job(store, hang.id, DONE, timeout=120), spice, log)
