@@ -74,6 +74,12 @@ class Settings(BaseSettings):
     open_predict: bool = Field(
         default=False, description="With auth on, let predict-scope routes (scoring, reads) through without a key."
     )
+    auth_outage_grace_s: float = Field(
+        default=900.0,
+        ge=0,
+        description="While the database is unreachable, accept a key this process verified within this many "
+        "seconds (0: refuse every key during an outage). Revocation is immediate whenever the database answers.",
+    )
 
     @property
     def db_url(self) -> str:

@@ -14,11 +14,16 @@ the truth in either mode.
 
 from __future__ import annotations
 
+import hashlib
+import threading
+import time
 from collections.abc import Callable
 from typing import Annotated, Any
 
 from fastapi import FastAPI, Request, Security
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer, SecurityScopes
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from model_store import ApiKey, Scope
 from service.api.deps import get_runtime
@@ -33,6 +38,57 @@ BEARER = HTTPBearer(scheme_name="bearer", description="An API key from `placeq k
 API_KEY = APIKeyHeader(
     name="X-API-Key", scheme_name="apiKey", description="The same key, in another header.", auto_error=False
 )
+
+
+class OutageKeys:
+    """Keys this process verified recently, used only while the database cannot be reached.
+
+    Every request is checked against the database first, so a revocation takes effect at once; only when the
+    lookup fails to connect does a token verified within `max_age_s` pass on its cached key, so the loaded
+    model keeps serving its callers through a database outage (issue: predict keeps serving). Tokens are held
+    as sha256 digests, never in clear.
+    """
+
+    def __init__(self, max_age_s: float) -> None:
+        self.max_age_s = max_age_s
+        self._seen: dict[str, tuple[float, ApiKey]] = {}
+        self._lock = threading.Lock()
+
+    @staticmethod
+    def _digest(token: str) -> str:
+        return hashlib.sha256(token.encode()).hexdigest()
+
+    def remember(self, token: str, key: ApiKey) -> None:
+        with self._lock:
+            self._seen[self._digest(token)] = (time.monotonic(), key)
+
+    def forget(self, token: str) -> None:
+        with self._lock:
+            self._seen.pop(self._digest(token), None)
+
+    def recall(self, token: str) -> ApiKey | None:
+        with self._lock:
+            hit = self._seen.get(self._digest(token))
+        if hit is None or time.monotonic() - hit[0] > self.max_age_s:
+            return None
+        return hit[1]
+
+
+def _verify(request: Request, token: str) -> ApiKey | None:
+    runtime = get_runtime(request)
+    cache: OutageKeys = request.app.state.outage_keys
+    try:
+        key = runtime.store.keys.verify(token)
+    except (OperationalError, PoolTimeout):
+        key = cache.recall(token)
+        if key is None:
+            raise  # the 503 "database unreachable" answer of service/api/errors.py
+        return key
+    if key is None:
+        cache.forget(token)
+    else:
+        cache.remember(token, key)
+    return key
 
 
 def enforced(settings: Settings, scope: Scope) -> bool:
@@ -61,7 +117,7 @@ def authorize(
     token = (bearer.credentials.strip() if bearer else "") or (api_key or "").strip()
     if not token:
         raise Unauthorized(MISSING)
-    key = runtime.store.keys.verify(token)
+    key = _verify(request, token)
     if key is None:
         raise Unauthorized(INVALID, challenge='Bearer error="invalid_token"')
     if not key.allows(scope):
@@ -130,3 +186,4 @@ def document(app: FastAPI, settings: Settings) -> None:
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]
+    app.state.outage_keys = OutageKeys(settings.auth_outage_grace_s)

@@ -71,3 +71,41 @@ def test_database_outage_keeps_predict_serving(
             assert client.get("/jobs").status_code == 200
             after = client.post("/predict", json=body)
             assert after.status_code == 200 and after.json() == before.json()
+
+
+@pytest.mark.timeout(300)
+def test_database_outage_with_api_keys_keeps_known_callers_scoring(
+    pg_clean_url: str, tmp_path: Path, model_dir: Path, example: Placement
+) -> None:
+    """With auth on (as deployed), a key verified before the outage keeps scoring through it; a key never seen
+    gets an honest 503, not a 401; a revoked key is refused again as soon as the database is back."""
+    server = make_url(pg_clean_url)
+    with TcpProxy((server.host or "127.0.0.1", server.port or 5432)) as proxy:
+        settings = Settings(
+            database_url=_through(pg_clean_url, proxy),
+            blob_root=tmp_path / "blobs",
+            home=tmp_path / "home",
+            base_model=model_dir,
+            worker="none",
+            reload_interval_s=0.2,
+            auth=True,
+        )
+        body: dict[str, Any] = {"placement": json.loads(example.model_dump_json())}
+        with TestClient(create_app(settings)) as client:
+            store = client.app.state.runtime.store  # type: ignore[attr-defined]
+            known_key, known = store.keys.create("known", ["predict"])
+            _, unseen = store.keys.create("unseen", ["predict"])
+            before = client.post("/predict", json=body, headers={"Authorization": f"Bearer {known}"})
+            assert before.status_code == 200, before.text
+
+            proxy.down()
+            during = client.post("/predict", json=body, headers={"Authorization": f"Bearer {known}"})
+            assert during.status_code == 200 and during.json() == before.json(), during.text
+            stranger = client.post("/predict", json=body, headers={"Authorization": f"Bearer {unseen}"})
+            assert stranger.status_code == 503 and "database" in stranger.json()["detail"], stranger.text
+
+            proxy.up()
+            wait_for("/readyz ready again", lambda: client.get("/readyz").status_code == 200, timeout=60)
+            store.keys.revoke(known_key.id)
+            revoked = client.post("/predict", json=body, headers={"Authorization": f"Bearer {known}"})
+            assert revoked.status_code == 401, revoked.text
