@@ -257,6 +257,14 @@ class PlacedDevice(_Frozen):
             raise ValueError("repeated subcircuit tag")
         return tags
 
+    @model_validator(mode="after")
+    def _inside_the_coordinate_range(self) -> PlacedDevice:
+        """The far edges obey the coordinate limit too (the device's box, and the placement's, are Boxes)."""
+        for edge, value in (("x + w", self.x + self.w), ("y + h", self.y + self.h)):
+            if value > MAX_COORD_UM:
+                raise ValueError(f"{edge}: the device ends at {value:g} um, beyond the limit of {MAX_COORD_UM:g} um")
+        return self
+
     @property
     def box(self) -> Box:
         return Box(x0=self.x, y0=self.y, x1=self.x + self.w, y1=self.y + self.h)

@@ -18,9 +18,12 @@ MAX_VERSION = 2**31 - 1  # model versions are SQL INTEGERs
 KEY_PATTERN = r"^[A-Za-z0-9_.:/+=@-]{1,128}$"  # model_store's rule for idempotency keys
 
 DesignPath = Annotated[
-    str, Path(min_length=1, max_length=MAX_NAME_LEN, pattern=NAME_PATTERN, description="Design name.")
+    str,
+    Path(min_length=1, max_length=MAX_NAME_LEN, pattern=NAME_PATTERN, description="Design name.", examples=["base"]),
 ]
-VersionPath = Annotated[int, Path(ge=1, le=MAX_VERSION, description="Version of the design's model (1, 2, ...).")]
+VersionPath = Annotated[
+    int, Path(ge=1, le=MAX_VERSION, description="Version of the design's model (1, 2, ...).", examples=[1])
+]
 Version = Annotated[int, Field(ge=1, le=MAX_VERSION), BeforeValidator(json_integer)]  # bounds, then no bools
 IdempotencyKey = Annotated[
     str, Field(pattern=KEY_PATTERN, description="Repeat a request under the same key to get the same job back.")

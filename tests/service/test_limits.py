@@ -208,6 +208,10 @@ def test_numbers_must_be_numbers_and_versions_fit(settings: Settings, example: P
         r = client.post("/finetune", json={"design": "ota1", "placements": [one] * 4, "values": [0, 1, 2, 3],
                                            "activate": "yes"})
         assert r.status_code == 422 and _loc(r) == [["body", "activate"]]
+        far = [dict(one["devices"][0], x=90_000.0, w=20_000.0), *one["devices"][1:]]  # ends past 1e5 um
+        for path, body in (("/draw", dict(one, devices=far)), ("/predict", {"placement": dict(one, devices=far)})):
+            r = client.post(path, json=body)  # /draw was a 500: the placement's bounding box broke the limit
+            assert r.status_code == 422 and "x + w: the device ends at 110000 um" in r.text, path
         r = client.get("/models/base/99999999999999999999")
         assert r.status_code == 422 and _loc(r) == [["path", "version"]]
         assert client.get("/models/base/0/lineage").status_code == 422

@@ -38,7 +38,9 @@ RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 INFER_RESPONSES = {**RESPONSES, 413: {"description": "Request body over PLACEQ_MAX_BODY_BYTES", **ERR}}
 ModelName = DesignPath  # the model name is the design
-VersionPath = Annotated[str, PathParam(pattern=r"^[1-9][0-9]*$", max_length=10, description="Model version: 1, 2, ...")]
+VersionPath = Annotated[
+    str, PathParam(pattern=r"^[1-9][0-9]*$", max_length=10, description="Model version: 1, 2, ...", examples=["1"])
+]
 Dim = Annotated[int, Field(ge=0, le=2**31 - 1), BeforeValidator(json_integer)]
 DATATYPES = Literal["BOOL", "UINT8", "UINT16", "UINT32", "UINT64", "INT8", "INT16", "INT32", "INT64", "FP16", "FP32",
                     "FP64", "BYTES"]
