@@ -231,14 +231,15 @@ def _table4_md(parts: dict[str, dict[str, Any]]) -> list[str]:
            "Full distribution of each target (worst 25% = 1), the same 20% test split for every alpha. "
            "Baselines on the same test rows: random pruning (FOR = bad share) and the heuristics pruning the same "
            "share as the model.", "",
-           "| design | alpha | n train | init | acc. (%) | prec. (%) | recall (%) | F1 | FOR (%) | prune (%) "
-           "| FOR random | FOR HPWL | FOR pair dist. |",
-           "|---|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+           "| design | alpha | n train | epochs run / max | init | acc. (%) | prec. (%) | recall (%) | F1 | FOR (%) "
+           "| prune (%) | FOR random | FOR HPWL | FOR pair dist. |",
+           "|---|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for name, part in parts.items():
         for r in part["rows"]:
             init = {"base": "w", "random": "w/o"}[r["init"]] if r["alpha"] > 0 else "base as is"
+            epochs = f"{int(r['epochs_run'])} / {r.get('ft_epochs', '?')}" if r["alpha"] > 0 else "–"
             out.append(
-                f"| {name} | {r['alpha']:.2f} | {int(r['n_train'])} | {init} | {_pct(r['accuracy'])} "
+                f"| {name} | {r['alpha']:.2f} | {int(r['n_train'])} | {epochs} | {init} | {_pct(r['accuracy'])} "
                 f"| {_pct(r['precision'])} | {_pct(r['recall'])} | {r['f1']:.4f} "
                 f"| **{_pct(r['false_omission_rate'])}** "
                 f"| {_pct(r['prune_rate'])} | {_pct(r['for_random'])} | {_pct(r['for_hpwl'])} "
@@ -249,7 +250,9 @@ def _table4_md(parts: dict[str, dict[str, Any]]) -> list[str]:
         out += ["", f"Average FOR at alpha = 0.1 with transfer over {', '.join(parts)}: **{_pct(np.mean(w01))}%** "
                 f"(paper, OTA2-OTA4: {_pct(PAPER_FOR_ALPHA_01)}%)."]
     first = next(iter(parts.values()))
-    out += ["", _settings_line(first, ("alphas", "max_train", "ft_epochs", "seed", "threads", "base_model")), ""]
+    out += ["", "Each alpha may come from its own `placeq report --parts table4 --alphas ...` sitting; its training "
+            "cap (`max_train`) and epoch limit are stored with its row in experiments.json.",
+            "", _settings_line(first, ("seed", "threads", "base_model")), ""]
     return out
 
 

@@ -27,7 +27,7 @@ from training.experiments import (
 from training.fit import seed_everything, synthetic_task
 from training.heuristics import false_omission_rate, hpwl
 from training.nets import build
-from training.report import _save, render
+from training.report import _save, merge_alphas, render
 
 TINY = {"body_channels": (8, 16, 16), "dense": (16,)}
 
@@ -125,7 +125,7 @@ def test_report_renders_every_table_from_a_tiny_run(tmp_path: Path) -> None:
     md = (tmp_path / "out" / "experiments.md").read_text()
     assert "## The base model" in md and "| full distribution | 16 |" in md
     assert "## Table III" in md and "| fast3d |" in md and "fast3d vs feat3d" not in md  # no feat3d row here
-    assert "## Table IV" in md and "| toy | 0.50 | 40 | w/o |" in md and "base as is" in md
+    assert "## Table IV" in md and "| toy | 0.50 | 40 | 1 / ? | w/o |" in md and "base as is" in md
     assert "Average FOR at alpha = 0.1" not in md  # no alpha = 0.1 rows in this run
     assert "## Fig. 6" in md and "fewshot_for.png" in md
     png = tmp_path / "out" / "fewshot_for.png"
@@ -148,3 +148,15 @@ def test_labels_command_writes_the_balanced_base_set(tmp_path: Path) -> None:
     subprocess.run(cmd, check=True, capture_output=True)
     # 8 finite |offsets| (mV): 0.5 1 2 3 4 5 6 7 -> best 2 (rows 6, 0) = 0, worst 2 (rows 5, 8) = 1
     np.testing.assert_array_equal(np.load(out), [0, -1, -1, -1, -1, 1, 0, -1, 1])
+
+
+def test_table4_alphas_from_separate_sittings_merge_by_alpha(tmp_path: Path) -> None:
+    def row(alpha: float, init: str, n: int) -> dict[str, object]:
+        return {"alpha": alpha, "init": init, "n_train": n}
+
+    path = tmp_path / "table4_ota2.json"
+    first = merge_alphas(path, [row(0.1, "base", 10), row(0.1, "random", 10), row(0.0, "base", 0)])
+    _save(tmp_path, "table4_ota2", first, {})
+    merged = merge_alphas(path, [row(0.8, "random", 80), row(0.8, "base", 80), row(0.1, "base", 11)])
+    assert [(r["alpha"], r["init"], r["n_train"]) for r in merged] == [
+        (0.8, "base", 80), (0.8, "random", 80), (0.1, "base", 11), (0.0, "base", 0)]
