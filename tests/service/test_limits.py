@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 import socket
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +34,7 @@ def live(tmp_path_factory: pytest.TempPathFactory, model_dir: Path) -> Iterator[
         yield host, int(port)
 
 
-def _exchange(addr: tuple[str, int], head: str, chunks: list[bytes] = ()) -> tuple[int, dict[str, str], Any]:  # type: ignore[assignment]
+def _exchange(addr: tuple[str, int], head: str, chunks: Sequence[bytes] = ()) -> tuple[int, dict[str, str], Any]:
     """Send `head` (request line and headers) and `chunks` raw, then read the whole answer (the server closes)."""
     with socket.create_connection(addr, timeout=60) as sock:
         sock.sendall(head.encode() + b"\r\n")
