@@ -20,6 +20,8 @@ from pathlib import Path
 import pytest
 from live_api import live_api
 
+pytestmark = pytest.mark.slow
+
 CONFIG = Path(__file__).with_name("schemathesis.toml")
 FULL = os.environ.get("PLACEQ_SCHEMATHESIS_FULL") == "1"  # the coverage phase for the body-heavy operations too
 
@@ -61,3 +63,4 @@ def test_the_api_keeps_its_schema(tmp_path: Path, model_dir: Path, auth: bool) -
     report = done.stdout + done.stderr
     assert done.returncode == 0, report[-20000:]
     assert f"Tested: {operations}" in report, report[-5000:]  # nothing was skipped or failed to load
+    print(report[report.rfind("SUMMARY") :])  # shown by `pytest -rP`: phases, cases generated, time
