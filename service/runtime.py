@@ -13,6 +13,7 @@ accepted job is never lost to a broker outage.
 from __future__ import annotations
 
 import contextlib
+import gc
 import logging
 import threading
 from collections.abc import Callable
@@ -67,8 +68,14 @@ class Runtime:
         self.poll_once()
         self._poller = threading.Thread(target=self._poll_loop, name="placeq-alias-poller", daemon=True)
         self._poller.start()
+        # The process's long-lived objects (imports, sessions) now exist: keep full collections, which the ~10^5
+        # objects of a 64-placement body trigger, from walking them each time (3x the CPU of validating such a
+        # body; docs/performance.md).
+        gc.collect()
+        gc.freeze()
 
     def stop(self) -> None:
+        gc.unfreeze()
         self._stop.set()
         if self._poller is not None:
             self._poller.join(timeout=5)
