@@ -560,6 +560,7 @@ def _no_arrays(value: object) -> object:
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     args = parse_args(argv)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # unwind: servers stopped, temporary folder removed
     command = shlex.join(["benchmarks/bench_load.py", *(sys.argv[1:] if argv is None else argv)])
     load_start = os.getloadavg()
     variants = placement_variants(128)
