@@ -119,6 +119,10 @@ class TrainConfig(BaseModel):
 FINETUNE_CONFIG = TrainConfig(lr=1e-4, freeze_norm_stats=True)
 
 
+class TrainingTimeout(RuntimeError):
+    """Training passed the deadline its caller gave (a job's time limit); the model is left mid-training."""
+
+
 @dataclass(frozen=True)
 class EpochRecord:
     epoch: int
@@ -197,9 +201,16 @@ def fit(
     train: tuple[FeatureArray, np.ndarray],
     val: tuple[FeatureArray, np.ndarray] | None,
     cfg: TrainConfig | None = None,
+    *,
+    on_epoch: Callable[[EpochRecord], None] | None = None,
+    deadline: float | None = None,
 ) -> FitResult:
     """Train with BCE-with-logits and AdamW, early stopping on validation loss. On return the model holds
-    `best_state` (the last state when there is no validation set, e.g. 16 few-shot layouts)."""
+    `best_state` (the last state when there is no validation set, e.g. 16 few-shot layouts).
+
+    `on_epoch` hears each finished epoch (a job's progress); past `deadline` (time.monotonic()) the next
+    minibatch raises TrainingTimeout, so a worker without a hard kill (the embedded one) still honours a limit.
+    """
     cfg = cfg or TrainConfig()
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
@@ -231,6 +242,8 @@ def fit(
         _set_train_mode(model, cfg)
         total = 0.0
         for idx in np.array_split(rng.permutation(n), n_batches):
+            if deadline is not None and time.monotonic() > deadline:
+                raise TrainingTimeout(f"stopped in epoch {epoch} of {cfg.epochs}: past the deadline")
             xb, yb = _tensor(x_tr, idx), _labels(y_tr, idx)
             opt.zero_grad(set_to_none=True)
             loss = loss_fn(model(xb), yb)
@@ -245,6 +258,8 @@ def fit(
             val_acc = float(np.mean((logits >= 0) == (y_va > 0.5)))
         history.append(EpochRecord(epoch, train_loss, val_loss, val_acc, time.perf_counter() - t0))
         log.info("epoch %d train_loss %.4f val_loss %s val_acc %s", epoch, train_loss, val_loss, val_acc)
+        if on_epoch is not None:
+            on_epoch(history[-1])
         current = val_loss if val_loss is not None else train_loss
         if current < best_loss - cfg.min_delta:
             best_loss, best_epoch, stale = current, epoch, 0
@@ -274,13 +289,16 @@ def fine_tune(
     train: tuple[FeatureArray, np.ndarray],
     val: tuple[FeatureArray, np.ndarray] | None,
     cfg: TrainConfig | None = None,
+    *,
+    on_epoch: Callable[[EpochRecord], None] | None = None,
+    deadline: float | None = None,
 ) -> tuple[PlacementNet, FitResult]:
     """Transfer (paper Sec. III-E): a copy of the base model trained on target-design data at a lower rate.
 
     The base model is left untouched. Default config: `FINETUNE_CONFIG` (lr 1e-4, BatchNorm stats frozen).
     """
     model = copy.deepcopy(base)
-    return model, fit(model, train, val, cfg or FINETUNE_CONFIG)
+    return model, fit(model, train, val, cfg or FINETUNE_CONFIG, on_epoch=on_epoch, deadline=deadline)
 
 
 def random_init_like(base: PlacementNet, seed: int = 0) -> PlacementNet:

@@ -17,6 +17,7 @@ import os
 import socket
 import tempfile
 import threading
+import time
 import traceback
 from collections.abc import Callable
 from datetime import timedelta
@@ -218,8 +219,11 @@ def finetune_job(
     from placeq.features import rasterize_batch
     from training.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
     from training.export import export_onnx
-    from training.fit import FINETUNE_CONFIG, fine_tune
+    from training.fit import FINETUNE_CONFIG, EpochRecord, TrainingTimeout, fine_tune
 
+    # The embedded worker has no Celery soft limit: training itself stops at this deadline (Celery's limit,
+    # where there is one, is the same number and fires in the same place).
+    deadline = time.monotonic() + settings.job_soft_time_limit_s
     p = job.payload
     key = f"job-{job.id}"
     circuit = circuit_for(store, job.design)
@@ -258,7 +262,14 @@ def finetune_job(
 
     cfg = FINETUNE_CONFIG.model_copy(update={"epochs": int(p.get("epochs", 30)), "threads": 1})
     torch.manual_seed(0)
-    model, fit_result = fine_tune(base_ckpt.model, (x, labels), None, cfg)
+
+    def epoch_done(r: EpochRecord) -> None:
+        progress(0.1 + 0.7 * r.epoch / cfg.epochs, f"epoch {r.epoch}/{cfg.epochs}: loss {r.train_loss:.4f}")
+
+    try:
+        model, fit_result = fine_tune(base_ckpt.model, (x, labels), None, cfg, on_epoch=epoch_done, deadline=deadline)
+    except TrainingTimeout as exc:
+        raise JobFailed(f"ran past the time limit of {settings.job_soft_time_limit_s:g} s ({exc})") from exc
     progress(0.8, "fine-tuned; exporting")
 
     ckpt = Checkpoint(model=model, threshold=base_ckpt.threshold, design=job.design,

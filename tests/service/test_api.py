@@ -227,3 +227,18 @@ def test_register_a_ut_anlay_spectre_netlist(client: TestClient, ut_anlay) -> No
     assert r.status_code == 422 and "channels.M12" in r.text
     r = client.post("/designs", json={"netlist": "M1 (a b c) nfet w=1u l=zz\n"})
     assert r.status_code == 422 and "netlist:1" in r.text
+
+
+def test_finetune_past_its_time_limit_fails_with_the_reason(client: TestClient, example: Placement, settings) -> None:  # type: ignore[no-untyped-def]
+    """The embedded worker has no Celery to kill a long fine-tune: training stops at the job's soft limit and the
+    job is marked failed with why, never left running; progress moved per epoch before that."""
+    store = client.app.state.runtime.store  # type: ignore[attr-defined]
+    items = placements_json(example, 8, seed=5)
+    job = client.post("/finetune", json={"design": "ota1", "placements": items, "labels": [0, 1] * 4,
+                                         "epochs": 500}).json()
+    tight = settings.model_copy(update={"job_soft_time_limit_s": 1.0})
+    failed = run_job(store, job["id"], worker="test-worker", settings=tight)
+    assert failed.state.value == "failed", failed
+    assert "time limit of 1 s" in (failed.error or "") and "past the deadline" in (failed.error or "")
+    assert 0.1 < failed.progress < 0.8 and (failed.message or "").startswith("epoch ")
+    assert store.list_versions("ota1") == []
