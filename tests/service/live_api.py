@@ -22,14 +22,16 @@ def _ready(base: str) -> bool:
 
 
 @contextmanager
-def live_api(home: Path, **settings: str | Path) -> Iterator[str]:
-    """The base URL of `placeq serve --no-worker` with PLACEQ_* `settings` (home under `home`), until exit."""
+def live_api(home: Path, *, worker: bool = False, **settings: str | Path) -> Iterator[str]:
+    """The base URL of `placeq serve` with PLACEQ_* `settings` (home under `home`), until exit; with `worker`,
+    the embedded worker runs jobs as in the README's main command, else `--no-worker`."""
 
     home.mkdir(parents=True, exist_ok=True)
     port = free_port()
-    env = service_env(home=home, worker="none", **settings)
+    env = service_env(home=home, worker="embedded" if worker else "none", **settings)
     log = home / "serve.log"
-    proc = start_process([sys.executable, "-m", "placeq", "serve", "--port", str(port), "--no-worker"], env, log)
+    args = [sys.executable, "-m", "placeq", "serve", "--port", str(port)] + ([] if worker else ["--no-worker"])
+    proc = start_process(args, env, log)
     base = f"http://127.0.0.1:{port}"
     try:
         wait_for(f"placeq serve on {base}", lambda: _ready(base) or (proc.poll() is not None and "exited"), 120)

@@ -6,11 +6,8 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -315,62 +312,37 @@ def test_serve_refuses_a_public_host_without_keys(tmp_path: Path) -> None:
 def test_web_page_asks_for_a_key_when_keys_are_on(tmp_path: Path, model_dir: Path) -> None:
     """Headless Chromium against a real `placeq serve` with PLACEQ_AUTH=true: the page shows its key field after
     a 401, keeps the key in sessionStorage and scores with it."""
+    from live_api import live_api
     from playwright.sync_api import sync_playwright
-    from test_web_page import CHROMIUM_FLAGS, _free_port
+    from test_web_page import CHROMIUM_FLAGS, chromium_path
 
     from model_store import ApiKeys, upgrade
     from model_store.db import Database
 
-    chromium = shutil.which("chromium")
-    if chromium is None:
-        pytest.fail("Debian's chromium is missing: scripts/setup.sh installs it with the dev extra")
+    chromium = chromium_path()
     url = f"sqlite:///{tmp_path / 'placeq.db'}"
     upgrade(url)
     db = Database(url)
     _, token = ApiKeys(db).create("browser", ["predict"])
     db.dispose()
-    port = _free_port()
-    env = {**os.environ, "PLACEQ_HOME": str(tmp_path), "PLACEQ_BASE_MODEL": str(model_dir), "PLACEQ_AUTH": "true"}
-    with (tmp_path / "serve.log").open("wb") as log:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "placeq", "serve", "--port", str(port), "--no-worker"],
-            env=env,
-            stdout=log,
-            stderr=log,
-        )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                with urllib.request.urlopen(f"{base}/readyz", timeout=2) as r:
-                    if r.status == 200:
-                        break
-            except OSError:
-                if time.monotonic() > deadline or proc.poll() is not None:
-                    raise AssertionError((tmp_path / "serve.log").read_text()[-3000:]) from None
-                time.sleep(0.3)
-        with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=chromium, args=CHROMIUM_FLAGS)
-            page = browser.new_page()
-            page.goto(f"{base}/ui/")
-            page.wait_for_selector("#apikey", state="visible")  # /models answered 401
-            page.click("#example")  # /examples/placement is open
-            page.wait_for_function("document.getElementById('payload').value.includes('ota1')")
-            page.click("#predict")
-            page.wait_for_function("document.getElementById('error').textContent.includes('401')")
-            page.fill("#apikey", token)
-            page.press("#apikey", "Enter")
-            page.dispatch_event("#apikey", "change")
-            page.wait_for_selector("#models tbody tr")  # the key works for reads
-            page.click("#predict")
-            page.wait_for_selector("#result table")
-            assert "model base v1" in page.inner_text("#result")
-            assert page.evaluate("sessionStorage.getItem('placeq-api-key')") == token
-            browser.close()
-    finally:
-        proc.terminate()
-        proc.wait(timeout=60)
+    with live_api(tmp_path, base_model=model_dir, auth="true") as base, sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium, args=CHROMIUM_FLAGS)
+        page = browser.new_page()
+        page.goto(f"{base}/ui/")
+        page.wait_for_selector("#apikey", state="visible")  # /models answered 401
+        page.click("#example")  # /examples/placement is open
+        page.wait_for_function("document.getElementById('payload').value.includes('ota1')")
+        page.click("#predict")
+        page.wait_for_function("document.getElementById('error').textContent.includes('401')")
+        page.fill("#apikey", token)
+        page.press("#apikey", "Enter")
+        page.dispatch_event("#apikey", "change")
+        page.wait_for_selector("#models tbody tr")  # the key works for reads
+        page.click("#predict")
+        page.wait_for_selector("#result table")
+        assert "model base v1" in page.inner_text("#result")
+        assert page.evaluate("sessionStorage.getItem('placeq-api-key')") == token
+        browser.close()
 
 
 def test_cli_scopes_are_the_store_scopes() -> None:

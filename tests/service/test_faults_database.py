@@ -29,6 +29,12 @@ def _through(url: str, proxy: TcpProxy) -> str:
     return u.set(port=proxy.port).render_as_string(hide_password=False)
 
 
+def _settings(pg_url: str, proxy: TcpProxy, tmp_path: Path, model_dir: Path, **extra: Any) -> Settings:
+    """An API without a worker whose database is reached through `proxy`."""
+    return Settings(database_url=_through(pg_url, proxy), blob_root=tmp_path / "blobs", home=tmp_path / "home",
+                    base_model=model_dir, worker="none", reload_interval_s=0.2, **extra)
+
+
 @pytest.mark.timeout(300)
 @pytest.mark.parametrize("outage", ["down", "silent"])
 def test_database_outage_keeps_predict_serving(
@@ -36,14 +42,7 @@ def test_database_outage_keeps_predict_serving(
 ) -> None:
     server = make_url(pg_clean_url)
     with TcpProxy((server.host or "127.0.0.1", server.port or 5432)) as proxy:
-        settings = Settings(
-            database_url=_through(pg_clean_url, proxy),
-            blob_root=tmp_path / "blobs",
-            home=tmp_path / "home",
-            base_model=model_dir,
-            worker="none",
-            reload_interval_s=0.2,
-        )
+        settings = _settings(pg_clean_url, proxy, tmp_path, model_dir)
         body: dict[str, Any] = {"placement": json.loads(example.model_dump_json())}
         with TestClient(create_app(settings)) as client:
             before = client.post("/predict", json=body)
@@ -81,15 +80,7 @@ def test_database_outage_with_api_keys_keeps_known_callers_scoring(
     gets an honest 503, not a 401; a revoked key is refused again as soon as the database is back."""
     server = make_url(pg_clean_url)
     with TcpProxy((server.host or "127.0.0.1", server.port or 5432)) as proxy:
-        settings = Settings(
-            database_url=_through(pg_clean_url, proxy),
-            blob_root=tmp_path / "blobs",
-            home=tmp_path / "home",
-            base_model=model_dir,
-            worker="none",
-            reload_interval_s=0.2,
-            auth=True,
-        )
+        settings = _settings(pg_clean_url, proxy, tmp_path, model_dir, auth=True)
         body: dict[str, Any] = {"placement": json.loads(example.model_dump_json())}
         with TestClient(create_app(settings)) as client:
             store = client.app.state.runtime.store  # type: ignore[attr-defined]
