@@ -16,7 +16,7 @@ Configurations (one axis of CPU parallelism at a time, PLACEQ_ORT_THREADS and uv
   threads  1 caller,  ort_threads=2, 1 process   -- parallelism inside each request
   callers  2 callers, ort_threads=1, 1 process   -- parallelism across requests (the service default)
   procs    2 callers, ort_threads=1, 2 processes -- the same across uvicorn workers (no shared GIL)
-  both     2 callers, ort_threads=2, 1 process   -- both axes at once: 4 threads on 2 cores
+  both     2 callers, ort_threads=2, 1 process   -- both axes (run_slots: one 2-thread run at a time)
 Soak: --requests calls to fast3d (callers configuration); a call carries one placement, or with probability
 --batch-share a random 1..64 of them; the server's RSS (VmRSS summed over its processes) is sampled every
 --sample-every calls. Results go to --out (JSON) and --plot (PNG); Markdown tables go to stdout.
@@ -164,7 +164,7 @@ def seed_home(home: Path, model_dir: Path) -> None:
     from service.runtime import Runtime
     from service.settings import Settings
 
-    runtime = Runtime(Settings(home=home, worker="none", base_model=model_dir, _env_file=None))  # type: ignore[call-arg]
+    runtime = Runtime(Settings(home=home, worker="none", base_model=model_dir, _env_file=None))
     runtime.ensure_base_model()
     runtime.store.close()
 
@@ -227,7 +227,8 @@ async def drive(
 ) -> dict[str, Any]:
     """Run `callers` closed loops; `next_body(i)` gives the i-th call's body and its layout count."""
     latencies: list[float] = []
-    layouts, errors, messages = 0, 0, []
+    messages: list[str] = []
+    layouts, errors = 0, 0
     issued = 0
     start = time.perf_counter()
 
@@ -579,13 +580,14 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             burst_row = burst(args.burst_model, dirs[args.burst_model], bodies["batch64"][0], workdir, args)
         soak_row = soak(args.soak_model, dirs[args.soak_model], variants, workdir, args) if args.requests else None
     load_end = os.getloadavg()
+    ratio_lines = ratios(rows)
     result = {
         "command": command,
         "machine": machine(),
         "load_start": load_start,
         "load_end": load_end,
         "rows": rows,
-        "ratios": ratios(rows),
+        "ratios": ratio_lines,
         "burst": burst_row,
         "soak": soak_row,
     }
@@ -593,7 +595,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     args.out.write_text(json.dumps(result, indent=1, default=_no_arrays) + "\n")
     print(f"\n{command}\nload average {load_start[0]:.2f} -> {load_end[0]:.2f} (1 min); {result['machine']}\n")
     print(table(rows))
-    for line in result["ratios"]:
+    for line in ratio_lines:
         print(line)
     if burst_row is not None:
         b = burst_row

@@ -23,14 +23,23 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
+import numpy as np
 from bench_load import REPO, SHIPPED, encode, placement_variants
 
 import service.api.app  # noqa: F401  (the API process's imports: what the collector walks there)
 from service.api.routes.predict import features_of
 from service.api.schemas import LayoutScore, ModelRef, PredictRequest, PredictResponse
 from service.scoring import load_model
+
+
+def respond(probs: np.ndarray, ref: ModelRef) -> str:
+    """The route's response body for these scores."""
+    results = [LayoutScore(probability=float(p), prune=bool(p >= 0.5)) for p in probs]
+    body: str = PredictResponse(design="ota1", model=ref, threshold=0.5, results=results).model_dump_json()
+    return body
 
 
 def cpu_ms(fn: Callable[[], object], repeats: int) -> float:
@@ -67,16 +76,12 @@ def main() -> None:
         probs = models["fast3d"].predict(x)
         ref = ModelRef(design="base", version=1, sha256="0" * 64)
 
-        def respond(probs: object = probs, ref: ModelRef = ref) -> bytes:
-            results = [LayoutScore(probability=float(p), prune=bool(p >= 0.5)) for p in probs]  # type: ignore[attr-defined]
-            return PredictResponse(design="ota1", model=ref, threshold=0.5, results=results).model_dump_json().encode()
-
         stages: dict[str, Callable[[], object]] = {
-            "validate JSON": lambda body=body: PredictRequest.model_validate_json(body),
-            "rasterize": lambda request=request: features_of(request.items, nofeat=False),
-            "score fast3d": lambda x=x: models["fast3d"].predict(x),
-            "score feat3d": lambda x=x: models["feat3d"].predict(x),
-            "response": respond,
+            "validate JSON": partial(PredictRequest.model_validate_json, body),
+            "rasterize": partial(features_of, request.items, nofeat=False),
+            "score fast3d": partial(models["fast3d"].predict, x),
+            "score feat3d": partial(models["feat3d"].predict, x),
+            "response": partial(respond, probs, ref),
         }
         for name, fn in stages.items():
             rows.setdefault(name, {})[n] = cpu_ms(fn, args.repeats if n == 1 else max(3, args.repeats // 3)) / n
