@@ -74,7 +74,9 @@ def run_report(cfg: ReportConfig) -> list[Path]:
             a.startswith("nofeat") for a in cfg.archs) else None
         rows = table3(data, nofeat, cfg.archs, subsample=cfg.subsample, epochs=cfg.epochs, seed=cfg.seed,
                       threads=cfg.threads)
-        _save(cfg.work, "table3", rows, settings)
+        for r in rows:
+            r.update(max_epochs=cfg.epochs)
+        _save(cfg.work, "table3", merge_rows(cfg.work / "table3.json", rows, "arch"), settings)
     if "table4" in cfg.parts or "fewshot" in cfg.parts:
         base = load_checkpoint(cfg.base_model)
         for name in cfg.targets:
@@ -131,13 +133,18 @@ def _save(work: Path, part: str, rows: list[Row], settings: dict[str, Any]) -> N
     (work / f"{part}.json").write_text(json.dumps({"part": part, "settings": settings, "rows": rows}, indent=1))
 
 
+def merge_rows(path: Path, rows: list[Row], key: str) -> list[Row]:
+    """Rows of earlier sittings whose `key` these rows do not redo, then these (Table III's architectures can
+    run in separate sittings; each row carries the settings that made it)."""
+    done = {r[key] for r in rows}
+    old = json.loads(path.read_text())["rows"] if path.is_file() else []
+    return [r for r in old if r[key] not in done] + rows
+
+
 def merge_alphas(path: Path, rows: list[Row]) -> list[Row]:
     """Rows of earlier runs at other alphas plus these, sorted by alpha (descending): Table IV's alphas can run
     in separate sittings with their own caps; each row carries the max_train and ft_epochs that made it."""
-    done = {float(r["alpha"]) for r in rows}
-    old = json.loads(path.read_text())["rows"] if path.is_file() else []
-    kept = [r for r in old if float(r["alpha"]) not in done]
-    return sorted(kept + rows, key=lambda r: (-float(r["alpha"]), str(r["init"])))
+    return sorted(merge_rows(path, rows, "alpha"), key=lambda r: (-float(r["alpha"]), str(r["init"])))
 
 
 def _load_parts(work: Path) -> dict[str, dict[str, Any]]:
@@ -209,13 +216,15 @@ def _table3_md(part: dict[str, Any]) -> list[str]:
     out = ["## Table III: architectures on the balanced base design", "",
            f"One balanced subsample: {int(n.get('n_train', 0))} train / {int(n.get('n_val', 0))} val / "
            f"{int(n.get('n_test', 0))} test layouts, the same split for every model; threshold 0.5.", "",
-           "| model | params | train acc. (%) | test acc. (%) | epochs (best) | train s | paper train / test (%) |",
+           "| model | params | train acc. (%) | test acc. (%) | epochs run / max (best) | train s "
+           "| paper train / test (%) |",
            "|---|---:|---:|---:|---:|---:|---:|"]
     for r in rows:
         paper = PAPER_TABLE3.get(r["arch"])
         ref = f"{paper[0]:.2f} / {paper[1]:.2f}" if paper else "–"
         out.append(f"| {r['arch']} | {int(r['params']):,} | {_pct(r['train_accuracy'])} | {_pct(r['test_accuracy'])} "
-                   f"| {int(r['epochs_run'])} ({int(r['best_epoch'])}) | {r['seconds']:.0f} | {ref} |")
+                   f"| {int(r['epochs_run'])} / {r.get('max_epochs', '?')} ({int(r['best_epoch'])}) "
+                   f"| {r['seconds']:.0f} | {ref} |")
     acc = {r["arch"]: r["test_accuracy"] for r in rows}
     if "fast3d" in acc and "feat3d" in acc:
         gap = 100 * (acc["feat3d"] - acc["fast3d"])
