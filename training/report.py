@@ -231,7 +231,7 @@ def _table3_md(part: dict[str, Any]) -> list[str]:
         verdict = "within" if gap <= 1.0 else "NOT within"
         out += ["", f"fast3d vs feat3d test accuracy: {gap:+.2f} points (feat3d minus fast3d): {verdict} the 1-point "
                 "budget on this split."]
-    out += ["", _settings_line(part, ("subsample", "epochs", "seed", "threads", "base_design")), ""]
+    out += ["", _settings_line(part, ("subsample", "seed", "threads", "base_design")), ""]
     return out
 
 
