@@ -75,3 +75,17 @@ def pg_url() -> Iterator[str]:
     require_pg()
     with temporary_database() as url:
         yield url
+
+
+def dump_table(url: str, table: str) -> str:
+    """Every value of `table`, as text: what a stolen copy of the database would hold."""
+    from sqlalchemy import text
+
+    from model_store.db import make_engine
+
+    engine = make_engine(url)
+    try:
+        with engine.connect() as conn:
+            return repr(conn.execute(text(f"SELECT * FROM {table}")).all())
+    finally:
+        engine.dispose()

@@ -60,6 +60,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     errors.install(app)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)  # 413 before a body is read
     auth.document(app, settings)  # /openapi.json shows the security this process enforces
+    app.state.outage_keys = auth.OutageKeys(settings.auth_outage_grace_s)  # keys usable in a database outage
     for module in (predict, designs, jobs, models, oip, health):
         app.include_router(module.router)
     app.mount("/ui", StaticFiles(directory=WEB, html=True), name="ui")

@@ -27,7 +27,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from model_store import ApiKey, Scope
 from service.api.deps import get_runtime
-from service.api.errors import Forbidden, Unauthorized
+from service.api.errors import Forbidden, Unauthorized, error_field
 from service.settings import Settings
 
 MISSING = "missing API key: send Authorization: Bearer <key> (or X-API-Key: <key>)"
@@ -143,7 +143,7 @@ def actor(key: ApiKey | None, default: str) -> str:
 
 
 def _refusal(path: str, text: str) -> dict[str, Any]:
-    field = "error" if path.startswith("/v2") else "detail"
+    field = error_field(path)
     body = {"type": "object", "properties": {field: {"type": "string"}}, "required": [field]}
     return {
         "description": text,
@@ -186,4 +186,3 @@ def document(app: FastAPI, settings: Settings) -> None:
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]
-    app.state.outage_keys = OutageKeys(settings.auth_outage_grace_s)

@@ -89,8 +89,16 @@ class Forbidden(AccessDenied):
     status = 403
 
 
+OIP_PREFIX = "/v2"
+
+
+def error_field(path: str) -> str:
+    """The key of an error body on `path`: ``error`` under /v2 (Open Inference Protocol), else ``detail``."""
+    return "error" if path.startswith(OIP_PREFIX) else "detail"
+
+
 def _is_oip(request: Request) -> bool:
-    return request.url.path.startswith("/v2")
+    return error_field(request.url.path) == "error"
 
 
 def _body(request: Request, status: int, detail: object) -> JSONResponse:

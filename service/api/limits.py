@@ -15,8 +15,9 @@ from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from service.api.errors import error_field
+
 SETTING = "PLACEQ_MAX_BODY_BYTES"
-OIP_PREFIX = "/v2"
 
 
 class BodyTooLarge(HTTPException):
@@ -34,8 +35,7 @@ def too_large(limit: int, *, declared: int | None = None) -> str:
 
 def error_body(path: str, message: str) -> bytes:
     """The JSON body of an error on `path`: ``{"error": ...}`` under /v2 (Open Inference Protocol), else detail."""
-    key = "error" if path.startswith(OIP_PREFIX) else "detail"
-    return json.dumps({key: message}).encode()
+    return json.dumps({error_field(path): message}).encode()
 
 
 def declared_length(scope: Scope) -> int | None:

@@ -6,29 +6,19 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from pgdb import require_pg, temporary_database
-from sqlalchemy import inspect, text
+from pgdb import dump_table, require_pg, temporary_database
+from sqlalchemy import inspect
 from tiny_onnx import tiny_model
 
 from model_store import ApiKeyNotFound, InvalidName, ModelStore, current, downgrade, head, upgrade
 from model_store.db import make_engine
 
 
-def _dump(url: str) -> str:
-    """Every value of the api_keys table, as text: what a stolen copy of the database would hold."""
-    engine = make_engine(url)
-    try:
-        with engine.connect() as conn:
-            return repr(conn.execute(text("SELECT * FROM api_keys")).all())
-    finally:
-        engine.dispose()
-
-
 def test_keys_are_hashed_at_rest(store: ModelStore, store_url: str) -> None:
     key, token = store.keys.create("ci", ["predict"])
     prefix, key_id, secret = token.split("_", 2)
     assert (prefix, key_id) == ("pq", key.id) and len(secret) == 43
-    rows = _dump(store_url)
+    rows = dump_table(store_url, "api_keys")
     assert key.id in rows
     assert secret not in rows and token not in rows  # only the sha256 of the secret is stored
 

@@ -16,10 +16,9 @@ import numpy as np
 import pytest
 import yaml
 from fastapi.testclient import TestClient
-from sqlalchemy import text
+from pgdb import dump_table
 
 from model_store import ModelStore
-from model_store.db import make_engine
 from placeq.circuits import load_design
 from placeq.cli import main
 from placeq.cli.serve import _is_loopback
@@ -245,15 +244,6 @@ def test_openapi_documents_every_refusal_it_gives(secured: TestClient, example: 
     assert protected == len(PREDICT_ROUTES) + len(ADMIN_ROUTES) + 3  # + /predict, /draw, /jobs/{job_id}
 
 
-def _dump_api_keys(url: str) -> str:
-    engine = make_engine(url)
-    try:
-        with engine.connect() as conn:
-            return repr(conn.execute(text("SELECT * FROM api_keys")).all())
-    finally:
-        engine.dispose()
-
-
 @pytest.fixture
 def cli_env(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """`placeq` commands in this process, on the test's database (Settings come from PLACEQ_* variables)."""
@@ -273,7 +263,7 @@ def test_cli_create_list_revoke_round_trip(
     key_id = token.split("_")[1]
     assert token.startswith("pq_") and f"created API key {key_id} ('ci', scopes: predict)" in err
     secret = token.split("_", 2)[2]
-    assert secret not in _dump_api_keys(str(settings.database_url))  # hashed at rest
+    assert secret not in dump_table(str(settings.database_url), "api_keys")  # hashed at rest
     assert main(["keys", "list"]) == 0
     listing = capsys.readouterr().out
     header, line = listing.splitlines()

@@ -62,19 +62,25 @@ def _assert_timeout(job: Job, spice_dir: Path, log: Path) -> None:
     wait_for(f"the hung ngspice (pid {hung}) to be killed", lambda: not pid_alive(hung), timeout=30)
 
 
+def _worker_env(pg_url: str, tmp_path: Path, ngspice: Path, **extra: str | float) -> dict[str, str]:
+    """Environment of a worker subprocess that labels with `ngspice -b` = the fake `ngspice` script."""
+    settings: dict[str, str | Path | float] = {
+        "database_url": pg_url,
+        "blob_root": tmp_path / "blobs",
+        "home": tmp_path / "home",
+        "label_backend": "batch",
+        "label_time_limit_s": TIME_LIMIT_S,
+        "ngspice": ngspice,
+    }
+    return service_env(**{**settings, **extra})
+
+
 def test_embedded_worker_fails_crashed_and_hung_ngspice(
     store: ModelStore, pg_clean_url: str, tmp_path: Path, example: Placement
 ) -> None:
     spice = tmp_path / "spice"
     exe = fake_ngspice(spice, "segv")
-    env = service_env(
-        database_url=pg_clean_url,
-        blob_root=tmp_path / "blobs",
-        home=tmp_path / "home",
-        label_backend="batch",
-        label_time_limit_s=TIME_LIMIT_S,
-        ngspice=exe,
-    )
+    env = _worker_env(pg_clean_url, tmp_path, exe)
     log = tmp_path / "worker.log"
     worker = start_embedded_worker(env, log)
     try:
@@ -112,16 +118,7 @@ def test_celery_worker_fails_crashed_and_hung_ngspice(
     exe = fake_ngspice(spice, "hang")
     log = tmp_path / "celery.log"
     with RedisServer(tmp_path / "redis") as broker:
-        env = service_env(
-            database_url=pg_clean_url,
-            blob_root=tmp_path / "blobs",
-            home=tmp_path / "home",
-            broker_url=broker.url(),
-            worker="celery",
-            label_backend="batch",
-            label_time_limit_s=TIME_LIMIT_S,
-            ngspice=exe,
-        )
+        env = _worker_env(pg_clean_url, tmp_path, exe, broker_url=broker.url(), worker="celery")
         settings = Settings(
             database_url=pg_clean_url,
             blob_root=tmp_path / "blobs",
@@ -177,16 +174,13 @@ def test_celery_time_limits_fail_the_job_with_their_reason(
         limits = {"job_soft_time_limit_s": 600, "job_time_limit_s": 3}
     log = tmp_path / "celery.log"
     with RedisServer(tmp_path / "redis") as broker:
-        env = service_env(
-            database_url=pg_clean_url,
-            blob_root=tmp_path / "blobs",
-            home=tmp_path / "home",
+        env = _worker_env(
+            pg_clean_url,
+            tmp_path,
+            exe,
             broker_url=broker.url(),
             worker="celery",
-            label_backend="batch",
-            label_time_limit_s=600,
-            ngspice=exe,
-            **limits,
+            **{"label_time_limit_s": 600, **limits},
         )
         worker = start_celery_worker(env, log)
         sender = make_celery(broker.url())
