@@ -21,6 +21,7 @@ from training.fit import (
     FeatureArray,
     Rows,
     TrainConfig,
+    duplicate_groups,
     fit,
     load_features,
     predict_proba,
@@ -83,6 +84,7 @@ class DesignData:
     values: np.ndarray  # (N,) offset (V) or CMRR (dB); NaN for failed simulations
     metric: str  # "offset" | "cmrr"
     heuristics: dict[str, np.ndarray]  # name -> (N,) score, larger = predicted worse
+    groups: np.ndarray  # (N,) duplicate_groups: copies of one layout share an id and one side of every split
 
 
 def load_design(data_dir: str | Path, name: str, *, nofeat: bool = False) -> DesignData:
@@ -99,7 +101,9 @@ def load_design(data_dir: str | Path, name: str, *, nofeat: bool = False) -> Des
         raise InputError(str(d / f"{name}.labels.parquet"), f"{len(values)} labels for {len(x)} placements")
     batch = read_batch(d / f"{name}.parquet")
     scores = {"hpwl": hpwl(batch), "pair_distance": pair_distance(batch, load_circuit(name))}
-    return DesignData(name=name, x=x, values=values, metric=metric, heuristics=scores)
+    groups = duplicate_groups(x)
+    log.info("%s: %d layouts, %d distinct", name, len(x), int(groups.max()) + 1 if len(groups) else 0)
+    return DesignData(name=name, x=x, values=values, metric=metric, heuristics=scores, groups=groups)
 
 
 def full_distribution_rows(balanced_labels: np.ndarray, test: np.ndarray, seed: int) -> np.ndarray:
@@ -155,7 +159,7 @@ def table3(
     y = np.full(len(data.values), UNLABELLED, dtype=np.int64)
     pick = np.sort(np.random.default_rng(seed).choice(len(idx), size=min(subsample, len(idx)), replace=False))
     y[idx[pick]] = lab[pick]
-    split = split_indices(y, test_frac=0.2, val_frac=0.1, seed=seed)
+    split = split_indices(y, test_frac=0.2, val_frac=0.1, seed=seed, groups=data.groups)
     tr, va, te = split["train"], split["val"], split["test"]
     rows: list[Row] = []
     for arch in archs:
@@ -204,7 +208,8 @@ def table4(
     y = worst_quartile(data.values, data.metric).astype(np.int64)
     rows: list[Row] = []
     for alpha in alphas:
-        split = split_indices(y, test_frac=0.2, train_frac=alpha if alpha > 0 else None, val_frac=0.1, seed=seed)
+        split = split_indices(y, test_frac=0.2, train_frac=alpha if alpha > 0 else None, val_frac=0.1, seed=seed,
+                              groups=data.groups)
         te = split["test"]
         heur = _take(data.heuristics, te)
         if alpha == 0:
@@ -262,7 +267,8 @@ def fewshot(
     """`repeats` runs of: sample `shots` non-test layouts, label them by their own rank, fine-tune a copy of the
     base on them (no validation set: fixed epochs, threshold 0.5 after class weighting), score the test split
     relabelled by the same critical value. Also records the base model without fine-tuning and random pruning."""
-    te = split_indices(np.zeros(len(data.values), dtype=np.int64), test_frac=0.2, seed=seed)["test"]
+    te = split_indices(np.zeros(len(data.values), dtype=np.int64), test_frac=0.2, seed=seed,
+                       groups=data.groups)["test"]
     te = te[np.isfinite(data.values[te])]
     pool = np.setdiff1d(np.flatnonzero(np.isfinite(data.values)), te)
     base_proba = predict_proba(base, Rows(data.x, te))

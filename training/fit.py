@@ -401,6 +401,32 @@ def load_labels(path: str | Path) -> np.ndarray:
     return y.astype(np.int64)
 
 
+def duplicate_groups(x: FeatureArray, chunk: int = 1024) -> np.ndarray:
+    """(N,) int64 group id per layout: layouts with bit-identical features share an id.
+
+    Different net weightings can legalize to the same placement (ota3 and ota4 spaces: ~10% and ~3%
+    duplicates, docs/placer.md); the model cannot tell such layouts apart, so a split that puts one copy in
+    training and another in test leaks test answers. `split_indices(groups=...)` keeps each group on one side.
+    """
+    import hashlib
+
+    digests: list[bytes] = []
+    for start in range(0, len(x), chunk):
+        part = np.ascontiguousarray(x[np.arange(start, min(start + chunk, len(x)))])
+        digests += [hashlib.blake2b(row.tobytes(), digest_size=16).digest() for row in part]
+    _, ids = np.unique(np.frombuffer(b"".join(digests), dtype="V16"), return_inverse=True)
+    return ids.astype(np.int64).reshape(-1)
+
+
+def _group_end(seq: np.ndarray, k: int, groups: np.ndarray | None) -> int:
+    """Smallest cut >= k that does not split a group (groups are contiguous in `seq`)."""
+    if groups is None:
+        return k
+    while 0 < k < len(seq) and groups[seq[k]] == groups[seq[k - 1]]:
+        k += 1
+    return k
+
+
 def split_indices(
     labels: np.ndarray,
     *,
@@ -410,6 +436,7 @@ def split_indices(
     val_frac: float = 0.1,
     min_val: int = 16,
     seed: int = 0,
+    groups: np.ndarray | None = None,
 ) -> dict[str, np.ndarray]:
     """Seeded train/val/test split over the used layouts (label 0/1).
 
@@ -417,10 +444,18 @@ def split_indices(
     or `train_frac` of *all* used layouts (the paper's alpha: 0.80 = everything but the test set) or exactly
     `train_count` layouts (few-shot). val (early stopping, threshold) is `val_frac` of the pool, or empty when
     that would be fewer than `min_val` layouts.
+
+    With `groups` (`duplicate_groups`), copies of one layout land on the same side of every cut: a cut that
+    would split a group moves past it, so a set can be a few layouts larger than asked. When every group has
+    one member the split is the same as without `groups`.
     """
     used = np.flatnonzero(np.asarray(labels) >= 0)
     perm = np.random.default_rng(seed).permutation(used)
-    n_test = int(round(test_frac * len(used)))
+    if groups is not None:
+        groups = np.asarray(groups)
+        _, first, inverse = np.unique(groups[perm], return_index=True, return_inverse=True)
+        perm = perm[np.argsort(first[inverse.reshape(-1)], kind="stable")]  # each group where its first copy fell
+    n_test = _group_end(perm, int(round(test_frac * len(used))), groups)
     test, pool = perm[:n_test], perm[n_test:]
     if train_frac is not None and train_count is not None:
         raise InputError("alpha", "give either a training fraction or a number of training layouts")
@@ -429,8 +464,9 @@ def split_indices(
     if train_count is not None:
         if not 0 < train_count <= len(pool):
             raise InputError("alpha", f"{train_count} training layouts requested, {len(pool)} available")
-        pool = pool[:train_count]
+        pool = pool[: _group_end(pool, train_count, groups)]
     n_val = int(round(val_frac * len(pool)))
     if n_val < min_val:
         n_val = 0
+    n_val = _group_end(pool, n_val, groups)
     return {"train": np.sort(pool[n_val:]), "val": np.sort(pool[:n_val]), "test": np.sort(test)}

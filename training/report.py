@@ -64,6 +64,7 @@ def run_report(cfg: ReportConfig) -> list[Path]:
         raise InputError("parts", f"unknown part(s) {sorted(unknown)}; choose from {', '.join(PARTS)}")
     torch.set_num_threads(cfg.threads)
     cfg.work.mkdir(parents=True, exist_ok=True)
+    restore_parts(cfg.work, cfg.out)
     settings = _settings(cfg)
     if "base" in cfg.parts:
         rows = _base_part(cfg)
@@ -107,7 +108,8 @@ def _base_part(cfg: ReportConfig) -> list[Row]:
     y = np.full(len(data.values), UNLABELLED, dtype=np.int64)
     y[idx] = lab
     seed = int(ckpt.extra.get("split_seed", cfg.seed))
-    split = split_indices(y, test_frac=float(ckpt.extra.get("test_frac", 0.2)), val_frac=0.1, seed=seed)
+    split = split_indices(y, test_frac=float(ckpt.extra.get("test_frac", 0.2)), val_frac=0.1, seed=seed,
+                          groups=data.groups)
     n_test = ckpt.extra.get("n_test")
     if n_test is not None and int(n_test) != len(split["test"]):
         from placeq.errors import InputError
@@ -145,6 +147,19 @@ def merge_alphas(path: Path, rows: list[Row]) -> list[Row]:
     """Rows of earlier runs at other alphas plus these, sorted by alpha (descending): Table IV's alphas can run
     in separate sittings with their own caps; each row carries the max_train and ft_epochs that made it."""
     return sorted(merge_rows(path, rows, "alpha"), key=lambda r: (-float(r["alpha"]), str(r["init"])))
+
+
+def restore_parts(work: Path, out: Path) -> list[str]:
+    """Seed an empty work directory with the parts of the committed ``out/experiments.json``, so a fresh
+    checkout can rerun one part (or one alpha, one architecture) and still render the whole report."""
+    saved = out / "experiments.json"
+    if any(work.glob("*.json")) or not saved.is_file():
+        return []
+    parts = json.loads(saved.read_text())
+    for name, part in parts.items():
+        (work / f"{name}.json").write_text(json.dumps(part, indent=1))
+    log.info("restored %d parts from %s", len(parts), saved)
+    return sorted(parts)
 
 
 def _load_parts(work: Path) -> dict[str, dict[str, Any]]:

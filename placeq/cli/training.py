@@ -97,11 +97,15 @@ def _run(args: argparse.Namespace, ckpt_in: Checkpoint | None, model: Any) -> in
     import numpy as np
 
     from training.checkpoint import Checkpoint, publish
-    from training.fit import Rows, TrainConfig, fit, history_rows, predict_proba, split_indices
+    from training.fit import Rows, TrainConfig, duplicate_groups, fit, history_rows, predict_proba, split_indices
     from training.metrics import as_probability_threshold, choose_threshold, evaluate
 
     x, y = _load(args, nofeat=model.config.input_kind == "nofeat")
     is_ft = ckpt_in is not None
+    groups = duplicate_groups(x)  # copies of one layout stay on one side of the split
+    if groups.max(initial=-1) + 1 < len(x):
+        log.info("%d of %d layouts are copies of another; each is kept with its copies", len(x) - groups.max() - 1,
+                 len(x))
     split = split_indices(
         y,
         test_frac=args.test_frac,
@@ -109,6 +113,7 @@ def _run(args: argparse.Namespace, ckpt_in: Checkpoint | None, model: Any) -> in
         train_count=args.shots if is_ft else None,
         val_frac=args.val_frac,
         seed=args.seed,
+        groups=groups,
     )
     tr, va, te = split["train"], split["val"], split["test"]
     lr = args.lr if args.lr is not None else (1e-3 if getattr(args, "from_scratch", False) else 1e-4)

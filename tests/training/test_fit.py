@@ -19,6 +19,7 @@ from training.fit import (
     LazyFeatures,
     Rows,
     TrainConfig,
+    duplicate_groups,
     fine_tune,
     fit,
     load_features,
@@ -270,3 +271,33 @@ def test_splits_follow_the_paper_and_never_overlap() -> None:
     assert len(split_indices(labels, train_count=16)["train"]) == 16
     with pytest.raises(InputError, match="alpha"):
         split_indices(labels, train_frac=0.9)
+
+
+def test_copies_of_one_layout_never_straddle_a_split() -> None:
+    """ota3 and ota4 hold placements that legalize to the same boxes; a copy in train and one in test leaks."""
+    rng = np.random.default_rng(0)
+    distinct = rng.uniform(size=(300, 2, 4, 4)).astype(np.float16)
+    x = distinct[rng.integers(0, 300, size=1000)]  # ~1000 rows, many repeated
+    groups = duplicate_groups(x)
+    assert groups.max() + 1 == len(np.unique(x.reshape(len(x), -1), axis=0))
+    labels = np.zeros(len(x), dtype=np.int64)
+    for kw in ({}, {"train_frac": 0.1}, {"train_count": 16}):
+        s = split_indices(labels, seed=3, groups=groups, **kw)
+        sides = [set(groups[s[k]].tolist()) for k in ("train", "val", "test")]
+        assert not (sides[0] & sides[1] or sides[0] & sides[2] or sides[1] & sides[2]), kw
+        everything = np.concatenate(list(s.values()))
+        assert len(np.unique(everything)) == len(everything)
+    assert abs(len(split_indices(labels, seed=3, groups=groups)["test"]) - 200) < 10  # a cut moves past one group
+    flat = split_indices(labels, seed=3)  # without groups the same data straddles
+    assert set(groups[flat["train"]].tolist()) & set(groups[flat["test"]].tolist())
+
+
+def test_group_split_equals_plain_split_without_duplicates() -> None:
+    labels = np.array([1, 0, -1, 0] * 250)
+    x = np.arange(1000 * 4, dtype=np.float32).reshape(1000, 1, 2, 2)
+    groups = duplicate_groups(x)
+    assert groups.max() + 1 == 1000
+    for kw in ({}, {"train_frac": 0.1}):
+        a, b = split_indices(labels, seed=0, **kw), split_indices(labels, seed=0, groups=groups, **kw)
+        for k in a:
+            np.testing.assert_array_equal(a[k], b[k])

@@ -24,10 +24,10 @@ from training.experiments import (
     table3,
     table4,
 )
-from training.fit import seed_everything, synthetic_task
+from training.fit import duplicate_groups, seed_everything, synthetic_task
 from training.heuristics import false_omission_rate, hpwl
 from training.nets import build
-from training.report import _save, merge_alphas, render
+from training.report import _save, merge_alphas, render, restore_parts
 
 TINY = {"body_channels": (8, 16, 16), "dense": (16,)}
 
@@ -97,7 +97,8 @@ def _synthetic(n: int, nofeat: bool = False) -> DesignData:
     values = (y + np.random.default_rng(2).uniform(0, 0.9, n)) * 1e-3  # bad layouts have larger |offset|
     rng = np.random.default_rng(3)
     return DesignData(name="toy", x=x, values=values, metric="offset",
-                      heuristics={"hpwl": rng.uniform(size=n), "pair_distance": values + rng.normal(0, 1e-4, n)})
+                      heuristics={"hpwl": rng.uniform(size=n), "pair_distance": values + rng.normal(0, 1e-4, n)},
+                      groups=duplicate_groups(x))
 
 
 def test_report_renders_every_table_from_a_tiny_run(tmp_path: Path) -> None:
@@ -132,6 +133,13 @@ def test_report_renders_every_table_from_a_tiny_run(tmp_path: Path) -> None:
     assert png in written and png.read_bytes()[:4] == b"\x89PNG"
     assert set(json.loads((tmp_path / "out" / "experiments.json").read_text())) == {"base", "table3", "table4_toy",
                                                                                      "fewshot_toy"}
+    # A fresh checkout (empty work directory) starts from the committed experiments.json and renders the same.
+    fresh = tmp_path / "fresh"
+    fresh.mkdir()
+    assert restore_parts(fresh, tmp_path / "out") == ["base", "fewshot_toy", "table3", "table4_toy"]
+    assert restore_parts(fresh, tmp_path / "out") == []  # never over parts already there
+    render(fresh, tmp_path / "again")
+    assert (tmp_path / "again" / "experiments.md").read_text() == md
 
 
 def test_labels_command_writes_the_balanced_base_set(tmp_path: Path) -> None:
