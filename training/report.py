@@ -24,6 +24,7 @@ PAPER_FOR_ALPHA_01 = 0.0895  # paper Sec. IV-C: average FOR over OTA2-OTA4 at al
 PAPER_TABLE3 = {"nofeat2d": (97.95, 78.44), "nofeat3d": (79.23, 78.32), "feat2d": (96.19, 91.94),
                 "feat3d": (95.51, 93.83)}
 Row = dict[str, Any]
+INIT_LABELS = {"base": "w", "random": "w/o", "base_lr1e-3": "w, lr 1e-3"}  # Table IV recipes as printed
 
 
 @dataclass(frozen=True)
@@ -43,6 +44,7 @@ class ReportConfig:
     alphas: tuple[float, ...] = (0.8, 0.1, 0.01, 0.0)  # Table IV training ratios
     max_train: int = 4000  # Table IV: cap on training layouts per run (0 = none)
     ft_epochs: int = 8  # Table IV: maximum epochs per run
+    inits: tuple[str, ...] = ("base", "random")  # Table IV: training recipes (training.experiments.RECIPES)
     shots: int = 16  # Fig. 6: labelled layouts per run
     repeats: int = 20  # Fig. 6: runs per target (paper: 100)
     fewshot_epochs: int = 30  # Fig. 6: epochs per run
@@ -76,15 +78,15 @@ def run_report(cfg: ReportConfig) -> list[Path]:
         rows = table3(data, nofeat, cfg.archs, subsample=cfg.subsample, epochs=cfg.epochs, seed=cfg.seed,
                       threads=cfg.threads)
         for r in rows:
-            r.update(max_epochs=cfg.epochs)
-        _save(cfg.work, "table3", merge_rows(cfg.work / "table3.json", rows, "arch"), settings)
+            r.update(max_epochs=cfg.epochs, seed=cfg.seed)
+        _save(cfg.work, "table3", merge_rows(cfg.work / "table3.json", rows, ("seed", "arch")), settings)
     if "table4" in cfg.parts or "fewshot" in cfg.parts:
         base = load_checkpoint(cfg.base_model)
         for name in cfg.targets:
             data = load_design(cfg.data_dir, name)
             if "table4" in cfg.parts:
                 rows = table4(base.model, base.threshold, data, cfg.alphas, max_train=cfg.max_train,
-                              epochs=cfg.ft_epochs, seed=cfg.seed, threads=cfg.threads)
+                              epochs=cfg.ft_epochs, seed=cfg.seed, threads=cfg.threads, inits=cfg.inits)
                 for r in rows:
                     r.update(max_train=cfg.max_train, ft_epochs=cfg.ft_epochs)
                 _save(cfg.work, f"table4_{name}", merge_alphas(cfg.work / f"table4_{name}.json", rows), settings)
@@ -135,18 +137,29 @@ def _save(work: Path, part: str, rows: list[Row], settings: dict[str, Any]) -> N
     (work / f"{part}.json").write_text(json.dumps({"part": part, "settings": settings, "rows": rows}, indent=1))
 
 
-def merge_rows(path: Path, rows: list[Row], key: str) -> list[Row]:
-    """Rows of earlier sittings whose `key` these rows do not redo, then these (Table III's architectures can
-    run in separate sittings; each row carries the settings that made it)."""
-    done = {r[key] for r in rows}
-    old = json.loads(path.read_text())["rows"] if path.is_file() else []
-    return [r for r in old if r[key] not in done] + rows
+def merge_rows(path: Path, rows: list[Row], keys: tuple[str, ...]) -> list[Row]:
+    """Rows of earlier sittings whose `keys` these rows do not redo, then these: Table III's architectures and
+    seeds, Table IV's alphas and recipes can run in separate sittings, each row carrying the settings that made
+    it. An older row without a key field takes it from its part's settings (rows before the field existed)."""
+    def key(r: Row) -> tuple[Any, ...]:
+        return tuple(r[k] for k in keys)
+
+    done = {key(r) for r in rows}
+    old: list[Row] = []
+    if path.is_file():
+        part = json.loads(path.read_text())
+        for r in part["rows"]:
+            old.append({**{k: part["settings"][k] for k in keys if k not in r and k in part["settings"]}, **r})
+    return [r for r in old if key(r) not in done] + rows
 
 
 def merge_alphas(path: Path, rows: list[Row]) -> list[Row]:
-    """Rows of earlier runs at other alphas plus these, sorted by alpha (descending): Table IV's alphas can run
-    in separate sittings with their own caps; each row carries the max_train and ft_epochs that made it."""
-    return sorted(merge_rows(path, rows, "alpha"), key=lambda r: (-float(r["alpha"]), str(r["init"])))
+    """Rows of earlier runs at other (alpha, recipe) pairs plus these, sorted by alpha (descending): Table IV's
+    alphas can run in separate sittings with their own caps; each row carries the max_train and ft_epochs that
+    made it."""
+    order = {name: i for i, name in enumerate(("base", "random", "base_lr1e-3"))}
+    merged = merge_rows(path, rows, ("alpha", "init"))
+    return sorted(merged, key=lambda r: (-float(r["alpha"]), order.get(str(r["init"]), 99)))
 
 
 def restore_parts(work: Path, out: Path) -> list[str]:
@@ -226,27 +239,43 @@ def _base_md(part: dict[str, Any]) -> list[str]:
 
 
 def _table3_md(part: dict[str, Any]) -> list[str]:
-    rows = part["rows"]
-    n = rows[0] if rows else {}
+    seed0 = part["settings"].get("seed", 0)
+    rows = [{"seed": seed0, **r} for r in part["rows"]]
+    seeds = sorted({int(r["seed"]) for r in rows})
+    main = [r for r in rows if r["seed"] == seeds[0]]
+    n = main[0] if main else {}
     out = ["## Table III: architectures on the balanced base design", "",
-           f"One balanced subsample: {int(n.get('n_train', 0))} train / {int(n.get('n_val', 0))} val / "
-           f"{int(n.get('n_test', 0))} test layouts, the same split for every model; threshold 0.5.", "",
+           f"One balanced subsample (seed {seeds[0]}): {int(n.get('n_train', 0))} train / {int(n.get('n_val', 0))} "
+           f"val / {int(n.get('n_test', 0))} test layouts, the same split for every model; threshold 0.5.", "",
            "| model | params | train acc. (%) | test acc. (%) | epochs run / max (best) | train s "
            "| paper train / test (%) |",
            "|---|---:|---:|---:|---:|---:|---:|"]
-    for r in rows:
+    for r in main:
         paper = PAPER_TABLE3.get(r["arch"])
         ref = f"{paper[0]:.2f} / {paper[1]:.2f}" if paper else "–"
         out.append(f"| {r['arch']} | {int(r['params']):,} | {_pct(r['train_accuracy'])} | {_pct(r['test_accuracy'])} "
                    f"| {int(r['epochs_run'])} / {r.get('max_epochs', '?')} ({int(r['best_epoch'])}) "
                    f"| {r['seconds']:.0f} | {ref} |")
-    acc = {r["arch"]: r["test_accuracy"] for r in rows}
-    if "fast3d" in acc and "feat3d" in acc:
-        gap = 100 * (acc["feat3d"] - acc["fast3d"])
-        verdict = "within" if gap <= 1.0 else "NOT within"
-        out += ["", f"fast3d vs feat3d test accuracy: {gap:+.2f} points (feat3d minus fast3d): {verdict} the 1-point "
-                "budget on this split."]
-    out += ["", _settings_line(part, ("subsample", "seed", "threads", "base_design")), ""]
+    acc = {(r["seed"], r["arch"]): float(r["test_accuracy"]) for r in rows}
+    paired = [s for s in seeds if (s, "fast3d") in acc and (s, "feat3d") in acc]
+    if len(seeds) > 1:
+        archs = list(dict.fromkeys(r["arch"] for r in rows))
+        out += ["", "Test accuracy (%) per seed (each seed its own subsample, split and initialization):", "",
+                "| model | " + " | ".join(f"seed {s}" for s in seeds) + " | mean |",
+                "|---|" + "---:|" * (len(seeds) + 1)]
+        for a in archs:
+            vals = [acc.get((s, a)) for s in seeds]
+            have = [v for v in vals if v is not None]
+            out.append(f"| {a} | " + " | ".join(_pct(v) for v in vals) + f" | {_pct(np.mean(have))} |")
+    if paired:
+        gaps = [100 * (acc[(s, "feat3d")] - acc[(s, "fast3d")]) for s in paired]
+        gap = float(np.mean(gaps))
+        verdict = "within" if round(gap, 6) <= 1.0 else "NOT within"
+        each = ", ".join(f"{g:+.2f}" for g in gaps)
+        out += ["", f"fast3d vs feat3d test accuracy (feat3d minus fast3d, points): {each}"
+                + (f"; mean {gap:+.2f} over {len(paired)} seeds" if len(paired) > 1 else "")
+                + f": {verdict} the 1-point budget."]
+    out += ["", _settings_line(part, ("subsample", "threads", "base_design")), ""]
     return out
 
 
@@ -260,7 +289,7 @@ def _table4_md(parts: dict[str, dict[str, Any]]) -> list[str]:
            "|---|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for name, part in parts.items():
         for r in part["rows"]:
-            init = {"base": "w", "random": "w/o"}[r["init"]] if r["alpha"] > 0 else "base as is"
+            init = INIT_LABELS.get(r["init"], r["init"]) if r["alpha"] > 0 else "base as is"
             epochs = f"{int(r['epochs_run'])} / {r.get('ft_epochs', '?')}" if r["alpha"] > 0 else "–"
             out.append(
                 f"| {name} | {r['alpha']:.2f} | {int(r['n_train'])} | {epochs} | {init} | {_pct(r['accuracy'])} "
@@ -269,14 +298,18 @@ def _table4_md(parts: dict[str, dict[str, Any]]) -> list[str]:
                 f"| {_pct(r['prune_rate'])} | {_pct(r['for_random'])} | {_pct(r['for_hpwl'])} "
                 f"| {_pct(r['for_pair_distance'])} | {_pct(r.get('for_model_25'))} | {_pct(r.get('for_hpwl_25'))} "
                 f"| {_pct(r.get('for_pair_distance_25'))} |")
-    w01 = [r["false_omission_rate"] for p in parts.values() for r in p["rows"] if r["alpha"] == 0.1
-           and r["init"] == "base"]
-    if w01:
-        at25 = [r["for_model_25"] for p in parts.values() for r in p["rows"] if r["alpha"] == 0.1
-                and r["init"] == "base" and "for_model_25" in r]
-        out += ["", f"Average FOR at alpha = 0.1 with transfer over {', '.join(parts)}: **{_pct(np.mean(w01))}%** "
-                f"(paper, OTA2-OTA4: {_pct(PAPER_FOR_ALPHA_01)}%)"
-                + (f"; with exactly 25% pruned: {_pct(np.mean(at25))}%." if at25 else ".")]
+    for init in ("base", "random", "base_lr1e-3"):
+        sel = [r for p in parts.values() for r in p["rows"] if r["alpha"] == 0.1 and r["init"] == init]
+        if len(sel) < len(parts):
+            continue
+        at = np.mean([r["false_omission_rate"] for r in sel])
+        at25 = np.mean([r.get("for_model_25", np.nan) for r in sel])
+        if init == "base":
+            out += ["", f"Average FOR at alpha = 0.1 with transfer over {', '.join(parts)}: **{_pct(at)}%** "
+                    f"(paper, OTA2-OTA4: {_pct(PAPER_FOR_ALPHA_01)}%); with exactly 25% pruned: {_pct(at25)}%."]
+        else:
+            out += ["", f"Average FOR at alpha = 0.1, {INIT_LABELS[init]}: {_pct(at)}%; with exactly 25% pruned: "
+                    f"{_pct(at25)}%."]
     out += ["", "FOR@25%: the 25% highest-scoring test layouts pruned, for the model and each heuristic alike, so "
             "the columns compare rankings at one pruning rate (the FOR column uses the model's own threshold, "
             "whose pruning rate differs per row)."]

@@ -48,6 +48,9 @@ def register(sub: Any) -> None:
     p.add_argument("--max-train", type=int, default=4000,
                    help="Table IV: cap on training layouts per run (alpha=0.8 on CPU); 0 = no cap")
     p.add_argument("--ft-epochs", type=int, default=8, help="Table IV: maximum epochs per fine-tuning run")
+    p.add_argument("--inits", default="base,random",
+                   help="Table IV recipes: base (w: lr 1e-4, BatchNorm frozen), random (w/o: lr 1e-3), "
+                        "base_lr1e-3 (the base weights trained like w/o)")
     p.add_argument("--shots", type=int, default=16, help="Fig. 6: labelled layouts per few-shot run")
     p.add_argument("--repeats", type=int, default=20, help="Fig. 6: runs per target (paper: 100)")
     p.add_argument("--fewshot-epochs", type=int, default=30, help="Fig. 6: epochs per few-shot run")
@@ -86,7 +89,8 @@ def report(args: argparse.Namespace) -> int:
         targets=tuple(t for t in args.targets.split(",") if t), parts=tuple(p for p in args.parts.split(",") if p),
         subsample=args.subsample, epochs=args.epochs, archs=tuple(args.archs.split(",")),
         base_model=args.base_model, alphas=tuple(float(a) for a in args.alphas.split(",")),
-        max_train=args.max_train, ft_epochs=args.ft_epochs, shots=args.shots, repeats=args.repeats,
+        max_train=args.max_train, ft_epochs=args.ft_epochs, inits=tuple(args.inits.split(",")),
+        shots=args.shots, repeats=args.repeats,
         fewshot_epochs=args.fewshot_epochs, seed=args.seed, threads=args.threads,
     )
     for path in run_report(cfg):

@@ -12,6 +12,7 @@ import pytest
 
 from placeq.batch import PlacementBatch
 from placeq.domain import DeviceKind, Subcircuit
+from placeq.errors import InputError
 from placeq.labels import balanced
 from training.experiments import (
     DesignData,
@@ -27,7 +28,7 @@ from training.experiments import (
 from training.fit import duplicate_groups, seed_everything, synthetic_task
 from training.heuristics import false_omission_rate, hpwl
 from training.nets import build
-from training.report import _save, merge_alphas, render, restore_parts
+from training.report import _save, merge_alphas, merge_rows, render, restore_parts
 
 TINY = {"body_channels": (8, 16, 16), "dense": (16,)}
 
@@ -111,6 +112,10 @@ def test_report_renders_every_table_from_a_tiny_run(tmp_path: Path) -> None:
     rows4 = table4(base, 0.5, data, (0.5, 0.0), max_train=40, epochs=1, threads=1)
     assert [(r["alpha"], r["init"], r["n_train"]) for r in rows4] == [(0.5, "base", 40), (0.5, "random", 40),
                                                                      (0.0, "base", 0)]
+    hot = table4(base, 0.5, data, (0.5,), max_train=40, epochs=1, threads=1, inits=("base_lr1e-3",))
+    assert [(r["init"], r["lr"]) for r in hot] == [("base_lr1e-3", 1e-3)]
+    with pytest.raises(InputError, match="inits"):
+        table4(base, 0.5, data, (0.5,), max_train=40, epochs=1, inits=("warm",))
     rows6 = fewshot(base, data, shots=16, repeats=2, epochs=2, threads=1)
     assert len(rows6) == 2 and all(r["n_train_bad"] == 4 for r in rows6)
     idx, lab = balanced(data.values, "offset")
@@ -165,6 +170,25 @@ def test_table4_alphas_from_separate_sittings_merge_by_alpha(tmp_path: Path) -> 
     path = tmp_path / "table4_ota2.json"
     first = merge_alphas(path, [row(0.1, "base", 10), row(0.1, "random", 10), row(0.0, "base", 0)])
     _save(tmp_path, "table4_ota2", first, {})
-    merged = merge_alphas(path, [row(0.8, "random", 80), row(0.8, "base", 80), row(0.1, "base", 11)])
+    merged = merge_alphas(path, [row(0.8, "random", 80), row(0.8, "base", 80), row(0.1, "base", 11),
+                                 row(0.1, "base_lr1e-3", 12)])
+    # A sitting redoes only its own (alpha, recipe) pairs; the rest are kept.
     assert [(r["alpha"], r["init"], r["n_train"]) for r in merged] == [
-        (0.8, "base", 80), (0.8, "random", 80), (0.1, "base", 11), (0.0, "base", 0)]
+        (0.8, "base", 80), (0.8, "random", 80), (0.1, "base", 11), (0.1, "random", 10), (0.1, "base_lr1e-3", 12),
+        (0.0, "base", 0)]
+
+
+def test_table3_seeds_from_separate_sittings_average_the_fast3d_gap(tmp_path: Path) -> None:
+    def row(arch: str, acc: float, **extra: object) -> dict[str, object]:
+        return {"arch": arch, "params": 1.0, "train_accuracy": 1.0, "test_accuracy": acc, "best_epoch": 1.0,
+                "epochs_run": 2.0, "seconds": 1.0, "n_train": 10.0, "n_val": 2.0, "n_test": 4.0, **extra}
+
+    path = tmp_path / "table3.json"
+    # The first sitting's rows predate the seed field: they take it from that part's settings.
+    _save(tmp_path, "table3", [row("feat3d", 0.95), row("fast3d", 0.93)], {"seed": 0})
+    merged = merge_rows(path, [row("feat3d", 0.94, seed=1), row("fast3d", 0.94, seed=1)], ("seed", "arch"))
+    assert [(r["seed"], r["arch"]) for r in merged] == [(0, "feat3d"), (0, "fast3d"), (1, "feat3d"), (1, "fast3d")]
+    _save(tmp_path, "table3", merged, {"seed": 1})
+    md = (render(tmp_path, tmp_path / "out")[0]).read_text()
+    assert "| feat3d | 95.00 | 94.00 | 94.50 |" in md and "| fast3d | 93.00 | 94.00 | 93.50 |" in md
+    assert "+2.00, +0.00; mean +1.00 over 2 seeds: within the 1-point budget" in md
