@@ -452,9 +452,17 @@ def split_indices(
     used = np.flatnonzero(np.asarray(labels) >= 0)
     perm = np.random.default_rng(seed).permutation(used)
     if groups is not None:
+        # Each group moves to where one fixed member (its lowest row) fell, so groups stay contiguous and every
+        # group, large or small, has the same chance to land in test. (The first copy's place would pull a group
+        # of 85 copies to the front: ota3's test set came out 19.7% bad instead of 25%.)
         groups = np.asarray(groups)
-        _, first, inverse = np.unique(groups[perm], return_index=True, return_inverse=True)
-        perm = perm[np.argsort(first[inverse.reshape(-1)], kind="stable")]  # each group where its first copy fell
+        _, inverse = np.unique(groups[perm], return_inverse=True)
+        inverse = inverse.reshape(-1)
+        lowest = np.full(inverse.max(initial=-1) + 1, np.iinfo(np.int64).max)
+        np.minimum.at(lowest, inverse, perm)
+        position = np.empty(len(labels), dtype=np.int64)
+        position[perm] = np.arange(len(perm))
+        perm = perm[np.argsort(position[lowest[inverse]], kind="stable")]
     n_test = _group_end(perm, int(round(test_frac * len(used))), groups)
     test, pool = perm[:n_test], perm[n_test:]
     if train_frac is not None and train_count is not None:

@@ -292,6 +292,14 @@ def test_copies_of_one_layout_never_straddle_a_split() -> None:
     assert set(groups[flat["train"]].tolist()) & set(groups[flat["test"]].tolist())
 
 
+def test_large_groups_are_not_pulled_into_the_test_set() -> None:
+    """One group of 200 copies among 800 singletons: it lands in test in about 20% of seeds, not nearly always."""
+    groups = np.r_[np.zeros(200, dtype=np.int64), np.arange(1, 801)]
+    labels = np.zeros(len(groups), dtype=np.int64)
+    in_test = [0 in groups[split_indices(labels, seed=s, groups=groups)["test"]] for s in range(200)]
+    assert 0.1 < np.mean(in_test) < 0.3
+
+
 def test_group_split_equals_plain_split_without_duplicates() -> None:
     labels = np.array([1, 0, -1, 0] * 250)
     x = np.arange(1000 * 4, dtype=np.float32).reshape(1000, 1, 2, 2)
