@@ -78,8 +78,9 @@ def run_report(cfg: ReportConfig) -> list[Path]:
         rows = table3(data, nofeat, cfg.archs, subsample=cfg.subsample, epochs=cfg.epochs, seed=cfg.seed,
                       threads=cfg.threads)
         for r in rows:
-            r.update(max_epochs=cfg.epochs, seed=cfg.seed)
-        _save(cfg.work, "table3", merge_rows(cfg.work / "table3.json", rows, ("seed", "arch")), settings)
+            r.update(max_epochs=cfg.epochs, seed=cfg.seed, subsample=cfg.subsample)
+        merged = merge_rows(cfg.work / "table3.json", rows, ("subsample", "seed", "arch"))
+        _save(cfg.work, "table3", merged, settings)
     if "table4" in cfg.parts or "fewshot" in cfg.parts:
         base = load_checkpoint(cfg.base_model)
         for name in cfg.targets:
@@ -239,14 +240,15 @@ def _base_md(part: dict[str, Any]) -> list[str]:
 
 
 def _table3_md(part: dict[str, Any]) -> list[str]:
-    seed0 = part["settings"].get("seed", 0)
-    rows = [{"seed": seed0, **r} for r in part["rows"]]
-    seeds = sorted({int(r["seed"]) for r in rows})
-    main = [r for r in rows if r["seed"] == seeds[0]]
+    defaults = {k: part["settings"][k] for k in ("seed", "subsample") if k in part["settings"]}
+    rows = [{**defaults, **r} for r in part["rows"]]
+    runs = sorted({(int(r["subsample"]), int(r["seed"])) for r in rows})  # one (subsample, seed) = one split
+    main = [r for r in rows if (r["subsample"], r["seed"]) == runs[0]]
     n = main[0] if main else {}
     out = ["## Table III: architectures on the balanced base design", "",
-           f"One balanced subsample (seed {seeds[0]}): {int(n.get('n_train', 0))} train / {int(n.get('n_val', 0))} "
-           f"val / {int(n.get('n_test', 0))} test layouts, the same split for every model; threshold 0.5.", "",
+           f"One balanced subsample of {runs[0][0]} (seed {runs[0][1]}): {int(n.get('n_train', 0))} train / "
+           f"{int(n.get('n_val', 0))} val / {int(n.get('n_test', 0))} test layouts, the same split for every model; "
+           "threshold 0.5.", "",
            "| model | params | train acc. (%) | test acc. (%) | epochs run / max (best) | train s "
            "| paper train / test (%) |",
            "|---|---:|---:|---:|---:|---:|---:|"]
@@ -256,27 +258,35 @@ def _table3_md(part: dict[str, Any]) -> list[str]:
         out.append(f"| {r['arch']} | {int(r['params']):,} | {_pct(r['train_accuracy'])} | {_pct(r['test_accuracy'])} "
                    f"| {int(r['epochs_run'])} / {r.get('max_epochs', '?')} ({int(r['best_epoch'])}) "
                    f"| {r['seconds']:.0f} | {ref} |")
-    acc = {(r["seed"], r["arch"]): float(r["test_accuracy"]) for r in rows}
-    paired = [s for s in seeds if (s, "fast3d") in acc and (s, "feat3d") in acc]
-    if len(seeds) > 1:
+    acc = {(r["subsample"], r["seed"], r["arch"]): r for r in rows}
+    if len(runs) > 1:
         archs = list(dict.fromkeys(r["arch"] for r in rows))
-        out += ["", "Test accuracy (%) per seed (each seed its own subsample, split and initialization):", "",
-                "| model | " + " | ".join(f"seed {s}" for s in seeds) + " | mean |",
-                "|---|" + "---:|" * (len(seeds) + 1)]
+        out += ["", "Test accuracy (%) per split (each subsample size and seed its own subsample, split and "
+                "initialization; n test in brackets):", "",
+                "| model | " + " | ".join(f"{n} / seed {s} ({int(_n_test(rows, n, s))})" for n, s in runs) + " |",
+                "|---|" + "---:|" * len(runs)]
         for a in archs:
-            vals = [acc.get((s, a)) for s in seeds]
-            have = [v for v in vals if v is not None]
-            out.append(f"| {a} | " + " | ".join(_pct(v) for v in vals) + f" | {_pct(np.mean(have))} |")
-    if paired:
-        gaps = [100 * (acc[(s, "feat3d")] - acc[(s, "fast3d")]) for s in paired]
+            out.append(f"| {a} | " + " | ".join(
+                _pct(acc[(n, s, a)]["test_accuracy"]) if (n, s, a) in acc else "–" for n, s in runs) + " |")
+    for size in sorted({n for n, _ in runs}):
+        paired = [s for n, s in runs if n == size and (n, s, "fast3d") in acc and (n, s, "feat3d") in acc]
+        if not paired:
+            continue
+        gaps = [100 * (acc[(size, s, "feat3d")]["test_accuracy"] - acc[(size, s, "fast3d")]["test_accuracy"])
+                for s in paired]
         gap = float(np.mean(gaps))
         verdict = "within" if round(gap, 6) <= 1.0 else "NOT within"
         each = ", ".join(f"{g:+.2f}" for g in gaps)
-        out += ["", f"fast3d vs feat3d test accuracy (feat3d minus fast3d, points): {each}"
+        out += ["", f"fast3d vs feat3d test accuracy on subsamples of {size} (feat3d minus fast3d, points): {each}"
                 + (f"; mean {gap:+.2f} over {len(paired)} seeds" if len(paired) > 1 else "")
                 + f": {verdict} the 1-point budget."]
-    out += ["", _settings_line(part, ("subsample", "threads", "base_design")), ""]
+    out += ["", _settings_line(part, ("threads", "base_design")), ""]
     return out
+
+
+def _n_test(rows: list[Row], subsample: int, seed: int) -> float:
+    """Test-set size of one (subsample, seed) split."""
+    return next(float(r["n_test"]) for r in rows if (r["subsample"], r["seed"]) == (subsample, seed))
 
 
 def _table4_md(parts: dict[str, dict[str, Any]]) -> list[str]:

@@ -185,10 +185,17 @@ def test_table3_seeds_from_separate_sittings_average_the_fast3d_gap(tmp_path: Pa
 
     path = tmp_path / "table3.json"
     # The first sitting's rows predate the seed field: they take it from that part's settings.
-    _save(tmp_path, "table3", [row("feat3d", 0.95), row("fast3d", 0.93)], {"seed": 0})
-    merged = merge_rows(path, [row("feat3d", 0.94, seed=1), row("fast3d", 0.94, seed=1)], ("seed", "arch"))
+    _save(tmp_path, "table3", [row("feat3d", 0.95), row("fast3d", 0.93)], {"seed": 0, "subsample": 20})
+    keys = ("subsample", "seed", "arch")
+    merged = merge_rows(path, [row("feat3d", 0.94, seed=1, subsample=20), row("fast3d", 0.94, seed=1, subsample=20)],
+                        keys)
     assert [(r["seed"], r["arch"]) for r in merged] == [(0, "feat3d"), (0, "fast3d"), (1, "feat3d"), (1, "fast3d")]
-    _save(tmp_path, "table3", merged, {"seed": 1})
+    _save(tmp_path, "table3", merged, {"seed": 1, "subsample": 20})
+    big = [row("feat3d", 0.90, seed=0, subsample=80, n_test=16.0), row("fast3d", 0.895, seed=0, subsample=80,
+                                                                        n_test=16.0)]
+    _save(tmp_path, "table3", merge_rows(path, big, keys), {"seed": 0, "subsample": 80})
     md = (render(tmp_path, tmp_path / "out")[0]).read_text()
-    assert "| feat3d | 95.00 | 94.00 | 94.50 |" in md and "| fast3d | 93.00 | 94.00 | 93.50 |" in md
-    assert "+2.00, +0.00; mean +1.00 over 2 seeds: within the 1-point budget" in md
+    assert "| 20 / seed 0 (4) | 20 / seed 1 (4) | 80 / seed 0 (16) |" in md
+    assert "| feat3d | 95.00 | 94.00 | 90.00 |" in md and "| fast3d | 93.00 | 94.00 | 89.50 |" in md
+    assert "subsamples of 20 (feat3d minus fast3d, points): +2.00, +0.00; mean +1.00 over 2 seeds: within" in md
+    assert "subsamples of 80 (feat3d minus fast3d, points): +0.50: within" in md
