@@ -18,6 +18,8 @@ import numpy as np
 from placeq.errors import InputError
 from placeq.labels import UNLABELLED, balanced, critical_value, relabel, worst_quartile
 from training.fit import (
+    FINETUNE_CONFIG,
+    FULL_FINETUNE_CONFIG,
     FeatureArray,
     Rows,
     TrainConfig,
@@ -188,9 +190,9 @@ def table3(
 
 # Fine-tuning recipes of Table IV: (start from the base weights, learning rate, freeze BatchNorm statistics).
 RECIPES: dict[str, tuple[bool, float, bool]] = {
-    "base": (True, 1e-4, True),  # "w": the paper's transfer, gentle fine-tuning of the base
-    "random": (False, 1e-3, False),  # "w/o": fresh weights
-    "base_lr1e-3": (True, 1e-3, False),  # the base weights trained exactly like "w/o": only the start differs
+    "base": (True, FINETUNE_CONFIG.lr, True),  # "w": the paper's transfer; the service's "gentle" recipe
+    "random": (False, FULL_FINETUNE_CONFIG.lr, False),  # "w/o": fresh weights
+    "base_lr1e-3": (True, FULL_FINETUNE_CONFIG.lr, False),  # "w" trained exactly like "w/o"; the service's "full"
 }
 
 

@@ -65,6 +65,9 @@ def register(sub: Any) -> None:
     size.add_argument("--shots", type=int, help="exact number of training layouts (few-shot, e.g. 16)")
     p.add_argument("--freeze-front", action="store_true", help="keep the separate 2D stack's weights")
     p.add_argument("--from-scratch", action="store_true", help="random-init baseline (Table IV 'w/o')")
+    p.add_argument("--recipe", choices=("auto", "gentle", "full"), default="auto",
+                   help="gentle: lr 1e-4, BatchNorm statistics kept; full: lr 1e-3, statistics updated; "
+                        "auto: gentle below 100 labelled training layouts (docs/results); --lr overrides the rate")
     p.set_defaults(handler=finetune)
 
     p = sub.add_parser("evaluate", help="accuracy, precision, recall, F1, FOR of a model on labelled data")
@@ -97,7 +100,16 @@ def _run(args: argparse.Namespace, ckpt_in: Checkpoint | None, model: Any) -> in
     import numpy as np
 
     from training.checkpoint import Checkpoint, publish
-    from training.fit import Rows, TrainConfig, duplicate_groups, fit, history_rows, predict_proba, split_indices
+    from training.fit import (
+        Rows,
+        TrainConfig,
+        duplicate_groups,
+        finetune_recipe,
+        fit,
+        history_rows,
+        predict_proba,
+        split_indices,
+    )
     from training.metrics import as_probability_threshold, choose_threshold, evaluate
 
     x, y = _load(args, nofeat=model.config.input_kind == "nofeat")
@@ -116,7 +128,13 @@ def _run(args: argparse.Namespace, ckpt_in: Checkpoint | None, model: Any) -> in
         groups=groups,
     )
     tr, va, te = split["train"], split["val"], split["test"]
-    lr = args.lr if args.lr is not None else (1e-3 if getattr(args, "from_scratch", False) else 1e-4)
+    from_scratch = bool(getattr(args, "from_scratch", False))
+    recipe, freeze_stats, default_lr = None, False, 1e-3
+    if is_ft and not from_scratch:
+        recipe, recipe_cfg = finetune_recipe(len(tr), args.recipe)
+        freeze_stats, default_lr = recipe_cfg.freeze_norm_stats, recipe_cfg.lr
+        log.info("fine-tuning recipe %s (%d labelled training layouts)", recipe, len(tr))
+    lr = args.lr if args.lr is not None else default_lr
     cfg = TrainConfig(
         epochs=args.epochs,
         batch_size=args.batch_size,
@@ -126,7 +144,7 @@ def _run(args: argparse.Namespace, ckpt_in: Checkpoint | None, model: Any) -> in
         seed=args.seed,
         threads=args.threads,
         freeze_front=bool(getattr(args, "freeze_front", False)),
-        freeze_norm_stats=is_ft and not args.from_scratch,
+        freeze_norm_stats=freeze_stats,
     )
     log.info("train %d / val %d / test %d layouts, %s", len(tr), len(va), len(te), model.config.arch)
     val = (Rows(x, va), y[va]) if len(va) else None
@@ -156,7 +174,8 @@ def _run(args: argparse.Namespace, ckpt_in: Checkpoint | None, model: Any) -> in
         "history": history_rows(result),
     }
     if is_ft:
-        extra.update(base=str(args.base), alpha=args.alpha, shots=args.shots, from_scratch=args.from_scratch)
+        extra.update(base=str(args.base), alpha=args.alpha, shots=args.shots, from_scratch=args.from_scratch,
+                     recipe=recipe)
     ckpt = Checkpoint(
         model=model,
         threshold=threshold,

@@ -219,7 +219,7 @@ def finetune_job(
     from placeq.features import rasterize_batch
     from training.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
     from training.export import export_onnx
-    from training.fit import FINETUNE_CONFIG, EpochRecord, TrainingTimeout, fine_tune
+    from training.fit import EpochRecord, TrainingTimeout, fine_tune, finetune_recipe
 
     # The embedded worker has no Celery soft limit: training itself stops at this deadline (Celery's limit,
     # where there is one, is the same number and fires in the same place).
@@ -260,7 +260,8 @@ def finetune_job(
     x = rasterize_batch(PlacementBatch.from_placements(placements), nofeat=nofeat)
     progress(0.1, "features ready")
 
-    cfg = FINETUNE_CONFIG.model_copy(update={"epochs": int(p.get("epochs", 30)), "threads": 1})
+    recipe, recipe_cfg = finetune_recipe(len(labels), p.get("recipe", "auto"))
+    cfg = recipe_cfg.model_copy(update={"epochs": int(p.get("epochs", 30)), "threads": 1})
     torch.manual_seed(0)
 
     def epoch_done(r: EpochRecord) -> None:
@@ -274,7 +275,8 @@ def finetune_job(
 
     ckpt = Checkpoint(model=model, threshold=base_ckpt.threshold, design=job.design,
                       metrics={k: float(v) for k, v in fit_result.metrics.items()},
-                      extra={"job": job.id, "parent": f"{base.design} v{base.version}", "critical_value": critical})
+                      extra={"job": job.id, "parent": f"{base.design} v{base.version}", "critical_value": critical,
+                             "recipe": recipe})
     with tempfile.TemporaryDirectory() as tmp:
         save_checkpoint(tmp, ckpt)
         ckpt_ref = store.blobs.put((Path(tmp) / "model.pt").read_bytes())
@@ -283,13 +285,15 @@ def finetune_job(
                              extra_metadata={CHECKPOINT_KEY: ckpt_ref.sha256})
         onnx_bytes = report.path.read_bytes()
     version = store.publish(
-        job.design, onnx_bytes, created_by=f"job:{job.id}", metrics={**ckpt.metrics, "train_size": len(labels)},
-        threshold=ckpt.threshold, parent=base.ref, idempotency_key=key, activate=bool(p.get("activate")),
-        reason="fine-tune job",
+        job.design, onnx_bytes, created_by=f"job:{job.id}",
+        metrics={**ckpt.metrics, "train_size": len(labels), "lr": cfg.lr}, threshold=ckpt.threshold,
+        parent=base.ref, idempotency_key=key, activate=bool(p.get("activate")),
+        reason=f"fine-tune job ({recipe} recipe)",
     )
     progress(1.0, f"published {version.design} v{version.version}")
     return {"version": version.version, "design": version.design, "sha256": version.sha256,
-            "parent": {"design": base.design, "version": base.version}, "activated": bool(p.get("activate"))}
+            "parent": {"design": base.design, "version": base.version}, "activated": bool(p.get("activate")),
+            "recipe": recipe}
 
 
 Handler = Callable[[ModelStore, Job, Callable[[float, str], None], Settings], dict[str, Any]]

@@ -75,8 +75,9 @@ def test_finetune_publish_activate_rollback(client: TestClient, example: Placeme
     items = placements_json(example, 16, seed=1)
     values = list(np.random.default_rng(2).normal(0, 1e-3, size=16))
 
-    def finetune() -> dict[str, object]:
-        r = client.post("/finetune", json={"design": "ota1", "placements": items, "values": values, "epochs": 2})
+    def finetune(**extra: object) -> dict[str, object]:
+        body = {"design": "ota1", "placements": items, "values": values, "epochs": 2, **extra}
+        r = client.post("/finetune", json=body)
         assert r.status_code == 202, r.text
         job = r.json()
         assert r.headers["Location"].endswith(f"/jobs/{job['id']}")
@@ -89,7 +90,9 @@ def test_finetune_publish_activate_rollback(client: TestClient, example: Placeme
 
     first = finetune()
     assert first["version"] == 1 and first["parent"] == {"design": "base", "version": 1}
+    assert first["recipe"] == "gentle"  # auto: 16 labelled layouts are few-shot
     model = client.get("/models/ota1/1").json()
+    assert model["metrics"]["lr"] == 1e-4
     assert model["parent"] == {"design": "base", "version": 1} and model["aliases"] == []
     assert _predict(client, items[:1])["model"]["design"] == "base"  # type: ignore[index]
 
@@ -97,8 +100,9 @@ def test_finetune_publish_activate_rollback(client: TestClient, example: Placeme
     assert r.status_code == 200 and r.json()["aliases"] == ["live"]
     assert _predict(client, items[:1])["model"] == {"design": "ota1", "version": 1, "sha256": model["sha256"]}
 
-    second = finetune()
-    assert second["version"] == 2
+    second = finetune(recipe="full")
+    assert second["version"] == 2 and second["recipe"] == "full"
+    assert client.get("/models/ota1/2").json()["metrics"]["lr"] == 1e-3
     lineage = client.get("/models/ota1/2/lineage").json()
     assert [(m["design"], m["version"]) for m in lineage] == [("ota1", 2), ("ota1", 1), ("base", 1)]
     client.post("/models/ota1/2/activate")
@@ -135,6 +139,9 @@ def test_jobs_reject_unknown_designs_and_mismatched_placements(client: TestClien
     assert r.status_code == 404 and "nosuch" in r.text
     r = client.post("/label", json={"design": "ota2", "placements": items})
     assert r.status_code == 422 and "design" in r.text
+    r = client.post("/finetune", json={"design": "ota1", "placements": items, "labels": [0, 1, 0, 1],
+                                       "recipe": "hot"})
+    assert r.status_code == 422 and "recipe" in r.text
     assert client.get("/jobs/doesnotexist").status_code == 404
 
 

@@ -16,11 +16,13 @@ from placeq.domain import DeviceKind, Subcircuit
 from placeq.errors import InputError
 from training.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from training.fit import (
+    FINETUNE_CONFIG,
     LazyFeatures,
     Rows,
     TrainConfig,
     duplicate_groups,
     fine_tune,
+    finetune_recipe,
     fit,
     load_features,
     predict_proba,
@@ -309,3 +311,12 @@ def test_group_split_equals_plain_split_without_duplicates() -> None:
         a, b = split_indices(labels, seed=0, **kw), split_indices(labels, seed=0, groups=groups, **kw)
         for k in a:
             np.testing.assert_array_equal(a[k], b[k])
+
+
+def test_auto_recipe_is_gentle_for_few_labels_and_full_from_a_hundred() -> None:
+    assert finetune_recipe(16) == ("gentle", FINETUNE_CONFIG)
+    name, cfg = finetune_recipe(100)
+    assert name == "full" and cfg.lr == 1e-3 and not cfg.freeze_norm_stats
+    assert finetune_recipe(5000, "gentle")[0] == "gentle" and finetune_recipe(4, "full")[0] == "full"
+    with pytest.raises(InputError, match="recipe"):
+        finetune_recipe(16, "hot")  # type: ignore[arg-type]
