@@ -231,6 +231,9 @@ PRESETS: dict[str, dict[str, Any]] = {
         "norm": "batch",  # folded into the convs at export; GroupNorm would halve ORT throughput
     },
 }
+# fast3d with the paper's flattening head (keeps where on the die a feature sits: 32x(3,8,8) = 6144 -> 32) and
+# dropout 0.3 before the dense layers: the candidate to close fast3d's gap to feat3d (docs/models.md, Table III).
+PRESETS["fast3d_flat"] = {**PRESETS["fast3d"], "head": "flatten", "dropout": 0.3}
 
 
 def build(arch: str, **overrides: Any) -> PlacementNet:

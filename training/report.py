@@ -268,18 +268,20 @@ def _table3_md(part: dict[str, Any]) -> list[str]:
         for a in archs:
             out.append(f"| {a} | " + " | ".join(
                 _pct(acc[(n, s, a)]["test_accuracy"]) if (n, s, a) in acc else "–" for n, s in runs) + " |")
+    fast = [a for a in dict.fromkeys(r["arch"] for r in rows) if a.startswith("fast3d")]
     for size in sorted({n for n, _ in runs}):
-        paired = [s for n, s in runs if n == size and (n, s, "fast3d") in acc and (n, s, "feat3d") in acc]
-        if not paired:
-            continue
-        gaps = [100 * (acc[(size, s, "feat3d")]["test_accuracy"] - acc[(size, s, "fast3d")]["test_accuracy"])
-                for s in paired]
-        gap = float(np.mean(gaps))
-        verdict = "within" if round(gap, 6) <= 1.0 else "NOT within"
-        each = ", ".join(f"{g:+.2f}" for g in gaps)
-        out += ["", f"fast3d vs feat3d test accuracy on subsamples of {size} (feat3d minus fast3d, points): {each}"
-                + (f"; mean {gap:+.2f} over {len(paired)} seeds" if len(paired) > 1 else "")
-                + f": {verdict} the 1-point budget."]
+        for arch in fast:
+            paired = [s for n, s in runs if n == size and (n, s, arch) in acc and (n, s, "feat3d") in acc]
+            if not paired:
+                continue
+            gaps = [100 * (acc[(size, s, "feat3d")]["test_accuracy"] - acc[(size, s, arch)]["test_accuracy"])
+                    for s in paired]
+            gap = float(np.mean(gaps))
+            verdict = "within" if round(gap, 6) <= 1.0 else "NOT within"
+            each = ", ".join(f"{g:+.2f}" for g in gaps)
+            out += ["", f"{arch} vs feat3d test accuracy on subsamples of {size} (feat3d minus {arch}, points): "
+                    f"{each}" + (f"; mean {gap:+.2f} over {len(paired)} seeds" if len(paired) > 1 else "")
+                    + f": {verdict} the 1-point budget."]
     out += ["", _settings_line(part, ("threads", "base_design")), ""]
     return out
 

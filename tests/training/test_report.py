@@ -197,5 +197,6 @@ def test_table3_seeds_from_separate_sittings_average_the_fast3d_gap(tmp_path: Pa
     md = (render(tmp_path, tmp_path / "out")[0]).read_text()
     assert "| 20 / seed 0 (4) | 20 / seed 1 (4) | 80 / seed 0 (16) |" in md
     assert "| feat3d | 95.00 | 94.00 | 90.00 |" in md and "| fast3d | 93.00 | 94.00 | 89.50 |" in md
-    assert "subsamples of 20 (feat3d minus fast3d, points): +2.00, +0.00; mean +1.00 over 2 seeds: within" in md
+    assert "fast3d vs feat3d test accuracy on subsamples of 20 (feat3d minus fast3d, points): +2.00, +0.00; mean " \
+        "+1.00 over 2 seeds: within" in md
     assert "subsamples of 80 (feat3d minus fast3d, points): +0.50: within" in md
