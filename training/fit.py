@@ -423,8 +423,9 @@ def duplicate_groups(x: FeatureArray, chunk: int = 1024) -> np.ndarray:
     """(N,) int64 group id per layout: layouts with bit-identical features share an id.
 
     Different net weightings can legalize to the same placement (of 16,384 layouts, ota3 has 14,223 distinct
-    feature tensors and ota4 15,254; docs/results/README.md); the model cannot tell such layouts apart, so a split that puts one copy in
-    training and another in test leaks test answers. `split_indices(groups=...)` keeps each group on one side.
+    feature tensors and ota4 15,254; docs/results/README.md); the model cannot tell such layouts apart, so a
+    split that puts one copy in training and another in test leaks test answers. `split_indices(groups=...)`
+    keeps each group on one side.
     """
     import hashlib
 

@@ -361,16 +361,21 @@ def _fewshot_png(parts: dict[str, dict[str, Any]], path: Path) -> None:
     import matplotlib.pyplot as plt
 
     names = list(parts)
-    fig, ax = plt.subplots(figsize=(1.6 + 1.5 * len(names), 3.4), dpi=110)
-    data = [[100 * r["false_omission_rate"] for r in parts[n]["rows"]] for n in names]
-    ax.boxplot(data, widths=0.5)
-    ax.set_xticks(range(1, len(names) + 1), [n.upper() for n in names])
-    for i, n in enumerate(names, start=1):
-        rnd = np.median([100 * r["for_random"] for r in parts[n]["rows"]])
-        ax.hlines(rnd, i - 0.35, i + 0.35, color="black", lw=1.5, label="random pruning" if i == 1 else "_")
+    fig, ax = plt.subplots(figsize=(1.6 + 1.8 * len(names), 3.6), dpi=110)
+    model = [[100 * r["false_omission_rate"] for r in parts[n]["rows"]] for n in names]
+    rand = [[100 * r["for_random"] for r in parts[n]["rows"]] for n in names]  # each run's own bad share
+    at = np.arange(1, len(names) + 1)
+    a = ax.boxplot(model, positions=at - 0.2, widths=0.32, patch_artist=True)
+    b = ax.boxplot(rand, positions=at + 0.2, widths=0.32, patch_artist=True)
+    for box in a["boxes"]:
+        box.set_facecolor("#9ecae1")
+    for box in b["boxes"]:
+        box.set_facecolor("#dddddd")
+    ax.set_xticks(at, [n.upper() for n in names])
     ax.set_ylabel("false omission rate (%)")
-    ax.set_title(f"Few-shot transfer ({len(data[0])} runs of 16 layouts each)")
-    ax.legend(frameon=False, loc="upper right")
+    ax.set_title(f"Few-shot transfer ({len(model[0])} runs of 16 layouts each)")
+    ax.legend([a["boxes"][0], b["boxes"][0]], ["fine-tuned model", "random pruning (same run)"], frameon=False,
+              loc="upper center", bbox_to_anchor=(0.5, -0.08), ncol=2)
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)
