@@ -158,7 +158,7 @@ def merge_alphas(path: Path, rows: list[Row]) -> list[Row]:
     """Rows of earlier runs at other (alpha, recipe) pairs plus these, sorted by alpha (descending): Table IV's
     alphas can run in separate sittings with their own caps; each row carries the max_train and ft_epochs that
     made it."""
-    order = {name: i for i, name in enumerate(("base", "random", "base_lr1e-3"))}
+    order = {name: i for i, name in enumerate(INIT_LABELS)}
     merged = merge_rows(path, rows, ("alpha", "init"))
     return sorted(merged, key=lambda r: (-float(r["alpha"]), order.get(str(r["init"]), 99)))
 
@@ -310,7 +310,7 @@ def _table4_md(parts: dict[str, dict[str, Any]]) -> list[str]:
                 f"| {_pct(r['prune_rate'])} | {_pct(r['for_random'])} | {_pct(r['for_hpwl'])} "
                 f"| {_pct(r['for_pair_distance'])} | {_pct(r.get('for_model_25'))} | {_pct(r.get('for_hpwl_25'))} "
                 f"| {_pct(r.get('for_pair_distance_25'))} |")
-    for init in ("base", "random", "base_lr1e-3"):
+    for init in INIT_LABELS:
         sel = [r for p in parts.values() for r in p["rows"] if r["alpha"] == 0.1 and r["init"] == init]
         if len(sel) < len(parts):
             continue
