@@ -180,6 +180,7 @@ def table3(
             "test_accuracy": test.accuracy, "best_epoch": float(result.best_epoch),
             "epochs_run": float(len(result.history)), "seconds": seconds,
             "n_train": float(len(tr)), "n_val": float(len(va)), "n_test": float(len(te)),
+            "subsample": subsample, "seed": seed,  # which split: rows of several sittings merge on these
         })
         log.info("table3 %s: %s", arch, rows[-1])
     return rows
@@ -188,11 +189,11 @@ def table3(
 # --- Table IV: transfer at training ratio alpha, with and without the base model -----------------------------
 
 
-# Fine-tuning recipes of Table IV: (start from the base weights, learning rate, freeze BatchNorm statistics).
-RECIPES: dict[str, tuple[bool, float, bool]] = {
-    "base": (True, FINETUNE_CONFIG.lr, True),  # "w": the paper's transfer; the service's "gentle" recipe
-    "random": (False, FULL_FINETUNE_CONFIG.lr, False),  # "w/o": fresh weights
-    "base_lr1e-3": (True, FULL_FINETUNE_CONFIG.lr, False),  # "w" trained exactly like "w/o"; the service's "full"
+# Table IV's runs: (start from the base weights, training config) -- the service's fine-tuning configs.
+RECIPES: dict[str, tuple[bool, TrainConfig]] = {
+    "base": (True, FINETUNE_CONFIG),  # "w": the paper's transfer; the service's "gentle" recipe
+    "random": (False, FULL_FINETUNE_CONFIG),  # "w/o": fresh weights
+    "base_lr1e-3": (True, FULL_FINETUNE_CONFIG),  # "w" trained exactly like "w/o"; the service's "full"
 }
 
 
@@ -236,12 +237,12 @@ def table4(
         if max_train and len(tr) > max_train:
             tr = np.sort(np.random.default_rng(seed).choice(tr, size=max_train, replace=False))
         for init in inits:
-            from_base, lr, freeze = RECIPES[init]
+            from_base, recipe = RECIPES[init]
             model = copy.deepcopy(base) if from_base else random_init_like(base, seed)
-            cfg = TrainConfig(
-                epochs=epochs, lr=lr, class_weight="balanced", patience=3, seed=seed, threads=threads,
-                freeze_norm_stats=freeze, report_train_accuracy=False,
-            )
+            cfg = recipe.model_copy(update={
+                "epochs": epochs, "class_weight": "balanced", "patience": 3, "seed": seed, "threads": threads,
+                "report_train_accuracy": False,
+            })
             t0 = time.perf_counter()
             val = (Rows(data.x, va), y[va]) if len(va) else None
             result = fit(model, (Rows(data.x, tr), y[tr]), val, cfg)
@@ -249,7 +250,7 @@ def table4(
             threshold = _threshold(model, data.x, on, y[on], prune_rate)
             proba = predict_proba(model, Rows(data.x, te))
             rows.append({
-                "alpha": alpha, "init": init, "lr": lr, "n_train": float(len(tr)), "n_val": float(len(va)),
+                "alpha": alpha, "init": init, "lr": cfg.lr, "n_train": float(len(tr)), "n_val": float(len(va)),
                 "epochs_run": float(len(result.history)), "seconds": time.perf_counter() - t0,
                 **metrics_row(proba, y[te], threshold, heur),
             })

@@ -28,6 +28,7 @@ from torch import nn
 
 from placeq.batch import PlacementBatch
 from placeq.errors import InputError
+from placeq.recipes import Recipe, choose
 from training.metrics import evaluate
 from training.nets import PlacementNet, from_config, front_parameters
 
@@ -118,22 +119,11 @@ class TrainConfig(BaseModel):
 
 FINETUNE_CONFIG = TrainConfig(lr=1e-4, freeze_norm_stats=True)  # "gentle": few labels, keep the base's statistics
 FULL_FINETUNE_CONFIG = TrainConfig(lr=1e-3, freeze_norm_stats=False)  # "full": the base weights trained as from scratch
-FULL_RECIPE_FROM = 100  # labelled layouts from which "auto" picks "full"
-FinetuneRecipe = Literal["auto", "gentle", "full"]
 
 
-def finetune_recipe(n_labelled: int, recipe: FinetuneRecipe = "auto") -> tuple[str, TrainConfig]:
-    """(name, config) of a fine-tuning recipe; "auto" is "gentle" below FULL_RECIPE_FROM labelled layouts.
-
-    Why the cut (docs/results, Table IV): from 148 labelled layouts on, the base trained at lr 1e-3 with its
-    BatchNorm statistics updated ranks the target's layouts as well as or better than the gentle recipe on
-    OTA2-OTA4 (FOR at 25% pruned 8.01 / 8.18 / 8.99% vs 8.67 / 8.26 / 12.69% at 148; 6.88 / 6.14 / 7.08% vs
-    7.73 / 7.16 / 9.48% at 1,474). Few-shot (16 layouts) was measured with the gentle recipe only.
-    """
-    if recipe == "auto":
-        recipe = "full" if n_labelled >= FULL_RECIPE_FROM else "gentle"
-    if recipe not in ("gentle", "full"):
-        raise InputError("recipe", f"unknown fine-tuning recipe {recipe!r}; choose auto, gentle or full")
+def finetune_recipe(n_labelled: int, choice: str = "auto") -> tuple[Recipe, TrainConfig]:
+    """(name, config) of the fine-tuning recipe `placeq.recipes.choose` picks for `n_labelled` layouts."""
+    recipe = choose(n_labelled, choice)
     return recipe, FULL_FINETUNE_CONFIG if recipe == "full" else FINETUNE_CONFIG
 
 
@@ -475,13 +465,11 @@ def split_indices(
         # group, large or small, has the same chance to land in test. (The first copy's place would pull a group
         # of 85 copies to the front: ota3's test set came out 19.7% bad instead of 25%.)
         groups = np.asarray(groups)
-        _, inverse = np.unique(groups[perm], return_inverse=True)
-        inverse = inverse.reshape(-1)
-        lowest = np.full(inverse.max(initial=-1) + 1, np.iinfo(np.int64).max)
-        np.minimum.at(lowest, inverse, perm)
-        position = np.empty(len(labels), dtype=np.int64)
+        lowest = np.full(groups.max(initial=-1) + 1, len(groups))
+        np.minimum.at(lowest, groups[used], used)
+        position = np.empty(len(groups), dtype=np.int64)
         position[perm] = np.arange(len(perm))
-        perm = perm[np.argsort(position[lowest[inverse]], kind="stable")]
+        perm = perm[np.argsort(position[lowest[groups[perm]]], kind="stable")]
     n_test = _group_end(perm, int(round(test_frac * len(used))), groups)
     test, pool = perm[:n_test], perm[n_test:]
     if train_frac is not None and train_count is not None:

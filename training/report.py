@@ -78,7 +78,7 @@ def run_report(cfg: ReportConfig) -> list[Path]:
         rows = table3(data, nofeat, cfg.archs, subsample=cfg.subsample, epochs=cfg.epochs, seed=cfg.seed,
                       threads=cfg.threads)
         for r in rows:
-            r.update(max_epochs=cfg.epochs, seed=cfg.seed, subsample=cfg.subsample)
+            r.update(max_epochs=cfg.epochs)
         merged = merge_rows(cfg.work / "table3.json", rows, ("subsample", "seed", "arch"))
         _save(cfg.work, "table3", merged, settings)
     if "table4" in cfg.parts or "fewshot" in cfg.parts:
@@ -240,8 +240,7 @@ def _base_md(part: dict[str, Any]) -> list[str]:
 
 
 def _table3_md(part: dict[str, Any]) -> list[str]:
-    defaults = {k: part["settings"][k] for k in ("seed", "subsample") if k in part["settings"]}
-    rows = [{**defaults, **r} for r in part["rows"]]
+    rows = part["rows"]
     runs = sorted({(int(r["subsample"]), int(r["seed"])) for r in rows})  # one (subsample, seed) = one split
     main = [r for r in rows if (r["subsample"], r["seed"]) == runs[0]]
     n = main[0] if main else {}
@@ -259,11 +258,12 @@ def _table3_md(part: dict[str, Any]) -> list[str]:
                    f"| {int(r['epochs_run'])} / {r.get('max_epochs', '?')} ({int(r['best_epoch'])}) "
                    f"| {r['seconds']:.0f} | {ref} |")
     acc = {(r["subsample"], r["seed"], r["arch"]): r for r in rows}
+    n_test = {(r["subsample"], r["seed"]): int(r["n_test"]) for r in rows}
     if len(runs) > 1:
         archs = list(dict.fromkeys(r["arch"] for r in rows))
         out += ["", "Test accuracy (%) per split (each subsample size and seed its own subsample, split and "
                 "initialization; n test in brackets):", "",
-                "| model | " + " | ".join(f"{n} / seed {s} ({int(_n_test(rows, n, s))})" for n, s in runs) + " |",
+                "| model | " + " | ".join(f"{n} / seed {s} ({n_test[(n, s)]})" for n, s in runs) + " |",
                 "|---|" + "---:|" * len(runs)]
         for a in archs:
             out.append(f"| {a} | " + " | ".join(
@@ -284,11 +284,6 @@ def _table3_md(part: dict[str, Any]) -> list[str]:
                     + f": {verdict} the 1-point budget."]
     out += ["", _settings_line(part, ("threads", "base_design")), ""]
     return out
-
-
-def _n_test(rows: list[Row], subsample: int, seed: int) -> float:
-    """Test-set size of one (subsample, seed) split."""
-    return next(float(r["n_test"]) for r in rows if (r["subsample"], r["seed"]) == (subsample, seed))
 
 
 def _table4_md(parts: dict[str, dict[str, Any]]) -> list[str]:

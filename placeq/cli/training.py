@@ -14,6 +14,7 @@ import logging
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from placeq import recipes
 from placeq.errors import InputError
 
 if TYPE_CHECKING:
@@ -65,9 +66,8 @@ def register(sub: Any) -> None:
     size.add_argument("--shots", type=int, help="exact number of training layouts (few-shot, e.g. 16)")
     p.add_argument("--freeze-front", action="store_true", help="keep the separate 2D stack's weights")
     p.add_argument("--from-scratch", action="store_true", help="random-init baseline (Table IV 'w/o')")
-    p.add_argument("--recipe", choices=("auto", "gentle", "full"), default="auto",
-                   help="gentle: lr 1e-4, BatchNorm statistics kept; full: lr 1e-3, statistics updated; "
-                        "auto: gentle below 100 labelled training layouts (docs/results); --lr overrides the rate")
+    p.add_argument("--recipe", choices=recipes.CHOICES, default="auto",
+                   help=f"{recipes.HELP}; --lr overrides the rate")
     p.set_defaults(handler=finetune)
 
     p = sub.add_parser("evaluate", help="accuracy, precision, recall, F1, FOR of a model on labelled data")
@@ -128,13 +128,11 @@ def _run(args: argparse.Namespace, ckpt_in: Checkpoint | None, model: Any) -> in
         groups=groups,
     )
     tr, va, te = split["train"], split["val"], split["test"]
-    from_scratch = bool(getattr(args, "from_scratch", False))
-    recipe, freeze_stats, default_lr = None, False, 1e-3
-    if is_ft and not from_scratch:
-        recipe, recipe_cfg = finetune_recipe(len(tr), args.recipe)
-        freeze_stats, default_lr = recipe_cfg.freeze_norm_stats, recipe_cfg.lr
+    recipe, start = None, TrainConfig()  # from scratch: lr 1e-3, BatchNorm statistics learned
+    if is_ft and not getattr(args, "from_scratch", False):
+        recipe, start = finetune_recipe(len(tr), args.recipe)
         log.info("fine-tuning recipe %s (%d labelled training layouts)", recipe, len(tr))
-    lr = args.lr if args.lr is not None else default_lr
+    lr = args.lr if args.lr is not None else start.lr
     cfg = TrainConfig(
         epochs=args.epochs,
         batch_size=args.batch_size,
@@ -144,7 +142,7 @@ def _run(args: argparse.Namespace, ckpt_in: Checkpoint | None, model: Any) -> in
         seed=args.seed,
         threads=args.threads,
         freeze_front=bool(getattr(args, "freeze_front", False)),
-        freeze_norm_stats=freeze_stats,
+        freeze_norm_stats=start.freeze_norm_stats,
     )
     log.info("train %d / val %d / test %d layouts, %s", len(tr), len(va), len(te), model.config.arch)
     val = (Rows(x, va), y[va]) if len(va) else None

@@ -98,7 +98,7 @@ def error_field(path: str) -> str:
 
 
 def _is_oip(request: Request) -> bool:
-    return error_field(request.url.path) == "error"
+    return request.url.path.startswith(OIP_PREFIX)
 
 
 def _body(request: Request, status: int, detail: object) -> JSONResponse:

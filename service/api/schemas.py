@@ -8,7 +8,9 @@ from typing import Annotated, Any, Literal
 from fastapi import Path
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
+from placeq import recipes
 from placeq.domain import MAX_NAME_LEN, NAME_PATTERN, Circuit, DeviceKind, Integer, Name, Placement, Real, json_integer
+from placeq.recipes import RecipeChoice
 from service.settings import MAX_NETLIST_BYTES
 
 # Documented limit; the deployed value is Settings.max_batch (never above this).
@@ -129,11 +131,7 @@ class FinetuneRequest(BaseModel):
     base_version: Version | None = Field(default=None, description="Version to start from (default: live/base).")
     activate: bool = Field(default=False, strict=True, description="Make the new version live once it is published.")
     epochs: Integer = Field(default=30, ge=1, le=500)
-    recipe: Literal["auto", "gentle", "full"] = Field(
-        default="auto",
-        description="gentle: lr 1e-4, the base's BatchNorm statistics kept (few labels); full: lr 1e-3, statistics "
-        "updated; auto: gentle below 100 labelled layouts, full from 100 (measured in docs/results).",
-    )
+    recipe: RecipeChoice = Field(default="auto", description=recipes.HELP + ".")
     idempotency_key: IdempotencyKey | None = None
 
     @model_validator(mode="after")
