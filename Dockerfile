@@ -6,9 +6,11 @@ RUN apt-get update \
 WORKDIR /app
 COPY pyproject.toml README.md ./
 COPY placeq ./placeq
+COPY simulate ./simulate
 COPY training ./training
 COPY model_store ./model_store
 COPY service ./service
+COPY cli ./cli
 RUN pip install --no-cache-dir ".[serve,train]"
 ENV PLACEQ_HOME=/data PYTHONUNBUFFERED=1
 EXPOSE 8000

@@ -181,7 +181,7 @@ def serve(model_dir: Path, cfg: Config, workdir: Path, timeout_s: float = 180.0)
         PLACEQ_BASE_MODEL=str(model_dir),
         PLACEQ_ORT_THREADS=str(cfg.ort_threads),
     )
-    cmd = [sys.executable, "-m", "placeq", "serve", "--no-worker", "--port", str(port), "--workers", str(cfg.workers)]
+    cmd = [sys.executable, "-m", "cli", "serve", "--no-worker", "--port", str(port), "--workers", str(cfg.workers)]
     with (home / "server.log").open("wb") as log:
         proc = subprocess.Popen(
             cmd, env=env, cwd=workdir, stdout=log, stderr=subprocess.STDOUT, preexec_fn=_die_with_parent

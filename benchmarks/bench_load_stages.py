@@ -30,7 +30,7 @@ import numpy as np
 from bench_load import REPO, SHIPPED, encode, placement_variants
 
 import service.api.app  # noqa: F401  (the API process's imports: what the collector walks there)
-from service.api.routes.predict import features_of
+from service.api.resolve import features_of
 from service.api.schemas import LayoutScore, ModelRef, PredictRequest, PredictResponse
 from service.scoring import load_model
 

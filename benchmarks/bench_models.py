@@ -6,7 +6,7 @@
 Each model is exported with `training.export.export_onnx` (the verified production path) to a temporary folder.
 A measurement is the median over `--repeats` timed runs of one batch after `--warmup` runs; layouts/s =
 batch / median seconds. Weights are random (throughput does not depend on them); inputs are synthetic layouts
-from `training.fit.synthetic_task`. The 1-minute load average is printed: wall-clock numbers taken while other
+from `training.synthetic.synthetic_task`. The 1-minute load average is printed: wall-clock numbers taken while other
 processes share the cores are depressed; ``ort_cpu_t1`` (layouts per CPU-second of the single-threaded session,
 which runs on the calling thread) is much less sensitive to that.
 """
@@ -27,8 +27,8 @@ import torch
 from torch import nn
 
 from training.export import INPUT_NAME, export_onnx
-from training.fit import synthetic_task
 from training.nets import ARCHITECTURES, PlacementNet, count_parameters
+from training.synthetic import synthetic_task
 
 
 def macs_per_layout(model: PlacementNet) -> int:

@@ -24,8 +24,8 @@ from placeq.batch import PlacementBatch
 from placeq.circuits import BUILTIN_DESIGNS, load_design
 from placeq.domain import Circuit
 from placeq.footprint import footprint
+from simulate.label import label_batch, write_labels
 from training.heuristics import false_omission_rate, hpwl, pair_distance
-from training.simulate.label import label_batch, write_labels
 
 
 def random_rows(circuit: Circuit, count: int, seed: int, row_um: float = 60.0) -> PlacementBatch:

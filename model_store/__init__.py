@@ -31,6 +31,7 @@ from model_store.errors import (
 )
 from model_store.keys import ApiKeys
 from model_store.migrations import current, downgrade, head, upgrade
+from model_store.model_dir import publish_model_dir
 from model_store.records import (
     BASE_DESIGN,
     LIVE,
@@ -88,6 +89,7 @@ __all__ = [
     "current",
     "downgrade",
     "head",
+    "publish_model_dir",
     "sha256_hex",
     "upgrade",
     "validate_artifact",

@@ -17,6 +17,7 @@ from model_store._rows import _Part, design_record
 from model_store.errors import InvalidName
 from model_store.orm import DesignRow
 from model_store.records import BASE_DESIGN, DesignRecord, now
+from placeq.circuits import BUILTIN_DESIGNS, load_design
 from placeq.domain import Circuit
 from placeq.errors import UnknownDesign
 
@@ -63,6 +64,16 @@ class Designs(_Part):
     def get_design(self, name: str) -> Circuit:
         """The registered circuit (`placeq.errors.UnknownDesign` if none, listing the registered names)."""
         return Circuit.model_validate(self.design_record(name).circuit)
+
+    def circuit(self, name: str) -> Circuit:
+        """The circuit a job or a request means by `name`: a registered design, else a built-in one
+        (`UnknownDesign` listing both otherwise)."""
+        try:
+            return self.get_design(name)
+        except UnknownDesign as exc:
+            if name in BUILTIN_DESIGNS:
+                return load_design(name)
+            raise UnknownDesign(name, exc.known + list(BUILTIN_DESIGNS)) from None
 
     def list_designs(self) -> list[DesignRecord]:
         with self.db.session() as s:

@@ -7,12 +7,12 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, Literal
 
-# The pseudo-design whose "live" alias the service scores with when a design has no live version of its own.
-BASE_DESIGN = "base"
+from placeq.artifact import BASE_DESIGN as BASE_DESIGN  # re-exported: the store resolves to it
+from placeq.artifact import InputKind as InputKind
+
 LIVE = "live"
 
 VersionStatus = Literal["ready", "rejected", "archived"]
-InputKind = Literal["feat", "nofeat"]
 
 # What an API key may do: "predict" scores and reads; "admin" also changes state, and implies "predict".
 Scope = Literal["predict", "admin"]

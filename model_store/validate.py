@@ -10,17 +10,23 @@ metadata_props it carries (input_kind, threshold) agree with the graph.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from model_store.errors import ArtifactInvalid
-from model_store.records import InputKind
-from placeq.features import IMAGE_SIZE, N_CHANNELS, N_NOFEAT_CHANNELS
+from placeq.artifact import (
+    KEY_ARCHITECTURE,
+    KEY_THRESHOLD,
+    InputKind,
+    SignatureError,
+    check_signature,
+    parse_threshold,
+    ports,
+)
+from placeq.features import IMAGE_SIZE
 
-CHANNELS_TO_KIND: dict[int, InputKind] = {N_CHANNELS: "feat", N_NOFEAT_CHANNELS: "nofeat"}
 WARMUP_BATCHES = (1, 3)  # batch 1 and a larger one exercise the dynamic batch axis
 
 
@@ -53,45 +59,25 @@ def _session(data: bytes) -> Any:
         raise _invalid(f"onnxruntime cannot load it: {exc}") from None
 
 
-def parse_threshold(raw: str) -> float:
-    try:
-        value = float(raw)
-    except ValueError:
-        raise _invalid(f"metadata_props threshold={raw!r} is not a number") from None
-    if not (0.0 < value < 1.0) or math.isnan(value):
-        raise _invalid(f"metadata_props threshold={value} is not a probability in (0, 1)")
-    return value
-
-
 def validate_artifact(data: bytes) -> ArtifactInfo:
-    """Load, check and warm `data`; raise `ArtifactInvalid` (field "artifact") naming the first problem."""
+    """Load, check (placeq.artifact.check_signature) and warm `data`; raise `ArtifactInvalid` (field "artifact")
+    naming the first problem."""
     if not data:
         raise _invalid("empty file")
     session = _session(data)
-    inputs, outputs = session.get_inputs(), session.get_outputs()
-    if len(inputs) != 1:
-        raise _invalid(f"expected 1 input, got {len(inputs)}: {[i.name for i in inputs]}")
-    inp = inputs[0]
-    if inp.type != "tensor(float)":
-        raise _invalid(f"input {inp.name!r} is {inp.type}, expected tensor(float) (float32)")
-    shape = list(inp.shape)
-    expected = f"[B, {N_CHANNELS}|{N_NOFEAT_CHANNELS}, {IMAGE_SIZE}, {IMAGE_SIZE}]"
-    if len(shape) != 4 or shape[1] not in CHANNELS_TO_KIND or shape[2:] != [IMAGE_SIZE, IMAGE_SIZE]:
-        raise _invalid(f"input {inp.name!r} has shape {shape}, expected {expected}")
-    if isinstance(shape[0], int):
-        raise _invalid(f"input {inp.name!r} has a fixed batch size {shape[0]}; export with a dynamic batch axis")
-    kind = CHANNELS_TO_KIND[shape[1]]
-    if not outputs:
-        raise _invalid("the graph has no outputs")
-    for out in outputs:
-        if out.type != "tensor(float)":
-            raise _invalid(f"output {out.name!r} is {out.type}, expected tensor(float)")
+    outputs = session.get_outputs()
+    meta = dict(session.get_modelmeta().custom_metadata_map)
+    try:
+        sig = check_signature(ports(session.get_inputs()), ports(outputs), meta)
+        threshold = parse_threshold(meta[KEY_THRESHOLD]) if KEY_THRESHOLD in meta else None
+    except SignatureError as exc:
+        raise _invalid(str(exc)) from None
 
     rng = np.random.default_rng(0)
     for batch in WARMUP_BATCHES:
-        x = rng.random((batch, shape[1], IMAGE_SIZE, IMAGE_SIZE), dtype=np.float32)  # (B, C, 64, 64)
+        x = rng.random((batch, sig.channels, IMAGE_SIZE, IMAGE_SIZE), dtype=np.float32)  # (B, C, 64, 64)
         try:
-            results = session.run(None, {inp.name: x})
+            results = session.run(None, {sig.input_name: x})
         except Exception as exc:
             raise _invalid(f"warm-up run at batch {batch} failed: {exc}") from None
         for out, y in zip(outputs, results, strict=True):
@@ -101,17 +87,11 @@ def validate_artifact(data: bytes) -> ArtifactInfo:
                 raise _invalid(f"output {out.name!r} has shape {got} at batch {batch}, expected [B] or [B, 1]")
             if not np.all(np.isfinite(y)):
                 raise _invalid(f"output {out.name!r} is not finite on the warm-up batch")
-
-    meta = dict(session.get_modelmeta().custom_metadata_map)
-    if "input_kind" in meta and meta["input_kind"] != kind:
-        said = meta["input_kind"]
-        raise _invalid(f"metadata_props input_kind={said!r} but the input has {shape[1]} channels ({kind})")
-    threshold = parse_threshold(meta["threshold"]) if "threshold" in meta else None
     return ArtifactInfo(
-        input_name=inp.name,
-        input_kind=kind,
-        output_names=tuple(o.name for o in outputs),
+        input_name=sig.input_name,
+        input_kind=sig.input_kind,
+        output_names=sig.output_names,
         metadata=meta,
         threshold=threshold,
-        arch=meta.get("architecture") or None,
+        arch=meta.get(KEY_ARCHITECTURE) or None,
     )

@@ -9,13 +9,16 @@ simulations) are never labelled: they get -1 and are left out of `balanced`.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Literal, get_args
 
 import numpy as np
 
 from placeq.errors import InputError
 
 Metric = Literal["offset", "cmrr"]
+# balanced: best q -> 0, worst q -> 1, rest unused (the base model's set, Sec. IV-B); quartile: worst q -> 1, rest 0
+LabelMode = Literal["balanced", "quartile"]
+LABEL_MODES: tuple[str, ...] = get_args(LabelMode)
 UNLABELLED = -1
 
 
@@ -72,3 +75,15 @@ def balanced(values: np.ndarray, metric: str = "offset", q: float = 0.25) -> tup
     lab = np.concatenate([np.zeros(k, dtype=np.int8), np.ones(k, dtype=np.int8)])
     sort = np.argsort(idx, kind="stable")
     return idx[sort], lab[sort]
+
+
+def label_array(values: np.ndarray, metric: str, mode: str = "quartile", q: float = 0.25) -> np.ndarray:
+    """(B,) int8 training labels of every layout in `mode` (see `LabelMode`); unused or failed layouts get -1."""
+    if mode == "quartile":
+        return worst_quartile(values, metric, q)
+    if mode != "balanced":
+        raise InputError("mode", f"unknown label mode {mode!r}; choose {', '.join(LABEL_MODES)}")
+    idx, lab = balanced(values, metric, q)
+    y = np.full(len(values), UNLABELLED, dtype=np.int8)
+    y[idx] = lab
+    return y

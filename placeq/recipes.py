@@ -1,7 +1,7 @@
 """Fine-tuning recipes by name, and the rule that picks one for a number of labelled layouts.
 
 Torch-free so that the API can validate a job's ``recipe`` and the CLI can offer the choices without importing
-training; `training.fit.finetune_recipe` maps the chosen name to its training config.
+training; `training.config.finetune_recipe` maps the chosen name to its training config.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ Recipe = Literal["gentle", "full"]  # gentle: lr 1e-4, BatchNorm statistics kept
 RecipeChoice = Literal["auto", "gentle", "full"]
 CHOICES: tuple[str, ...] = get_args(RecipeChoice)
 FULL_FROM = 100  # labelled layouts from which "auto" picks "full"
+DEFAULT_EPOCHS = 30  # most epochs of a training run (fine-tunes without a validation set run all of them)
 HELP = (f"gentle: lr 1e-4, the base's BatchNorm statistics kept (few labels); full: lr 1e-3, statistics updated; "
         f"auto: gentle below {FULL_FROM} labelled layouts, full from {FULL_FROM} (measured in docs/results)")
 

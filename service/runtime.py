@@ -21,8 +21,7 @@ from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
-from model_store import BASE_DESIGN, Job, JobState, JobStateError, ModelStore, sha256_hex, upgrade
-from service.bootstrap import publish_model_dir
+from model_store import BASE_DESIGN, Job, JobState, JobStateError, ModelStore, publish_model_dir, sha256_hex, upgrade
 from service.scoring import LiveRef, ModelCache
 from service.settings import Settings
 

@@ -22,12 +22,12 @@ from functools import lru_cache
 import numpy as np
 import onnxruntime as ort
 
-from placeq.features import IMAGE_SIZE, N_CHANNELS
+from placeq.artifact import BASE_DESIGN, KIND_TO_CHANNELS, InputKind, SignatureError, check_signature, ports
+from placeq.features import IMAGE_SIZE
 
 log = logging.getLogger(__name__)
 
 BATCH_BUCKETS: tuple[int, ...] = (1, 8, 64)
-BASE_DESIGN = "base"
 
 
 class ModelLoadError(RuntimeError):
@@ -42,7 +42,7 @@ class LoadedModel:
     version: int
     sha256: str
     threshold: float
-    input_kind: str  # "feat" (B, 18, 64, 64) or "nofeat" (B, 2, 64, 64)
+    input_kind: InputKind  # "feat" (B, 18, 64, 64) or "nofeat" (B, 2, 64, 64)
     output_kind: str  # "logit" or "probability"
     session: ort.InferenceSession = field(repr=False, compare=False)
     input_name: str = "features"
@@ -51,7 +51,7 @@ class LoadedModel:
 
     @property
     def channels(self) -> int:
-        return N_CHANNELS if self.input_kind == "feat" else 2
+        return KIND_TO_CHANNELS[self.input_kind]
 
     def predict(self, x: np.ndarray) -> np.ndarray:
         """(B, C, 64, 64) float32 -> (B,) probability of being a bad (worst-quartile) layout."""
@@ -109,26 +109,20 @@ def load_model(
 ) -> LoadedModel:
     """Load, check the signature and warm every batch bucket; raise `ModelLoadError` before anyone uses it."""
     session = make_session(onnx_bytes, threads=threads)
-    inputs, outputs = session.get_inputs(), session.get_outputs()
-    if len(inputs) != 1 or len(outputs) < 1:
-        raise ModelLoadError(f"expected 1 input and >= 1 output, got {len(inputs)} and {len(outputs)}")
-    shape = inputs[0].shape
-    channels = shape[1] if len(shape) == 4 else None
-    if channels not in (N_CHANNELS, 2) or shape[2:] != [IMAGE_SIZE, IMAGE_SIZE]:
-        raise ModelLoadError(f"input {inputs[0].name!r} has shape {shape}, expected [B, 18|2, 64, 64]")
-    names = [o.name for o in outputs]
-    # training.export writes ("logit", "probability"); score the probability when the graph has one.
-    output_name, output_kind = ("probability", "probability") if "probability" in names else (names[0], "logit")
+    try:
+        sig = check_signature(ports(session.get_inputs()), ports(session.get_outputs()))
+    except SignatureError as exc:
+        raise ModelLoadError(str(exc)) from exc
     model = LoadedModel(
         design=design,
         version=version,
         sha256=sha256,
         threshold=threshold,
-        input_kind="feat" if channels == N_CHANNELS else "nofeat",
-        output_kind=output_kind,
+        input_kind=sig.input_kind,
+        output_kind=sig.output_kind,
         session=session,
-        input_name=inputs[0].name,
-        output_name=output_name,
+        input_name=sig.input_name,
+        output_name=sig.output_name,
         threads=threads,
     )
     for bucket in BATCH_BUCKETS:

@@ -151,7 +151,7 @@ def start_celery_worker(env: dict[str, str], log: Path) -> subprocess.Popen[byte
 
 
 def start_embedded_worker(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
-    return start_process([sys.executable, "-m", "placeq", "worker"], env, log)
+    return start_process([sys.executable, "-m", "cli", "worker"], env, log)
 
 
 def kill_group(proc: subprocess.Popen[bytes], sig: int = signal.SIGKILL, timeout: float = 60) -> None:

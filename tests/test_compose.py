@@ -31,3 +31,15 @@ def test_compose_services_and_delivery_settings() -> None:
     for name in ("api", "worker"):
         assert any(v.startswith("blobs:") for v in services[name]["volumes"])
     assert "healthcheck" in services["postgres"] and "healthcheck" in services["redis"]
+
+
+def test_the_image_copies_every_package_the_project_installs() -> None:
+    """The Dockerfile's paths follow the package layout: a package moved or added must be copied too."""
+    import re
+    import tomllib
+
+    repo = Path(__file__).resolve().parents[1]
+    include = tomllib.loads((repo / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]["find"]["include"]
+    packages = {p.rstrip("*") for p in include}
+    copied = set(re.findall(r"^COPY (\S+) \./\1$", (repo / "Dockerfile").read_text(), flags=re.M))
+    assert packages <= copied, f"not copied into the image: {sorted(packages - copied)}"

@@ -4,8 +4,8 @@ A model directory (``var/models/ota1``) holds
     model.pt      torch: net config, state dict, train config, threshold, design, metrics (weights_only-safe)
     model.onnx    the verified, self-contained ONNX export (training.export)
     model.json    the same metadata as plain JSON, plus the ONNX sha256, for people and the model store
-Checkpoints carry their config and metrics (nanoGPT's habit), so `fine_tune` and the report can rebuild a model
-without knowing how it was trained.
+Checkpoints carry their config and metrics (nanoGPT's habit), so `training.pipeline.finetune_model` and the
+report can rebuild a model without knowing how it was trained. File names come from `placeq.artifact`.
 """
 
 from __future__ import annotations
@@ -19,14 +19,10 @@ from typing import Any
 import numpy as np
 import torch
 
+from placeq.artifact import CHECKPOINT_KEY, ONNX, SPLIT, SUMMARY, WEIGHTS
 from placeq.errors import InputError
 from training.export import ExportReport, export_onnx, placeq_version
 from training.nets import PlacementNet, from_config
-
-WEIGHTS = "model.pt"
-CHECKPOINT_KEY = "checkpoint_sha256"  # ONNX metadata: sha256 of the model.pt it was exported from
-ONNX = "model.onnx"
-SUMMARY = "model.json"
 
 
 @dataclass
@@ -98,9 +94,6 @@ def load_checkpoint(directory: str | Path) -> Checkpoint:
         metrics=dict(payload["metrics"]),
         extra=json.loads(payload.get("extra_json", "{}")),
     )
-
-
-SPLIT = "split.npz"
 
 
 def publish(

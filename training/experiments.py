@@ -17,23 +17,14 @@ import numpy as np
 
 from placeq.errors import InputError
 from placeq.labels import UNLABELLED, balanced, critical_value, relabel, worst_quartile
-from training.fit import (
-    FINETUNE_CONFIG,
-    FULL_FINETUNE_CONFIG,
-    FeatureArray,
-    Rows,
-    TrainConfig,
-    duplicate_groups,
-    fit,
-    load_features,
-    predict_proba,
-    random_init_like,
-    seed_everything,
-    split_indices,
-)
+from placeq.recipes import Recipe
+from training.feed import FeatureArray, Rows, load_features
+from training.fit import predict_proba, random_init_like, seed_everything
 from training.heuristics import false_omission_rate, hpwl, pair_distance
-from training.metrics import as_probability_threshold, choose_threshold, evaluate
+from training.metrics import evaluate
 from training.nets import PlacementNet, build, count_parameters
+from training.pipeline import Options, fit_model
+from training.splits import duplicate_groups, split_indices
 
 log = logging.getLogger(__name__)
 Row = dict[str, float | str]
@@ -138,11 +129,6 @@ def _take(scores: dict[str, np.ndarray], rows: np.ndarray) -> dict[str, np.ndarr
     return {k: v[rows] for k, v in scores.items()}
 
 
-def _threshold(model: PlacementNet, x: FeatureArray, rows: np.ndarray, y: np.ndarray, prune_rate: float) -> float:
-    proba = predict_proba(model, Rows(x, rows))
-    return as_probability_threshold(choose_threshold(proba, y, prune_rate=prune_rate))
-
-
 # --- Table III: architectures on the balanced base design ----------------------------------------------------
 
 
@@ -170,9 +156,9 @@ def table3(
         src = data if model.config.input_kind == "feat" else nofeat
         if src is None:
             raise InputError("archs", f"{arch} needs the nofeat features")
-        cfg = TrainConfig(epochs=epochs, patience=3, seed=seed, threads=threads)
+        options = Options(epochs=epochs, patience=3, seed=seed, threads=threads)
         t0 = time.perf_counter()
-        result = fit(model, (Rows(src.x, tr), y[tr]), (Rows(src.x, va), y[va]) if len(va) else None, cfg)
+        result = fit_model(model, src.x, y, {"train": tr, "val": va}, options, finetune=False).result
         seconds = time.perf_counter() - t0
         test = evaluate(predict_proba(model, Rows(src.x, te)), y[te], 0.5)
         rows.append({
@@ -189,11 +175,11 @@ def table3(
 # --- Table IV: transfer at training ratio alpha, with and without the base model -----------------------------
 
 
-# Table IV's runs: (start from the base weights, training config) -- the service's fine-tuning configs.
-RECIPES: dict[str, tuple[bool, TrainConfig]] = {
-    "base": (True, FINETUNE_CONFIG),  # "w": the paper's transfer; the service's "gentle" recipe
-    "random": (False, FULL_FINETUNE_CONFIG),  # "w/o": fresh weights
-    "base_lr1e-3": (True, FULL_FINETUNE_CONFIG),  # "w" trained exactly like "w/o"; the service's "full"
+# Table IV's runs: (start from the base weights, the service's fine-tuning recipe; None = from scratch).
+RECIPES: dict[str, tuple[bool, Recipe | None]] = {
+    "base": (True, "gentle"),  # "w": the paper's transfer (lr 1e-4, BatchNorm statistics kept)
+    "random": (False, None),  # "w/o": fresh weights, lr 1e-3
+    "base_lr1e-3": (True, "full"),  # "w" trained exactly like "w/o"
 }
 
 
@@ -239,20 +225,16 @@ def table4(
         for init in inits:
             from_base, recipe = RECIPES[init]
             model = copy.deepcopy(base) if from_base else random_init_like(base, seed)
-            cfg = recipe.model_copy(update={
-                "epochs": epochs, "class_weight": "balanced", "patience": 3, "seed": seed, "threads": threads,
-                "report_train_accuracy": False,
-            })
+            options = Options(epochs=epochs, balanced=True, patience=3, seed=seed, threads=threads,
+                              recipe=recipe or "auto", from_scratch=recipe is None, prune_rate=prune_rate,
+                              score_train=False)
             t0 = time.perf_counter()
-            val = (Rows(data.x, va), y[va]) if len(va) else None
-            result = fit(model, (Rows(data.x, tr), y[tr]), val, cfg)
-            on = va if len(va) else tr
-            threshold = _threshold(model, data.x, on, y[on], prune_rate)
+            fitted = fit_model(model, data.x, y, {"train": tr, "val": va}, options, finetune=True)
             proba = predict_proba(model, Rows(data.x, te))
             rows.append({
-                "alpha": alpha, "init": init, "lr": cfg.lr, "n_train": float(len(tr)), "n_val": float(len(va)),
-                "epochs_run": float(len(result.history)), "seconds": time.perf_counter() - t0,
-                **metrics_row(proba, y[te], threshold, heur),
+                "alpha": alpha, "init": init, "lr": fitted.config.lr, "n_train": float(len(tr)),
+                "n_val": float(len(va)), "epochs_run": float(len(fitted.result.history)),
+                "seconds": time.perf_counter() - t0, **metrics_row(proba, y[te], fitted.threshold, heur),
             })
             log.info("table4 %s alpha %s %s: FOR %.4f", data.name, alpha, init, rows[-1]["false_omission_rate"])
     return rows
@@ -295,11 +277,11 @@ def fewshot(
         pick = np.sort(np.random.default_rng([seed, r]).choice(pool, size=shots, replace=False))
         y_tr, y_te = fewshot_labels(data.values[pick], data.values[te], data.metric)
         model = copy.deepcopy(base)
-        cfg = TrainConfig(
-            epochs=epochs, lr=lr, class_weight="balanced", seed=seed + r, threads=threads,
-            freeze_norm_stats=True, report_train_accuracy=False,
-        )
-        fit(model, (Rows(data.x, pick), y_tr.astype(np.int64)), None, cfg)
+        options = Options(epochs=epochs, lr=lr, balanced=True, seed=seed + r, threads=threads, recipe="gentle",
+                          score_train=False)
+        y = np.full(len(data.values), UNLABELLED, dtype=np.int64)
+        y[pick] = y_tr
+        fit_model(model, data.x, y, {"train": pick}, options, finetune=True)
         m = metrics_row(predict_proba(model, Rows(data.x, te)), y_te, 0.5, heur)
         m["for_base"] = evaluate(base_proba, y_te, 0.5).false_omission_rate
         rows.append({"repeat": float(r), "n_train_bad": float(y_tr.sum()), **m})

@@ -26,6 +26,19 @@ import torch
 from torch import nn
 
 from placeq import __version__
+from placeq.artifact import (
+    INPUT_NAME,
+    KEY_ARCHITECTURE,
+    KEY_DESIGN,
+    KEY_INPUT_KIND,
+    KEY_NET_CONFIG,
+    KEY_THRESHOLD,
+    OPSET,
+    OUTPUT_NAMES,
+    SignatureError,
+    check_signature,
+    ports,
+)
 from placeq.errors import InputError, PlaceqError
 from training.nets import PlacementNet
 
@@ -34,9 +47,6 @@ def placeq_version() -> str:
     return __version__
 
 
-OPSET = 18
-INPUT_NAME = "features"
-OUTPUT_NAMES = ("logit", "probability")
 DEFAULT_ATOL = 1e-4
 
 
@@ -73,18 +83,18 @@ def model_metadata(
     """The metadata_props the service reads without torch."""
     c = model.config
     meta = {
-        "architecture": c.arch,
-        "input_kind": c.input_kind,
+        KEY_ARCHITECTURE: c.arch,
+        KEY_INPUT_KIND: c.input_kind,
         "input_name": INPUT_NAME,
         "input_shape": ",".join(str(d) for d in c.input_shape),
         "outputs": ",".join(OUTPUT_NAMES),
         "positive_class": "prune: predicted worst quartile of the design's metric",
-        "threshold": repr(float(threshold)),
-        "design": design,
+        KEY_THRESHOLD: repr(float(threshold)),
+        KEY_DESIGN: design,
         "placeq_version": placeq_version(),
         "torch_version": torch.__version__,
         "opset": str(OPSET),
-        "net_config": json.dumps(c.model_dump(mode="json"), sort_keys=True),
+        KEY_NET_CONFIG: json.dumps(c.model_dump(mode="json"), sort_keys=True),
     }
     meta.update(extra or {})
     return meta
@@ -166,6 +176,11 @@ def export_onnx(
 
     # Parity on real inputs, from the serialized bytes, at the full sample and at batch 1.
     session = ort.InferenceSession(tmp.read_bytes(), providers=["CPUExecutionProvider"])
+    try:  # the contract the model store and the scorer hold every artifact to
+        check_signature(ports(session.get_inputs()), ports(session.get_outputs()), metadata)
+    except SignatureError as exc:
+        tmp.unlink()
+        raise ExportMismatch(f"the exported graph breaks the artifact contract: {exc}") from exc
     diffs = np.zeros(2)
     model.eval()
     with torch.no_grad():

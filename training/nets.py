@@ -33,14 +33,14 @@ import torch
 from pydantic import BaseModel, ConfigDict, Field
 from torch import nn
 
+from placeq.architectures import ARCHITECTURES as ARCHITECTURE_NAMES
+from placeq.artifact import InputKind
 from placeq.errors import InputError
 
 IMAGE_SIZE = 64
 FEATURE_SETS = 6  # paper Sec. III-B: five subcircuits + routing demand
 CHANNELS_PER_SET = 3  # image, coord_x, coord_y (Algorithm 1)
 INPUT_CHANNELS: dict[str, int] = {"feat": FEATURE_SETS * CHANNELS_PER_SET, "nofeat": 2}
-
-InputKind = Literal["feat", "nofeat"]
 
 
 class NetConfig(BaseModel):
@@ -234,6 +234,8 @@ PRESETS: dict[str, dict[str, Any]] = {
 # fast3d with the paper's flattening head (keeps where on the die a feature sits: 32x(3,8,8) = 6144 -> 32) and
 # dropout 0.3 before the dense layers: the candidate to close fast3d's gap to feat3d (docs/models.md, Table III).
 PRESETS["fast3d_flat"] = {**PRESETS["fast3d"], "head": "flatten", "dropout": 0.3}
+if tuple(PRESETS) != ARCHITECTURE_NAMES:  # one name list: placeq.architectures, which the CLI offers
+    raise RuntimeError(f"training.nets presets {tuple(PRESETS)} differ from placeq.architectures")
 
 
 def build(arch: str, **overrides: Any) -> PlacementNet:

@@ -18,6 +18,8 @@ from typing import Any
 
 import numpy as np
 
+from placeq.architectures import DEFAULT_ARCHITECTURE, PAPER_ARCHITECTURES
+
 log = logging.getLogger(__name__)
 PARTS = ("base", "table3", "table4", "fewshot")
 PAPER_FOR_ALPHA_01 = 0.0895  # paper Sec. IV-C: average FOR over OTA2-OTA4 at alpha = 0.1
@@ -39,7 +41,7 @@ class ReportConfig:
     parts: tuple[str, ...] = PARTS  # which experiments to run now
     subsample: int = 3000  # Table III: balanced layouts used (train + val + test)
     epochs: int = 6  # Table III: maximum epochs per architecture
-    archs: tuple[str, ...] = ("nofeat2d", "nofeat3d", "feat2d", "feat3d", "fast3d")
+    archs: tuple[str, ...] = (*PAPER_ARCHITECTURES, DEFAULT_ARCHITECTURE)
     base_model: Path = Path("service/assets/base_model")  # the base model directory (Table IV, Fig. 6)
     alphas: tuple[float, ...] = (0.8, 0.1, 0.01, 0.0)  # Table IV training ratios
     max_train: int = 4000  # Table IV: cap on training layouts per run (0 = none)
@@ -103,7 +105,7 @@ def _base_part(cfg: ReportConfig) -> list[Row]:
     from placeq.labels import UNLABELLED, balanced
     from training.checkpoint import load_checkpoint
     from training.experiments import base_rows, load_design
-    from training.fit import split_indices
+    from training.splits import split_indices
 
     ckpt = load_checkpoint(cfg.base_model)
     data = load_design(cfg.data_dir, cfg.base_design)

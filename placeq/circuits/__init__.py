@@ -3,7 +3,7 @@
 OTA1 and OTA2 share one schematic (three-stage, nested Miller, resistive CMFB) with different sizing; OTA3 is a
 two-stage Miller OTA with a CMFB amplifier; OTA4 is a two-stage OTA without compensation whose metric is CMRR.
 Each has exactly 14 critical nets, so its design space holds 2^14 = 16,384 net weightings as in the paper. The
-sizes were checked with our BSIM4 cards (`training/simulate/models`): every transistor saturated, open-loop gain
+sizes were checked with our BSIM4 cards (`simulate/models`): every transistor saturated, open-loop gain
 above 60 dB (see docs/circuits.md). `load_design` also accepts a circuit JSON file (what `placeq import-netlist`
 writes), so a user's own circuit goes through the same pipeline.
 """

@@ -3,20 +3,17 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from fastapi import Path
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from placeq import recipes
-from placeq.domain import MAX_NAME_LEN, NAME_PATTERN, Circuit, DeviceKind, Integer, Name, Placement, Real, json_integer
-from placeq.recipes import RecipeChoice
+from placeq.domain import MAX_NAME_LEN, NAME_PATTERN, Circuit, DeviceKind, Integer, Name, Placement
+from service.payloads import MAX_VERSION, FinetunePayload, LabelPayload, Version
 from service.settings import MAX_NETLIST_BYTES
 
 # Documented limit; the deployed value is Settings.max_batch (never above this).
 MAX_PREDICT_BATCH = 4096
-MAX_JOB_PLACEMENTS = 20_000  # placements in one /label or /finetune request
-MAX_VERSION = 2**31 - 1  # model versions are SQL INTEGERs
 KEY_PATTERN = r"^[A-Za-z0-9_.:/+=@-]{1,128}$"  # model_store's rule for idempotency keys
 
 DesignPath = Annotated[
@@ -26,11 +23,9 @@ DesignPath = Annotated[
 VersionPath = Annotated[
     int, Path(ge=1, le=MAX_VERSION, description="Version of the design's model (1, 2, ...).", examples=[1])
 ]
-Version = Annotated[int, Field(ge=1, le=MAX_VERSION), BeforeValidator(json_integer)]  # bounds, then no bools
 IdempotencyKey = Annotated[
     str, Field(pattern=KEY_PATTERN, description="Repeat a request under the same key to get the same job back.")
 ]
-Label = Annotated[Literal[0, 1], BeforeValidator(json_integer)]
 
 
 class PredictRequest(BaseModel):
@@ -111,38 +106,28 @@ class DesignOut(BaseModel):
     sha256: str
 
 
-class LabelRequest(BaseModel):
+class LabelRequest(LabelPayload):
     model_config = ConfigDict(extra="forbid")
 
     design: Name
-    placements: list[Placement] = Field(min_length=1, max_length=MAX_JOB_PLACEMENTS)
     idempotency_key: IdempotencyKey | None = None
 
+    def payload(self) -> LabelPayload:
+        """What the job row stores and the worker reads back (`LabelPayload`)."""
+        return LabelPayload.model_validate(self.model_dump(include=set(LabelPayload.model_fields)))
 
-class FinetuneRequest(BaseModel):
+
+class FinetuneRequest(FinetunePayload):
     """Few-shot labelled layouts: metric values (relabelled by their own percentile) or 0/1 labels."""
 
     model_config = ConfigDict(extra="forbid")
 
     design: Name
-    placements: list[Placement] = Field(min_length=4, max_length=MAX_JOB_PLACEMENTS)
-    values: list[Real] | None = Field(default=None, description="Metric value per placement (offset V or CMRR dB).")
-    labels: list[Label] | None = Field(default=None, description="1 = bad layout, per placement.")
-    base_version: Version | None = Field(default=None, description="Version to start from (default: live/base).")
-    activate: bool = Field(default=False, strict=True, description="Make the new version live once it is published.")
-    epochs: Integer = Field(default=30, ge=1, le=500)
-    recipe: RecipeChoice = Field(default="auto", description=recipes.HELP + ".")
     idempotency_key: IdempotencyKey | None = None
 
-    @model_validator(mode="after")
-    def _labels(self) -> FinetuneRequest:
-        if (self.values is None) == (self.labels is None):
-            raise ValueError("values: give exactly one of 'values' or 'labels'")
-        given = self.values if self.values is not None else self.labels
-        if given is not None and len(given) != len(self.placements):
-            raise ValueError(f"{'values' if self.values is not None else 'labels'}: {len(given)} entries for "
-                             f"{len(self.placements)} placements")
-        return self
+    def payload(self) -> FinetunePayload:
+        """What the job row stores and the worker reads back (`FinetunePayload`)."""
+        return FinetunePayload.model_validate(self.model_dump(include=set(FinetunePayload.model_fields)))
 
 
 class JobOut(BaseModel):

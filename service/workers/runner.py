@@ -22,16 +22,32 @@ import traceback
 from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from model_store import BASE_DESIGN, AliasNotFound, Job, JobState, JobStateError, ModelStore, ModelVersion
+from model_store import (
+    BASE_DESIGN,
+    AliasNotFound,
+    Job,
+    JobState,
+    JobStateError,
+    ModelStore,
+    ModelVersion,
+    publish_model_dir,
+)
 from model_store.records import now
+from placeq.artifact import CHECKPOINT_KEY, WEIGHTS
 from placeq.batch import PlacementBatch
-from placeq.domain import Circuit, Placement
+from placeq.domain import Circuit
+from placeq.errors import InputError, UnknownDesign
+from placeq.features import rasterize_batch
+from placeq.labels import critical_value, relabel
+from service.payloads import FinetunePayload, LabelPayload
 from service.settings import Settings, get_settings
-from training.checkpoint import CHECKPOINT_KEY
+
+if TYPE_CHECKING:
+    from training.fit import EpochRecord
 
 log = logging.getLogger(__name__)
 
@@ -48,14 +64,11 @@ class JobFailed(Exception):
 
 
 def circuit_for(store: ModelStore, design: str) -> Circuit:
-    from placeq.circuits import BUILTIN_DESIGNS, load_design
-
+    """The job's circuit (model_store's one lookup: registered, else built-in); unknown fails the job."""
     try:
-        return store.get_design(design)
-    except LookupError:
-        if design in BUILTIN_DESIGNS:
-            return load_design(design)
-        raise JobFailed(f"design {design!r} is not registered") from None
+        return store.circuit(design)
+    except UnknownDesign as exc:
+        raise JobFailed(str(exc)) from None
 
 
 def holder_is_dead(job: Job) -> bool:
@@ -172,11 +185,10 @@ def _settle(store: ModelStore, job_id: str, worker: str, *, result: dict[str, An
 def label_job(
     store: ModelStore, job: Job, progress: Callable[[float, str], None], settings: Settings
 ) -> dict[str, Any]:
-    from training.simulate.isolated import SimulationFailed, SimulationTimeout, label_batch_isolated
+    from simulate.isolated import SimulationFailed, SimulationTimeout, label_batch_isolated
 
     circuit = circuit_for(store, job.design)
-    placements = [Placement.model_validate(p) for p in job.payload["placements"]]
-    batch = PlacementBatch.from_placements(placements)
+    batch = PlacementBatch.from_placements(LabelPayload.model_validate(job.payload).placements)
     done = 0
 
     def tick(n: int) -> None:
@@ -214,17 +226,16 @@ def base_version(store: ModelStore, design: str, pinned: int | None) -> ModelVer
 def finetune_job(
     store: ModelStore, job: Job, progress: Callable[[float, str], None], settings: Settings
 ) -> dict[str, Any]:
-    import torch
-
-    from placeq.features import rasterize_batch
-    from training.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
-    from training.export import export_onnx
-    from training.fit import EpochRecord, TrainingTimeout, fine_tune, finetune_recipe
+    """Fine-tune through `training.pipeline.finetune_model` (what `placeq finetune` runs), publish the model
+    directory through `model_store.publish_model_dir` under the key ``job-<id>``."""
+    from training.checkpoint import load_checkpoint
+    from training.fit import TrainingTimeout
+    from training.pipeline import Options, all_rows, finetune_model
 
     # The embedded worker has no Celery soft limit: training itself stops at this deadline (Celery's limit,
     # where there is one, is the same number and fires in the same place).
     deadline = time.monotonic() + settings.job_soft_time_limit_s
-    p = job.payload
+    p = FinetunePayload.model_validate({k: v for k, v in job.payload.items() if k != "design"})  # older rows
     key = f"job-{job.id}"
     circuit = circuit_for(store, job.design)
     # Idempotency first: a redelivered job whose publish already committed just reports it.
@@ -232,68 +243,57 @@ def finetune_job(
         if v.idempotency_key == key:
             return {"version": v.version, "design": v.design, "sha256": v.sha256, "redelivered": True}
 
-    base = base_version(store, job.design, p.get("base_version"))
+    base = base_version(store, job.design, p.base_version)
     ckpt_sha = base.onnx_metadata.get(CHECKPOINT_KEY)
     if not ckpt_sha:
         raise JobFailed(f"{base.design} v{base.version} carries no torch checkpoint ({CHECKPOINT_KEY}); "
                         "publish models with `placeq train`/`placeq finetune` to make them fine-tunable")
     with tempfile.TemporaryDirectory() as tmp:
-        (Path(tmp) / "model.pt").write_bytes(store.blobs.get(ckpt_sha))
+        (Path(tmp) / WEIGHTS).write_bytes(store.blobs.get(ckpt_sha))
         base_ckpt = load_checkpoint(tmp)
     progress(0.05, f"base {base.design} v{base.version} loaded")
 
-    placements = [Placement.model_validate(x) for x in p["placements"]]
-    for pl in placements:
+    for pl in p.placements:
         pl.check_against(circuit)
-    if p.get("values") is not None:
-        from placeq.labels import critical_value, relabel
-
-        values = np.asarray(p["values"], dtype=np.float64)
-        metric = circuit.testbench.metric if circuit.testbench else "offset"
-        critical = critical_value(values, metric)  # paper IV-D: the sample's own 25% critical value
-        labels = relabel(values, critical, metric)
-    else:
-        labels, critical = np.asarray(p["labels"], dtype=np.int64), None
-    if labels.min() == labels.max():
-        raise JobFailed("all layouts carry the same label; fine-tuning needs both good and bad examples")
+    labels, critical = job_labels(p, circuit)
     nofeat = base_ckpt.model.config.input_kind == "nofeat"
-    x = rasterize_batch(PlacementBatch.from_placements(placements), nofeat=nofeat)
+    x = rasterize_batch(PlacementBatch.from_placements(p.placements), nofeat=nofeat)
     progress(0.1, "features ready")
 
-    recipe, recipe_cfg = finetune_recipe(len(labels), p.get("recipe", "auto"))
-    cfg = recipe_cfg.model_copy(update={"epochs": int(p.get("epochs", 30)), "threads": 1})
-    torch.manual_seed(0)
+    options = Options(epochs=p.epochs, recipe=p.recipe, threads=1)
 
     def epoch_done(r: EpochRecord) -> None:
-        progress(0.1 + 0.7 * r.epoch / cfg.epochs, f"epoch {r.epoch}/{cfg.epochs}: loss {r.train_loss:.4f}")
+        progress(0.1 + 0.7 * r.epoch / p.epochs, f"epoch {r.epoch}/{p.epochs}: loss {r.train_loss:.4f}")
 
-    try:
-        model, fit_result = fine_tune(base_ckpt.model, (x, labels), None, cfg, on_epoch=epoch_done, deadline=deadline)
-    except TrainingTimeout as exc:
-        raise JobFailed(f"ran past the time limit of {settings.job_soft_time_limit_s:g} s ({exc})") from exc
-    progress(0.8, "fine-tuned; exporting")
-
-    ckpt = Checkpoint(model=model, threshold=base_ckpt.threshold, design=job.design,
-                      metrics={k: float(v) for k, v in fit_result.metrics.items()},
-                      extra={"job": job.id, "parent": f"{base.design} v{base.version}", "critical_value": critical,
-                             "recipe": recipe})
+    provenance = {"job": job.id, "parent": f"{base.design} v{base.version}", "critical_value": critical}
     with tempfile.TemporaryDirectory() as tmp:
-        save_checkpoint(tmp, ckpt)
-        ckpt_ref = store.blobs.put((Path(tmp) / "model.pt").read_bytes())
-        report = export_onnx(model, Path(tmp) / "model.onnx", sample=x[: min(len(x), 16)],
-                             threshold=ckpt.threshold, design=job.design,
-                             extra_metadata={CHECKPOINT_KEY: ckpt_ref.sha256})
-        onnx_bytes = report.path.read_bytes()
-    version = store.publish(
-        job.design, onnx_bytes, created_by=f"job:{job.id}",
-        metrics={**ckpt.metrics, "train_size": len(labels), "lr": cfg.lr}, threshold=ckpt.threshold,
-        parent=base.ref, idempotency_key=key, activate=bool(p.get("activate")),
-        reason=f"fine-tune job ({recipe} recipe)",
-    )
+        try:
+            out, fitted = finetune_model(base_ckpt, x, labels, all_rows(len(labels)), Path(tmp) / "model",
+                                         design=job.design, options=options, provenance=provenance,
+                                         on_epoch=epoch_done, deadline=deadline)
+        except TrainingTimeout as exc:
+            raise JobFailed(f"ran past the time limit of {settings.job_soft_time_limit_s:g} s ({exc})") from exc
+        except InputError as exc:
+            raise JobFailed(str(exc)) from exc
+        progress(0.8, "fine-tuned and exported; publishing")
+        version = publish_model_dir(store, out, design=job.design, created_by=f"job:{job.id}", parent=base.ref,
+                                    idempotency_key=key, activate=p.activate,
+                                    reason=f"fine-tune job ({fitted.recipe} recipe)")
     progress(1.0, f"published {version.design} v{version.version}")
     return {"version": version.version, "design": version.design, "sha256": version.sha256,
-            "parent": {"design": base.design, "version": base.version}, "activated": bool(p.get("activate")),
-            "recipe": recipe}
+            "parent": {"design": base.design, "version": base.version}, "activated": p.activate,
+            "recipe": fitted.recipe}
+
+
+def job_labels(p: FinetunePayload, circuit: Circuit) -> tuple[np.ndarray, float | None]:
+    """(labels, critical value): 0/1 labels as given, or values relabelled by their own worst-25% border
+    (paper IV-D: the sample's own critical value)."""
+    if p.values is None:
+        return np.asarray(p.labels, dtype=np.int64), None
+    values = np.asarray(p.values, dtype=np.float64)
+    metric = circuit.testbench.metric if circuit.testbench else "offset"
+    critical = critical_value(values, metric)
+    return relabel(values, critical, metric).astype(np.int64), critical
 
 
 Handler = Callable[[ModelStore, Job, Callable[[float, str], None], Settings], dict[str, Any]]

@@ -89,7 +89,7 @@ REPO = Path(__file__).resolve().parents[2]
 
 def _placeq(*args: str) -> subprocess.CompletedProcess[str]:
     """Run the real command line (a subprocess: the CLI is what a user types)."""
-    return subprocess.run([sys.executable, "-m", "placeq", *args], cwd=REPO, capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "cli", *args], cwd=REPO, capture_output=True, text=True,
                           check=False)
 
 
@@ -114,7 +114,7 @@ def test_designs_show_and_unknown() -> None:
 
 
 def test_designs_show_an_imported_ut_anlay_circuit(ut_anlay, tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
-    from placeq.cli import main
+    from cli import main
 
     stem = ut_anlay / "Telescopic_Three_stage"
     out = tmp_path / "c.json"

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from matplotlib.image import imread
 
-from placeq.cli import main
+from cli import main
 from placeq.domain import SUBCIRCUITS, Box, DeviceKind, Pin, PlacedDevice, Placement
 from placeq.draw import draw_features, draw_placement
 from placeq.errors import InputError

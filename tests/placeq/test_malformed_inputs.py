@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from placeq.cli import main
+from cli import main
 
 REPO = Path(__file__).resolve().parents[2]
 MALFORMED = json.loads((REPO / "tests" / "data" / "malformed_netlists.json").read_text())["cases"]
@@ -75,7 +75,7 @@ def test_a_real_process_exits_2_without_a_traceback(tmp_path: Path) -> None:
     netlist.write_text(MALFORMED[0]["netlist"])
     for argv in (["draw", str(broken), "-o", str(tmp_path / "x.png")],
                  ["import-netlist", str(netlist), "-o", str(tmp_path / "x.json")]):
-        done = subprocess.run([sys.executable, "-m", "placeq", *argv], capture_output=True, text=True, cwd=REPO,
+        done = subprocess.run([sys.executable, "-m", "cli", *argv], capture_output=True, text=True, cwd=REPO,
                               timeout=120, check=False)
         assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr
         assert done.stderr.startswith(f"placeq {argv[0]}: error: {argv[1]}:")

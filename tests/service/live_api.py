@@ -30,7 +30,7 @@ def live_api(home: Path, *, worker: bool = False, **settings: str | Path) -> Ite
     port = free_port()
     env = service_env(home=home, worker="embedded" if worker else "none", **settings)
     log = home / "serve.log"
-    args = [sys.executable, "-m", "placeq", "serve", "--port", str(port)] + ([] if worker else ["--no-worker"])
+    args = [sys.executable, "-m", "cli", "serve", "--port", str(port)] + ([] if worker else ["--no-worker"])
     proc = start_process(args, env, log)
     base = f"http://127.0.0.1:{port}"
     try:

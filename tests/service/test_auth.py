@@ -18,10 +18,10 @@ import yaml
 from fastapi.testclient import TestClient
 from pgdb import dump_table
 
+from cli import main
+from cli.serve import _is_loopback
 from model_store import ModelStore
 from placeq.circuits import load_design
-from placeq.cli import main
-from placeq.cli.serve import _is_loopback
 from placeq.domain import Placement
 from service.api.app import create_app
 from service.api.auth import INVALID, MISSING
@@ -285,7 +285,7 @@ def test_serve_refuses_a_public_host_without_keys(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if k not in ("PLACEQ_AUTH", "PLACEQ_OPEN_PREDICT")}
     env["PLACEQ_HOME"] = str(tmp_path)
     run = subprocess.run(
-        [sys.executable, "-m", "placeq", "serve", "--host", "0.0.0.0", "--port", "1"],
+        [sys.executable, "-m", "cli", "serve", "--host", "0.0.0.0", "--port", "1"],
         env=env,
         capture_output=True,
         text=True,
@@ -336,8 +336,8 @@ def test_web_page_asks_for_a_key_when_keys_are_on(tmp_path: Path, model_dir: Pat
 
 
 def test_cli_scopes_are_the_store_scopes() -> None:
+    from cli.keys import SCOPES as CLI_SCOPES
     from model_store import SCOPES
-    from placeq.cli.keys import SCOPES as CLI_SCOPES
 
     assert CLI_SCOPES == SCOPES
 

@@ -11,15 +11,14 @@ from pathlib import Path
 
 from service_helpers import placements_json
 
-from model_store import BASE_DESIGN, JobState, ModelStore, upgrade
+from model_store import BASE_DESIGN, JobState, ModelStore, publish_model_dir, upgrade
 from placeq.domain import Placement
 from service.api.app import EXAMPLE
-from service.bootstrap import publish_model_dir
 
 
 def _worker(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
     with log.open("ab") as out:
-        return subprocess.Popen([sys.executable, "-m", "placeq", "worker"], env=env, stdout=out, stderr=out)
+        return subprocess.Popen([sys.executable, "-m", "cli", "worker"], env=env, stdout=out, stderr=out)
 
 
 def _wait(store: ModelStore, job_id: str, until: set[JobState], timeout: float) -> JobState:

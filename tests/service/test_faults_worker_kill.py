@@ -34,10 +34,9 @@ from service_helpers import (
     wait_job,
 )
 
-from model_store import BASE_DESIGN, Job, JobState, ModelStore
+from model_store import BASE_DESIGN, Job, JobState, ModelStore, publish_model_dir
 from placeq.domain import Placement
 from service.api.app import create_app
-from service.bootstrap import publish_model_dir
 from service.settings import Settings
 from service.workers.celery_app import make_celery
 from service.workers.runner import run_job

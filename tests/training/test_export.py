@@ -13,8 +13,8 @@ import torch
 
 from placeq.errors import InputError
 from training.export import INPUT_NAME, OPSET, ExportMismatch, export_onnx, read_metadata
-from training.fit import synthetic_task
 from training.nets import ARCHITECTURES, build, from_config
+from training.synthetic import synthetic_task
 
 
 @pytest.fixture(scope="module")

@@ -15,24 +15,13 @@ from placeq.batch import PlacementBatch
 from placeq.domain import DeviceKind, Subcircuit
 from placeq.errors import InputError
 from training.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
-from training.fit import (
-    FINETUNE_CONFIG,
-    LazyFeatures,
-    Rows,
-    TrainConfig,
-    duplicate_groups,
-    fine_tune,
-    finetune_recipe,
-    fit,
-    load_features,
-    predict_proba,
-    random_init_like,
-    seed_everything,
-    split_indices,
-    synthetic_task,
-    to_float16,
-)
+from training.config import FINETUNE_CONFIG, TrainConfig, finetune_recipe
+from training.feed import LazyFeatures, Rows, load_features, to_float16
+from training.fit import fit, predict_proba, random_init_like, seed_everything
 from training.nets import PlacementNet, build, front_parameters
+from training.pipeline import Options, finetune_model
+from training.splits import duplicate_groups, split_indices
+from training.synthetic import synthetic_task
 
 # Tiny widths keep each fit to a second or two on 2 cores; the structure is the real fast3d.
 REPO = Path(__file__).resolve().parents[2]
@@ -98,11 +87,14 @@ def test_fine_tune_starts_from_the_base_weights_and_moves_away(task: tuple[np.nd
     for k, v in _params(base).items():
         torch.testing.assert_close(loaded.model.state_dict()[k], v)  # equal at start
 
-    cfg = TrainConfig(
-        epochs=2, batch_size=16, lr=1e-3, freeze_front=True, freeze_norm_stats=True, report_train_accuracy=False
-    )
+    options = Options(epochs=2, batch_size=16, lr=1e-3, freeze_front=True, recipe="gentle", score_train=False)
     before = _params(loaded.model)
-    tuned, _ = fine_tune(loaded.model, (x[64:128], y[64:128]), (xv[:32], yv[:32]), cfg)
+    data, labels = np.concatenate([x[64:128], xv[:32]]), np.concatenate([y[64:128], yv[:32]])
+    split = {"train": np.arange(64), "val": np.arange(64, 96), "test": np.zeros(0, np.int64)}
+    out, fitted = finetune_model(loaded, data, labels, split, tmp_path / "ft", design="ota2", options=options)
+    assert fitted.config.freeze_norm_stats and fitted.threshold == 0.4  # the gentle recipe; the base's threshold
+    assert (out / "model.onnx").is_file()
+    tuned = fitted.model
     after = _params(tuned)
     assert _params(loaded.model).keys() == before.keys()
     for k, v in before.items():
@@ -163,7 +155,7 @@ def test_bad_training_data_names_the_field(task: tuple[np.ndarray, ...]) -> None
 def _placeq(*argv: str) -> str:
     """Run the real `placeq` command (a subprocess from the repository root, as a user would)."""
     done = subprocess.run(
-        [sys.executable, "-m", "placeq", *argv], cwd=REPO, capture_output=True, text=True, timeout=300, check=False
+        [sys.executable, "-m", "cli", *argv], cwd=REPO, capture_output=True, text=True, timeout=300, check=False
     )
     assert done.returncode == 0, done.stderr[-2000:]
     return done.stdout
@@ -177,11 +169,11 @@ def test_cli_trains_fine_tunes_and_evaluates_a_model_directory(tmp_path: Path) -
     np.save(tmp_path / "y.npy", y)
     common = ["--data", str(tmp_path / "x.npy"), "--labels", str(tmp_path / "y.npy"), "--epochs", "1"]
     out = _placeq(
-        "train", "--design", "ota1", "--arch", "fast3d", "-o", str(tmp_path / "base"), "--prune-rate", "0.25", *common
+        "train", "--design", "ota1", "--arch", "fast3d_flat", "-o", str(tmp_path / "base"), "--prune-rate", "0.25", *common
     )
     assert "test @" in out and "onnx sha256" in out
     meta = read_metadata(tmp_path / "base" / "model.onnx")
-    assert meta["design"] == "ota1" and meta["architecture"] == "fast3d"
+    assert meta["design"] == "ota1" and meta["architecture"] == "fast3d_flat"
     summary = json.loads((tmp_path / "base" / "model.json").read_text())
     assert summary["extra"]["n_test"] == 24 and len(summary["onnx"]["sha256"]) == 64
     assert float(meta["threshold"]) == pytest.approx(summary["threshold"])

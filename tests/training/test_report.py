@@ -25,10 +25,12 @@ from training.experiments import (
     table3,
     table4,
 )
-from training.fit import duplicate_groups, seed_everything, synthetic_task
+from training.fit import seed_everything
 from training.heuristics import false_omission_rate, hpwl
 from training.nets import build
 from training.report import _save, merge_alphas, merge_rows, render, restore_parts
+from training.splits import duplicate_groups
+from training.synthetic import synthetic_task
 
 TINY = {"body_channels": (8, 16, 16), "dense": (16,)}
 
@@ -157,7 +159,7 @@ def test_labels_command_writes_the_balanced_base_set(tmp_path: Path) -> None:
     values, metric = read_values(table)
     assert metric == "offset" and np.isnan(values[2]) and values[3] == -4e-3
     out = tmp_path / "y.npy"
-    cmd = [sys.executable, "-m", "placeq", "labels", str(table), "--mode", "balanced", "-o", str(out)]
+    cmd = [sys.executable, "-m", "cli", "labels", str(table), "--mode", "balanced", "-o", str(out)]
     subprocess.run(cmd, check=True, capture_output=True)
     # 8 finite |offsets| (mV): 0.5 1 2 3 4 5 6 7 -> best 2 (rows 6, 0) = 0, worst 2 (rows 5, 8) = 1
     np.testing.assert_array_equal(np.load(out), [0, -1, -1, -1, -1, 1, 0, -1, 1])

@@ -7,10 +7,11 @@ from fastapi import APIRouter, status
 from model_store import DesignRecord
 from placeq.circuits import BUILTIN_DESIGNS, load_design
 from placeq.domain import Circuit, Subcircuit
-from placeq.errors import InputError, UnknownDesign
+from placeq.errors import InputError
 from service.api.auth import ADMIN, PREDICT
 from service.api.deps import RuntimeDep, StoreDep
 from service.api.errors import BODY_TOO_LARGE
+from service.api.resolve import get_circuit
 from service.api.schemas import DesignIn, DesignOut, DesignPath
 
 router = APIRouter(tags=["designs"])
@@ -69,17 +70,6 @@ def list_designs(store: StoreDep) -> list[DesignOut]:
     names = {d.name for d in out}
     out += [_out(load_design(n), "builtin", "") for n in BUILTIN_DESIGNS if n not in names]
     return out
-
-
-def get_circuit(store: StoreDep, name: str) -> Circuit:
-    """A registered design, else a built-in one."""
-    try:
-        return store.get_design(name)
-    except LookupError:
-        pass
-    if name in BUILTIN_DESIGNS:
-        return load_design(name)
-    raise UnknownDesign(name, [r.name for r in store.list_designs()] + list(BUILTIN_DESIGNS))
 
 
 @router.get("/designs/{name}", response_model=Circuit, responses={404: {"description": "Unknown design"}},

@@ -11,7 +11,7 @@ from service import metrics
 from service.api.auth import ADMIN, PREDICT
 from service.api.deps import RuntimeDep, StoreDep
 from service.api.errors import BODY_TOO_LARGE, Responses, ServiceUnavailable
-from service.api.routes.designs import get_circuit
+from service.api.resolve import get_circuit
 from service.api.schemas import FinetuneRequest, JobOut, LabelRequest
 
 router = APIRouter(tags=["jobs"])
@@ -66,7 +66,7 @@ def label(body: LabelRequest, runtime: RuntimeDep, request: Request, response: R
     circuit = get_circuit(runtime.store, body.design)
     for p in body.placements:
         p.check_against(circuit)
-    payload = {"placements": [p.model_dump(mode="json") for p in body.placements]}
+    payload = body.payload().model_dump(mode="json")
     return _submit("label", body.design, payload, body.idempotency_key, runtime, request, response)
 
 
@@ -79,7 +79,7 @@ def finetune(body: FinetuneRequest, runtime: RuntimeDep, request: Request, respo
         p.check_against(circuit)
     if body.base_version is not None:
         runtime.store.get_version(body.design, body.base_version)  # 404 now rather than a failed job later
-    payload = body.model_dump(mode="json", exclude={"idempotency_key"})
+    payload = body.payload().model_dump(mode="json")
     return _submit("finetune", body.design, payload, body.idempotency_key, runtime, request, response)
 
 

@@ -23,8 +23,9 @@ from placeq.domain import Placement, json_integer
 from placeq.errors import InputError
 from service.api.auth import PREDICT
 from service.api.deps import RuntimeDep
-from service.api.routes.predict import choose_model, features_of
-from service.api.schemas import MAX_VERSION, DesignPath
+from service.api.resolve import choose_model, features_of
+from service.api.schemas import DesignPath
+from service.payloads import MAX_VERSION
 from service.runtime import Runtime
 from service.scoring import LoadedModel
 

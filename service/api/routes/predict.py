@@ -5,21 +5,17 @@ from __future__ import annotations
 import time
 from typing import Annotated
 
-import numpy as np
 from fastapi import APIRouter, Body, Response
 
-from model_store import BASE_DESIGN
-from placeq.batch import PlacementBatch
 from placeq.domain import Placement
 from placeq.errors import InputError
-from placeq.features import rasterize, rasterize_batch
 from service import metrics
 from service.api.auth import PREDICT
 from service.api.deps import RuntimeDep
-from service.api.errors import BODY_TOO_LARGE, NoModel, ServiceUnavailable
+from service.api.errors import BODY_TOO_LARGE, ServiceUnavailable
+from service.api.resolve import choose_model, features_of
 from service.api.schemas import LayoutScore, ModelRef, PredictRequest, PredictResponse
 from service.runtime import Runtime
-from service.scoring import LiveRef, LoadedModel
 
 router = APIRouter(tags=["predict"], dependencies=[PREDICT])
 
@@ -33,27 +29,6 @@ RESPONSES: dict[int | str, dict[str, object]] = {
     },
     **BODY_TOO_LARGE,
 }
-
-
-def features_of(placements: list[Placement], nofeat: bool) -> np.ndarray:
-    """(B, C, 64, 64): one batched call when the placements share a structure (the usual design-space case)."""
-    try:
-        batch = PlacementBatch.from_placements(placements)
-    except InputError:
-        return np.stack([rasterize(p, nofeat=nofeat) for p in placements])
-    return rasterize_batch(batch, nofeat=nofeat)
-
-
-def choose_model(runtime: Runtime, design: str, version: int | None) -> LoadedModel:
-    if version is not None:
-        v = runtime.store.get_version(design, version)
-        ref = LiveRef(design=v.design, version=v.version, sha256=v.sha256, threshold=v.threshold)
-        model = runtime.cache.resolve(design, pinned=ref)
-    else:
-        model = runtime.cache.resolve(design)
-    if model is None:
-        raise NoModel(f"no live model for design {design!r} and no {BASE_DESIGN!r} model")
-    return model
 
 
 def score(runtime: Runtime, request: PredictRequest) -> PredictResponse:

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from placeq import __version__
 from placeq.errors import PlaceqError
 
-# Command-group modules under placeq.cli, in --help order. A module may register several subcommands.
+# Command-group modules under cli, in --help order. A module may register several subcommands.
 COMMAND_MODULES: tuple[str, ...] = (
     "designs",
     "imports",
@@ -40,9 +40,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name in COMMAND_MODULES:
         try:
-            module = importlib.import_module(f"placeq.cli.{name}")
+            module = importlib.import_module(f"cli.{name}")
         except ModuleNotFoundError as exc:
-            if exc.name == f"placeq.cli.{name}":
+            if exc.name == f"cli.{name}":
                 continue  # command group not present in this build
             raise
         module.register(sub)

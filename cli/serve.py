@@ -44,7 +44,7 @@ def _supervise(stop: threading.Event) -> None:
     """Keep one embedded worker process alive beside the API; a killed worker is restarted (its job is
     re-queued by the reaper once the heartbeat goes stale)."""
     while not stop.is_set():
-        proc = subprocess.Popen([sys.executable, "-m", "placeq", "worker"], env=os.environ.copy())
+        proc = subprocess.Popen([sys.executable, "-P", "-m", "cli", "worker"], env=os.environ.copy())
         while proc.poll() is None and not stop.is_set():
             time.sleep(0.5)
         if stop.is_set():

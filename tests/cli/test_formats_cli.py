@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from placeq.cli import main
+from cli import main
 from placeq.domain import Circuit, DeviceKind, Placement, Subcircuit
 
 FIXTURE = Path(__file__).resolve().parents[1] / "data" / "magical" / "diffpair"

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from placeq.cli import main
+from cli import main
 from placeq.domain import Box, DeviceKind, Pin, PlacedDevice, Placement, Subcircuit
 from placeq.features import rasterize
 

@@ -23,10 +23,10 @@ import numpy as np
 from placeq.batch import PlacementBatch
 from placeq.domain import Circuit, DeviceKind
 from placeq.errors import InputError, PlacementMismatch
-from training.simulate.lde import device_shifts
-from training.simulate.parasitics import branch_rc
-from training.simulate.techfile import Tech
-from training.simulate.testbench import TestbenchLines, control_block, testbench_lines
+from simulate.lde import device_shifts
+from simulate.parasitics import branch_rc
+from simulate.techfile import Tech
+from simulate.testbench import TestbenchLines, control_block, testbench_lines
 
 Mode = Literal["dc", "full"]
 _MOS = (DeviceKind.NMOS, DeviceKind.PMOS)

@@ -12,10 +12,10 @@ from placeq.batch import PlacementBatch
 from placeq.circuits import load_design
 from placeq.domain import Circuit
 from placeq.footprint import footprint
-from training.simulate.label import LabelCache, label_batch, simulate_values
-from training.simulate.netlist import LayoutValues, build_template, layout_values, nominal_values
-from training.simulate.ngspice import batch_run
-from training.simulate.techfile import Tech, load_tech
+from simulate.label import LabelCache, label_batch, simulate_values
+from simulate.netlist import LayoutValues, build_template, layout_values, nominal_values
+from simulate.ngspice import batch_run
+from simulate.techfile import Tech, load_tech
 
 pytestmark = pytest.mark.ngspice
 
@@ -162,7 +162,7 @@ def test_dc_netlist_equals_full_netlist_and_batch_backend_agrees(tmp_path: Path)
     tech = load_tech()
     template, routing = build_template(circuit, batch, tech)
     values = layout_values(circuit, batch, routing, tech)
-    from training.simulate.label import _probe
+    from simulate.label import _probe
 
     (res,) = batch_run([template.render(values, 0)], _probe(template, True))
     assert res.ok and res.offset == pytest.approx(dc.offset[0], abs=0.5e-6)  # print: 6 digits, no nodeset

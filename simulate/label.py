@@ -24,7 +24,7 @@ import numpy as np
 from placeq.batch import PlacementBatch
 from placeq.domain import Circuit
 from placeq.errors import InputError
-from training.simulate.netlist import (
+from simulate.netlist import (
     LayoutValues,
     Mode,
     NetlistTemplate,
@@ -32,8 +32,8 @@ from training.simulate.netlist import (
     layout_values,
     nominal_values,
 )
-from training.simulate.ngspice import Probe, SharedSpice, SimResult, batch_run, ngspice_version
-from training.simulate.techfile import Tech, load_tech
+from simulate.ngspice import Probe, SharedSpice, SimResult, batch_run, ngspice_version
+from simulate.techfile import Tech, load_tech
 
 LABEL_SOURCE = "ngspice-bsim4"  # labels from SPICE; any stand-in must use another source name
 SIM_VERSION = "placeq-sim-1"  # bump when netlists or measurements change: invalidates the cache

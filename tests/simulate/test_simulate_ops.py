@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 
 from placeq.errors import InputError
-from training.simulate.lde import edge_distance, gradient, neighbour_gap
-from training.simulate.parasitics import branch_rc, spanning_tree
-from training.simulate.techfile import Tech, load_tech
+from simulate.lde import edge_distance, gradient, neighbour_gap
+from simulate.parasitics import branch_rc, spanning_tree
+from simulate.techfile import Tech, load_tech
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -114,7 +114,7 @@ def test_simulate_command_writes_labels_and_netlists(tmp_path: Path) -> None:
     batch = row_batch(load_design("ota4"))
     placements = write_batch(tmp_path / "p.jsonl", batch)
     out = tmp_path / "labels.csv"
-    run = subprocess.run([sys.executable, "-m", "placeq", "simulate", "--design", "ota4", str(placements), "-o",
+    run = subprocess.run([sys.executable, "-m", "cli", "simulate", "--design", "ota4", str(placements), "-o",
                           str(out), "--netlists", str(tmp_path / "nets"), "--no-cache", "--no-progress"],
                          cwd=REPO, capture_output=True, text=True, check=False)
     assert run.returncode == 0, run.stderr

@@ -38,9 +38,9 @@ def run(args: argparse.Namespace) -> int:
 
     from placeq.circuits import load_design
     from placeq.errors import InputError
+    from simulate.label import label_batch, write_labels
+    from simulate.techfile import load_tech
     from training.dataset import read_batch
-    from training.simulate.label import label_batch, write_labels
-    from training.simulate.techfile import load_tech
 
     if args.jobs < 1:
         raise InputError("jobs", f"must be >= 1, got {args.jobs}")

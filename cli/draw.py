@@ -27,7 +27,7 @@ def register(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from placeq.cli.features import read_placements
+    from cli.features import read_placements
     from placeq.draw import draw_features, draw_placement
     from placeq.features import rasterize
 

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from placeq.circuits import BUILTIN_DESIGNS, load_design
-from training.simulate.netlist import build_template, nominal_values
-from training.simulate.techfile import load_tech
+from simulate.netlist import build_template, nominal_values
+from simulate.techfile import load_tech
 
 pytestmark = pytest.mark.ngspice
 

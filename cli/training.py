@@ -15,15 +15,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from placeq import recipes
+from placeq.architectures import ARCHITECTURES, DEFAULT_ARCHITECTURE
+from placeq.artifact import SUMMARY
 from placeq.errors import InputError
 
 if TYPE_CHECKING:
     import numpy as np
 
-    from training.checkpoint import Checkpoint
+    from training.pipeline import Options
 
 log = logging.getLogger(__name__)
-ARCHS = ("nofeat2d", "nofeat3d", "feat2d", "feat3d", "fast3d")
 
 
 def _data_args(p: argparse.ArgumentParser) -> None:
@@ -41,7 +42,7 @@ def _fit_args(p: argparse.ArgumentParser, lr: float | None) -> None:
     p.add_argument("-o", "--out", required=True, type=Path, help="model directory to write")
     p.add_argument("--epochs", type=int, default=30, help="maximum epochs (early stopping on validation loss)")
     p.add_argument("--batch-size", type=int, default=64, help="minibatch size")
-    default = f"default {lr}" if lr else "default 1e-4, or 1e-3 with --from-scratch"
+    default = f"default {lr}" if lr else "default: the recipe's rate (gentle 1e-4, full 1e-3), 1e-3 with --from-scratch"
     p.add_argument("--lr", type=float, default=lr, help=f"AdamW learning rate ({default})")
     p.add_argument("--patience", type=int, default=5, help="epochs without improvement before stopping")
     p.add_argument("--balanced", action="store_true", help="weight positives by n_neg/n_pos in the loss")
@@ -54,7 +55,8 @@ def register(sub: Any) -> None:
     p = sub.add_parser("train", help="train a placement-quality CNN on one design (paper Sec. IV-B)")
     _data_args(p)
     _fit_args(p, lr=1e-3)
-    p.add_argument("--arch", choices=ARCHS, default="fast3d", help="architecture (default fast3d)")
+    p.add_argument("--arch", choices=ARCHITECTURES, default=DEFAULT_ARCHITECTURE,
+                   help=f"architecture (default {DEFAULT_ARCHITECTURE}; docs/models.md)")
     p.set_defaults(handler=train)
 
     p = sub.add_parser("finetune", help="transfer a trained model to another design (paper Sec. III-E)")
@@ -84,7 +86,7 @@ def register(sub: Any) -> None:
 
 
 def _load(args: argparse.Namespace, nofeat: bool) -> tuple[Any, np.ndarray]:
-    from training.fit import load_features, load_labels
+    from training.feed import load_features, load_labels
 
     x, data_design = load_features(args.data, nofeat=nofeat, cache=args.features_cache)
     y = load_labels(args.labels)
@@ -96,97 +98,42 @@ def _load(args: argparse.Namespace, nofeat: bool) -> tuple[Any, np.ndarray]:
     return x, y
 
 
-def _run(args: argparse.Namespace, ckpt_in: Checkpoint | None, model: Any) -> int:
-    import numpy as np
+def _options(args: argparse.Namespace) -> Options:
+    from training.pipeline import Options
 
-    from training.checkpoint import Checkpoint, publish
-    from training.fit import (
-        Rows,
-        TrainConfig,
-        duplicate_groups,
-        finetune_recipe,
-        fit,
-        history_rows,
-        predict_proba,
-        split_indices,
+    return Options(
+        epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, patience=args.patience, balanced=args.balanced,
+        seed=args.seed, threads=args.threads, recipe=getattr(args, "recipe", "auto"),
+        from_scratch=bool(getattr(args, "from_scratch", False)),
+        freeze_front=bool(getattr(args, "freeze_front", False)),
+        target_for=args.target_for, prune_rate=args.prune_rate,
     )
-    from training.metrics import as_probability_threshold, choose_threshold, evaluate
 
-    x, y = _load(args, nofeat=model.config.input_kind == "nofeat")
-    is_ft = ckpt_in is not None
+
+def _split(args: argparse.Namespace, x: Any, y: np.ndarray, finetune: bool) -> dict[str, np.ndarray]:
+    from training.splits import duplicate_groups, split_indices
+
     groups = duplicate_groups(x)  # copies of one layout stay on one side of the split
     if groups.max(initial=-1) + 1 < len(x):
         log.info("%d of %d layouts are copies of another; each is kept with its copies", len(x) - groups.max() - 1,
                  len(x))
-    split = split_indices(
+    return split_indices(
         y,
         test_frac=args.test_frac,
-        train_frac=args.alpha if is_ft and args.shots is None else None,
-        train_count=args.shots if is_ft else None,
+        train_frac=args.alpha if finetune and args.shots is None else None,
+        train_count=args.shots if finetune else None,
         val_frac=args.val_frac,
         seed=args.seed,
         groups=groups,
     )
-    tr, va, te = split["train"], split["val"], split["test"]
-    recipe, start = None, TrainConfig()  # from scratch: lr 1e-3, BatchNorm statistics learned
-    if is_ft and not getattr(args, "from_scratch", False):
-        recipe, start = finetune_recipe(len(tr), args.recipe)
-        log.info("fine-tuning recipe %s (%d labelled training layouts)", recipe, len(tr))
-    lr = args.lr if args.lr is not None else start.lr
-    cfg = TrainConfig(
-        epochs=args.epochs,
-        batch_size=args.batch_size,
-        lr=lr,
-        class_weight="balanced" if args.balanced else "none",
-        patience=args.patience,
-        seed=args.seed,
-        threads=args.threads,
-        freeze_front=bool(getattr(args, "freeze_front", False)),
-        freeze_norm_stats=start.freeze_norm_stats,
-    )
-    log.info("train %d / val %d / test %d layouts, %s", len(tr), len(va), len(te), model.config.arch)
-    val = (Rows(x, va), y[va]) if len(va) else None
-    result = fit(model, (Rows(x, tr), y[tr]), val, cfg)
 
-    threshold = 0.5
-    if args.target_for is not None or args.prune_rate is not None:
-        on = va if len(va) else tr  # no validation set (few-shot): the training layouts are all we have
-        threshold = as_probability_threshold(
-            choose_threshold(
-                predict_proba(model, Rows(x, on)), y[on], target_for=args.target_for, prune_rate=args.prune_rate
-            )
-        )
-    metrics = dict(result.metrics)
-    if len(te):
-        proba = predict_proba(model, Rows(x, te))
-        metrics.update({f"test_{k}": v for k, v in evaluate(proba, y[te], threshold).as_dict().items()})
-        metrics.update({f"test@0.5_{k}": v for k, v in evaluate(proba, y[te], 0.5).as_dict().items()})
-    extra = {
-        "data": str(args.data),
-        "labels": str(args.labels),
-        "split_seed": args.seed,
-        "test_frac": args.test_frac,
-        "n_train": len(tr),
-        "n_val": len(va),
-        "n_test": len(te),
-        "history": history_rows(result),
-    }
-    if is_ft:
-        extra.update(base=str(args.base), alpha=args.alpha, shots=args.shots, from_scratch=args.from_scratch,
-                     recipe=recipe)
-    ckpt = Checkpoint(
-        model=model,
-        threshold=threshold,
-        design=args.design,
-        train_config=cfg.model_dump(mode="json"),
-        metrics=metrics,
-        extra=extra,
-    )
-    sample_rows = (te if len(te) else tr)[:32]  # real layouts for the ONNX parity check
-    report = publish(args.out, ckpt, sample=np.asarray(x[sample_rows], dtype=np.float32), split=split)
-    _print_metrics(metrics, threshold)
-    print(f"wrote {args.out} (onnx sha256 {report.sha256[:12]}, |onnx - torch| {report.max_abs_diff_logit:.1e})")
-    return 0
+
+def _provenance(args: argparse.Namespace) -> dict[str, Any]:
+    out: dict[str, Any] = {"data": str(args.data), "labels": str(args.labels), "split_seed": args.seed,
+                           "test_frac": args.test_frac}
+    if hasattr(args, "base"):
+        out.update(base=str(args.base), alpha=args.alpha, shots=args.shots, from_scratch=args.from_scratch)
+    return out
 
 
 def _print_metrics(metrics: dict[str, float], threshold: float) -> None:
@@ -199,21 +146,37 @@ def _print_metrics(metrics: dict[str, float], threshold: float) -> None:
         print(f"train accuracy {metrics['train_accuracy']:.4f}")
 
 
+def _print_written(out: Path) -> None:
+    onnx = json.loads((out / SUMMARY).read_text())["onnx"]
+    print(f"wrote {out} (onnx sha256 {onnx['sha256'][:12]}, |onnx - torch| {onnx['max_abs_diff_logit']:.1e})")
+
+
 def train(args: argparse.Namespace) -> int:
     from training.fit import seed_everything
     from training.nets import build
+    from training.pipeline import train_model
 
     seed_everything(args.seed)
-    return _run(args, None, build(args.arch))
+    model = build(args.arch)
+    x, y = _load(args, nofeat=model.config.input_kind == "nofeat")
+    out, fitted = train_model(model, x, y, _split(args, x, y, finetune=False), args.out, design=args.design,
+                              options=_options(args), provenance=_provenance(args))
+    _print_metrics(fitted.metrics, fitted.threshold)
+    _print_written(out)
+    return 0
 
 
 def finetune(args: argparse.Namespace) -> int:
     from training.checkpoint import load_checkpoint
-    from training.fit import random_init_like
+    from training.pipeline import finetune_model
 
     base = load_checkpoint(args.base)
-    model = random_init_like(base.model, args.seed) if args.from_scratch else base.model
-    return _run(args, base, model)
+    x, y = _load(args, nofeat=base.model.config.input_kind == "nofeat")
+    out, fitted = finetune_model(base, x, y, _split(args, x, y, finetune=True), args.out, design=args.design,
+                                 options=_options(args), provenance=_provenance(args))
+    _print_metrics(fitted.metrics, fitted.threshold)
+    _print_written(out)
+    return 0
 
 
 def evaluate(args: argparse.Namespace) -> int:
@@ -221,7 +184,8 @@ def evaluate(args: argparse.Namespace) -> int:
     import torch
 
     from training.checkpoint import load_checkpoint, load_split
-    from training.fit import Rows, predict_proba
+    from training.feed import Rows
+    from training.fit import predict_proba
     from training.metrics import evaluate as score
 
     torch.set_num_threads(args.threads)

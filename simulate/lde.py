@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from training.simulate.techfile import Tech
+from simulate.techfile import Tech
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,9 @@ import json
 from pathlib import Path
 from typing import Any
 
+from placeq.architectures import ARCHITECTURES, DEFAULT_ARCHITECTURE, PAPER_ARCHITECTURES
 from placeq.errors import InputError
+from placeq.labels import LABEL_MODES
 
 
 def register(sub: Any) -> None:
@@ -23,7 +25,7 @@ def register(sub: Any) -> None:
     p.add_argument("-o", "--output", required=True, type=Path, help="label array to write (.npy, int8)")
     p.add_argument(
         "--mode",
-        choices=("balanced", "quartile"),
+        choices=LABEL_MODES,
         default="quartile",
         help="balanced: best q -> 0, worst q -> 1, rest -1 (base model); quartile: worst q -> 1, rest 0",
     )
@@ -41,7 +43,8 @@ def register(sub: Any) -> None:
                    help="experiments to run (comma separated; empty: only re-render the saved parts)")
     p.add_argument("--subsample", type=int, default=3000, help="Table III: balanced layouts used (train+val+test)")
     p.add_argument("--epochs", type=int, default=6, help="Table III: epochs per architecture")
-    p.add_argument("--archs", default="nofeat2d,nofeat3d,feat2d,feat3d,fast3d", help="Table III architectures")
+    p.add_argument("--archs", default=",".join((*PAPER_ARCHITECTURES, DEFAULT_ARCHITECTURE)),
+                   help=f"Table III architectures, of {', '.join(ARCHITECTURES)}")
     p.add_argument("--base-model", type=Path, default=Path("service/assets/base_model"),
                    help="Table IV / Fig. 6: the base model directory (fast3d trained on the base design)")
     p.add_argument("--alphas", default="0.8,0.1,0.01,0.0", help="Table IV training ratios")
@@ -62,16 +65,11 @@ def register(sub: Any) -> None:
 def labels(args: argparse.Namespace) -> int:
     import numpy as np
 
-    from placeq.labels import balanced, worst_quartile
+    from placeq.labels import label_array
     from training.experiments import read_values
 
     values, metric = read_values(args.values)
-    if args.mode == "balanced":
-        idx, lab = balanced(values, metric, args.q)
-        y = np.full(len(values), -1, dtype=np.int8)
-        y[idx] = lab
-    else:
-        y = worst_quartile(values, metric, args.q)
+    y = label_array(values, metric, args.mode, args.q)
     if args.output.suffix != ".npy":
         raise InputError("output", f"{args.output.name}: write a .npy label array")
     args.output.parent.mkdir(parents=True, exist_ok=True)

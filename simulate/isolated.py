@@ -29,7 +29,7 @@ from typing import Any
 
 from placeq.batch import PlacementBatch
 from placeq.domain import Circuit
-from training.simulate.label import LabelTable, label_batch
+from simulate.label import LabelTable, label_batch
 
 ORPHAN_CHECK_S = 1.0
 EXIT_WAIT_S = 5.0
@@ -52,7 +52,7 @@ def _orphan_watch(parent_pid: int) -> None:
 
 
 def main() -> None:
-    """Child entry: `python -m training.simulate.isolated <fd>`; arguments pickled on stdin, answers on <fd>."""
+    """Child entry: `python -m simulate.isolated <fd>`; arguments pickled on stdin, answers on <fd>."""
     conn = Connection(int(sys.argv[1]), readable=False)
     parent_pid, circuit, batch, kwargs = pickle.load(sys.stdin.buffer)
     threading.Thread(target=_orphan_watch, args=(parent_pid,), name="orphan-watch", daemon=True).start()
@@ -102,7 +102,7 @@ def label_batch_isolated(
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [_IMPORT_ROOT, os.environ.get("PYTHONPATH")]))}
     try:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "training.simulate.isolated", str(write_fd)],
+            [sys.executable, "-m", "simulate.isolated", str(write_fd)],
             stdin=subprocess.PIPE,
             pass_fds=(write_fd,),
             start_new_session=True,

@@ -10,8 +10,7 @@ import argparse
 import sys
 from datetime import UTC, datetime
 
-# model_store.records.SCOPES, spelled out so that `placeq --help` does not import SQLAlchemy.
-SCOPES = ("predict", "admin")
+from model_store.records import SCOPES
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
