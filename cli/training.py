@@ -40,7 +40,8 @@ def _data_args(p: argparse.ArgumentParser) -> None:
 
 def _fit_args(p: argparse.ArgumentParser, lr: float | None) -> None:
     p.add_argument("-o", "--out", required=True, type=Path, help="model directory to write")
-    p.add_argument("--epochs", type=int, default=30, help="maximum epochs (early stopping on validation loss)")
+    p.add_argument("--epochs", type=int, default=recipes.DEFAULT_EPOCHS,
+                   help=f"maximum epochs (default {recipes.DEFAULT_EPOCHS}; early stopping on validation loss)")
     p.add_argument("--batch-size", type=int, default=64, help="minibatch size")
     default = f"default {lr}" if lr else "default: the recipe's rate (gentle 1e-4, full 1e-3), 1e-3 with --from-scratch"
     p.add_argument("--lr", type=float, default=lr, help=f"AdamW learning rate ({default})")
