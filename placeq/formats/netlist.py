@@ -156,8 +156,14 @@ def build_circuit(
     dialect: DialectArg,
     types_field: str,
     channels_field: str,
+    types_hint: str,
 ) -> Circuit:
-    """Parse, pick the design, build and validate devices; sidecar errors are named with the given prefixes."""
+    """Parse, pick the design, build and validate devices; sidecar errors are named with the given prefixes.
+
+    `types_hint` (a format string over ``{device}``) ends the "cannot tell the device kind" message with where this
+    caller gives kinds: the API's ``types`` field and the CLI's ``--types`` file are different places, and the
+    message must send the user to the one they can edit.
+    """
     nl = Netlist()
     lines = logical_lines(text, detect_dialect(text) if dialect == "auto" else dialect, source)
     for line in lines:
@@ -187,7 +193,7 @@ def build_circuit(
             raise NetlistError(
                 card.where,
                 f"{card.name}: cannot tell the device kind from model {card.master!r}; "
-                "give it in the types file (NMOS/PMOS/CAP/RES)",
+                + types_hint.format(device=card.name),
             )
         try:
             devices.append(_device(card, kind, nl))
@@ -242,6 +248,7 @@ def parse_netlist(
         dialect=dialect,
         types_field="types.",
         channels_field="channels.",
+        types_hint='give it in the `types` field, e.g. {{"{device}": "NMOS"}} (NMOS/PMOS/CAP/RES)',
     )
 
 
@@ -272,4 +279,6 @@ def read_netlist(
         dialect=dialect,
         types_field=f"{types}:",
         channels_field=f"{channels}:",
+        types_hint="give it in a types file (--types FILE.json, UT-AnLay style: {{\"{device}\": \"NMOS\"}}; "
+        "NMOS/PMOS/CAP/RES)",
     )

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from placeq.circuits import BUILTIN_DESIGNS, load_design
 from placeq.domain import Device, DeviceKind, Subcircuit
 from placeq.errors import NetlistError
-from placeq.formats import detect_dialect, infer_kind, parse_netlist
+from placeq.formats import detect_dialect, infer_kind, parse_netlist, read_netlist
 
 SPICE_OTA = """\
 * five-transistor OTA with a Miller cap and a zero resistor
@@ -256,3 +258,17 @@ def test_builtin_designs_survive_a_netlist_round_trip(design: str, dialect: str)
     ]
     assert [d.model_dump(exclude=strip) for d in back.devices] == [d.model_dump(exclude=strip) for d in renamed]
     assert [d.model for d in back.devices if d.is_mos] == [d.model for d in c.devices if d.is_mos]
+
+
+def test_unknown_kind_names_the_types_field_for_text_and_the_types_file_for_files(tmp_path: Path) -> None:
+    """The API and `parse_netlist` take kinds in a `types` field, the CLI in a --types file: each message names its
+    own place, with the device to put there."""
+    text = "* t\nM1 d g s b mystery w=1u l=1u\n"
+    err = _error(text)
+    assert 'give it in the `types` field, e.g. {"M1": "NMOS"}' in err.message and "file" not in err.message
+    path = tmp_path / "amp.sp"
+    path.write_text(text)
+    with pytest.raises(NetlistError) as exc:
+        read_netlist(path)
+    assert exc.value.field == f"{path}:2"
+    assert '--types FILE.json' in exc.value.message and '{"M1": "NMOS"}' in exc.value.message
