@@ -158,6 +158,9 @@ _FUNCTIONS: dict[str, Callable[..., float]] = {
     "sqrt": math.sqrt, "abs": abs, "min": min, "max": max, "exp": math.exp, "log": math.log, "int": int,
 }  # fmt: skip
 # A number with a scale factor inside an expression; an exponent (``1e-6``) is never read as the factor "e".
+# Deepest expression tree evaluated: real netlists nest a handful of levels; thousands would hit Python's recursion
+# limit (in the parser or in `Scope._eval`).
+MAX_EXPR_DEPTH = 100
 _SI_IN_EXPR = re.compile(r"(?<![\w.])((?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)(?![eE][+-]?\d)([A-Za-z_%][A-Za-z]*)")
 
 
@@ -192,8 +195,15 @@ class Scope:
             raise
         except (SyntaxError, ValueError, ZeroDivisionError, OverflowError, TypeError) as exc:
             raise NetlistError(where, f"{what}={value}: cannot evaluate ({exc})") from exc
+        except (RecursionError, MemoryError) as exc:  # Python's own parser gives up on deep nesting
+            raise NetlistError(where, f"{what}: expression nested too deeply") from exc
 
-    def _eval(self, node: ast.expr, where: str, what: str, value: str) -> float:
+    def _eval(self, node: ast.expr, where: str, what: str, value: str, depth: int = 0) -> float:
+        """Walk the expression tree; nesting past MAX_EXPR_DEPTH is refused as the netlist's error, before
+        Python's recursion limit turns it into a RecursionError (a 500 in the API, issue 16)."""
+        if depth > MAX_EXPR_DEPTH:
+            raise NetlistError(where, f"{what}: expression nested deeper than {MAX_EXPR_DEPTH} levels")
+        depth += 1
         if isinstance(node, ast.Constant) and isinstance(node.value, int | float):
             return float(node.value)
         if isinstance(node, ast.Name):
@@ -202,13 +212,13 @@ class Scope:
                 raise NetlistError(where, f"{what}={value}: unknown parameter {node.id!r}")
             return got
         if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub | ast.UAdd):
-            inner = self._eval(node.operand, where, what, value)
+            inner = self._eval(node.operand, where, what, value, depth)
             return -inner if isinstance(node.op, ast.USub) else inner
         if isinstance(node, ast.BinOp) and type(node.op) in _BINARY:
-            left = self._eval(node.left, where, what, value)
-            return _BINARY[type(node.op)](left, self._eval(node.right, where, what, value))
+            left = self._eval(node.left, where, what, value, depth)
+            return _BINARY[type(node.op)](left, self._eval(node.right, where, what, value, depth))
         if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in _FUNCTIONS:
-            args = [self._eval(a, where, what, value) for a in node.args]
+            args = [self._eval(a, where, what, value, depth) for a in node.args]
             return float(_FUNCTIONS[node.func.id](*args))
         raise NetlistError(where, f"{what}={value}: unsupported expression")
 
