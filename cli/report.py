@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from placeq.architectures import ARCHITECTURES, DEFAULT_ARCHITECTURE, PAPER_ARCHITECTURES
+from placeq.devices import DEVICES
 from placeq.errors import InputError
 from placeq.labels import LABEL_MODES
 
@@ -59,6 +60,8 @@ def register(sub: Any) -> None:
     p.add_argument("--fewshot-epochs", type=int, default=30, help="Fig. 6: epochs per few-shot run")
     p.add_argument("--seed", type=int, default=0, help="seed of every split, initialization and sample")
     p.add_argument("--threads", type=int, default=2, help="torch threads")
+    p.add_argument("--device", choices=DEVICES, default="auto",
+                   help="where models train: auto = CUDA when torch sees a device, else the CPU")
     p.set_defaults(handler=report)
 
 
@@ -90,6 +93,7 @@ def report(args: argparse.Namespace) -> int:
         max_train=args.max_train, ft_epochs=args.ft_epochs, inits=tuple(args.inits.split(",")),
         shots=args.shots, repeats=args.repeats,
         fewshot_epochs=args.fewshot_epochs, seed=args.seed, threads=args.threads,
+        device=args.device,
     )
     for path in run_report(cfg):
         print(f"wrote {path}")

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from placeq import recipes
 from placeq.architectures import ARCHITECTURES, DEFAULT_ARCHITECTURE
 from placeq.artifact import SUMMARY
+from placeq.devices import DEVICES
 from placeq.errors import InputError
 
 if TYPE_CHECKING:
@@ -36,6 +37,8 @@ def _data_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--val-frac", type=float, default=0.1, help="validation share of the training pool")
     p.add_argument("--seed", type=int, default=0, help="seed of the split, the initialization and the shuffling")
     p.add_argument("--threads", type=int, default=2, help="torch threads")
+    p.add_argument("--device", choices=DEVICES, default="auto",
+                   help="where to train: auto = CUDA when torch sees a device, else the CPU (ONNX export: CPU)")
 
 
 def _fit_args(p: argparse.ArgumentParser, lr: float | None) -> None:
@@ -104,7 +107,7 @@ def _options(args: argparse.Namespace) -> Options:
 
     return Options(
         epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, patience=args.patience, balanced=args.balanced,
-        seed=args.seed, threads=args.threads, recipe=getattr(args, "recipe", "auto"),
+        seed=args.seed, threads=args.threads, device=args.device, recipe=getattr(args, "recipe", "auto"),
         from_scratch=bool(getattr(args, "from_scratch", False)),
         freeze_front=bool(getattr(args, "freeze_front", False)),
         target_for=args.target_for, prune_rate=args.prune_rate,

@@ -6,6 +6,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from placeq.devices import Device
 from placeq.recipes import DEFAULT_EPOCHS, Recipe, choose
 
 
@@ -25,6 +26,9 @@ class TrainConfig(BaseModel):
     min_delta: float = Field(default=1e-4, ge=0, description="Smallest val-loss decrease that counts as improvement.")
     seed: int = Field(default=0, description="Seed for torch and the minibatch shuffling.")
     threads: int = Field(default=2, ge=0, description="torch.set_num_threads (0 = leave torch's default).")
+    device: Device = Field(
+        default="cpu", description="Where to train: auto = CUDA when present, else the CPU (fit.resolve_device)."
+    )
     freeze_front: bool = Field(default=False, description="Fine-tuning: keep the separate 2D stack's weights.")
     freeze_norm_stats: bool = Field(
         default=False, description="Keep BatchNorm running statistics fixed (fine-tuning on few layouts)."

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from placeq.devices import Device
 from placeq.errors import InputError
 from placeq.labels import UNLABELLED, balanced, critical_value, relabel, worst_quartile
 from placeq.recipes import Recipe
@@ -141,6 +142,7 @@ def table3(
     epochs: int,
     seed: int = 0,
     threads: int = 2,
+    device: Device = "cpu",
 ) -> list[Row]:
     """Train/test accuracy per architecture on one seeded balanced subsample (same split for every model)."""
     idx, lab = balanced(data.values, data.metric)
@@ -156,7 +158,7 @@ def table3(
         src = data if model.config.input_kind == "feat" else nofeat
         if src is None:
             raise InputError("archs", f"{arch} needs the nofeat features")
-        options = Options(epochs=epochs, patience=3, seed=seed, threads=threads)
+        options = Options(epochs=epochs, patience=3, seed=seed, threads=threads, device=device)
         t0 = time.perf_counter()
         result = fit_model(model, src.x, y, {"train": tr, "val": va}, options, finetune=False).result
         seconds = time.perf_counter() - t0
@@ -193,6 +195,7 @@ def table4(
     epochs: int,
     seed: int = 0,
     threads: int = 2,
+    device: Device = "cpu",
     prune_rate: float = 0.25,
     inits: tuple[str, ...] = ("base", "random"),
 ) -> list[Row]:
@@ -225,7 +228,7 @@ def table4(
         for init in inits:
             from_base, recipe = RECIPES[init]
             model = copy.deepcopy(base) if from_base else random_init_like(base, seed)
-            options = Options(epochs=epochs, balanced=True, patience=3, seed=seed, threads=threads,
+            options = Options(epochs=epochs, balanced=True, patience=3, seed=seed, threads=threads, device=device,
                               recipe=recipe or "auto", from_scratch=recipe is None, prune_rate=prune_rate,
                               score_train=False)
             t0 = time.perf_counter()
@@ -262,6 +265,7 @@ def fewshot(
     lr: float = 1e-4,
     seed: int = 0,
     threads: int = 2,
+    device: Device = "cpu",
 ) -> list[Row]:
     """`repeats` runs of: sample `shots` non-test layouts, label them by their own rank, fine-tune a copy of the
     base on them (no validation set: fixed epochs, threshold 0.5 after class weighting), score the test split
@@ -277,7 +281,8 @@ def fewshot(
         pick = np.sort(np.random.default_rng([seed, r]).choice(pool, size=shots, replace=False))
         y_tr, y_te = fewshot_labels(data.values[pick], data.values[te], data.metric)
         model = copy.deepcopy(base)
-        options = Options(epochs=epochs, lr=lr, balanced=True, seed=seed + r, threads=threads, recipe="gentle",
+        options = Options(epochs=epochs, lr=lr, balanced=True, seed=seed + r, threads=threads, device=device,
+                          recipe="gentle",
                           score_train=False)
         y = np.full(len(data.values), UNLABELLED, dtype=np.int64)
         y[pick] = y_tr

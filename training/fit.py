@@ -76,20 +76,37 @@ def _check_data(model: PlacementNet, x: FeatureArray, y: np.ndarray, name: str) 
     return labels.astype(np.float32)
 
 
-def _tensor(x: FeatureArray, idx: np.ndarray) -> torch.Tensor:
-    return torch.from_numpy(np.asarray(x[np.sort(idx)], dtype=np.float32))  # (b, C, 64, 64)
+def resolve_device(device: str) -> torch.device:
+    """"auto": CUDA when this machine has it, else the CPU; "cuda" without CUDA is the caller's error."""
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device == "cuda" and not torch.cuda.is_available():
+        raise InputError("device", "cuda requested but torch sees no CUDA device here; use --device auto or cpu")
+    if device not in ("cpu", "cuda"):
+        raise InputError("device", f"unknown device {device!r}; choose auto, cpu or cuda")
+    return torch.device(device)
 
 
-def _labels(y: np.ndarray, idx: np.ndarray) -> torch.Tensor:
-    return torch.from_numpy(y[np.sort(idx)])  # (b,)
+def device_of(model: nn.Module) -> torch.device:
+    return next(model.parameters()).device
+
+
+def _tensor(x: FeatureArray, idx: np.ndarray, device: torch.device) -> torch.Tensor:
+    return torch.from_numpy(np.asarray(x[np.sort(idx)], dtype=np.float32)).to(device)  # (b, C, 64, 64)
+
+
+def _labels(y: np.ndarray, idx: np.ndarray, device: torch.device) -> torch.Tensor:
+    return torch.from_numpy(y[np.sort(idx)]).to(device)  # (b,)
 
 
 @torch.no_grad()
 def predict_logits(model: nn.Module, x: FeatureArray, batch_size: int = 256) -> np.ndarray:
-    """(N,) logits in eval mode; restores the model's previous mode."""
+    """(N,) logits in eval mode, on the model's device; restores the model's previous mode."""
     was_training = model.training
     model.eval()
-    out = [model(_tensor(x, np.arange(i, min(i + batch_size, len(x))))).numpy() for i in range(0, len(x), batch_size)]
+    dev = device_of(model)
+    out = [model(_tensor(x, np.arange(i, min(i + batch_size, len(x))), dev)).cpu().numpy()
+           for i in range(0, len(x), batch_size)]
     model.train(was_training)
     return np.concatenate(out).astype(np.float32)
 
@@ -125,6 +142,8 @@ def fit(
     cfg = cfg or TrainConfig()
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
+    device = resolve_device(cfg.device)
+    model.to(device)
     torch.manual_seed(cfg.seed)
     rng = np.random.default_rng(cfg.seed)
     x_tr, y_tr = train[0], _check_data(model, train[0], train[1], "train")
@@ -134,7 +153,7 @@ def fit(
     n_pos = float(y_tr.sum())
     pos_weight = None
     if cfg.class_weight == "balanced" and 0 < n_pos < len(y_tr):
-        pos_weight = torch.tensor((len(y_tr) - n_pos) / n_pos)
+        pos_weight = torch.tensor((len(y_tr) - n_pos) / n_pos, device=device)
     loss_fn = nn.BCEWithLogitsLoss(pos_weight=pos_weight)
 
     frozen = {id(p) for p in front_parameters(model)} if cfg.freeze_front else set()
@@ -155,7 +174,7 @@ def fit(
         for idx in np.array_split(rng.permutation(n), n_batches):
             if deadline is not None and time.monotonic() > deadline:
                 raise TrainingTimeout(f"stopped in epoch {epoch} of {cfg.epochs}: past the deadline")
-            xb, yb = _tensor(x_tr, idx), _labels(y_tr, idx)
+            xb, yb = _tensor(x_tr, idx, device), _labels(y_tr, idx, device)
             opt.zero_grad(set_to_none=True)
             loss = loss_fn(model(xb), yb)
             loss.backward()
@@ -165,7 +184,7 @@ def fit(
         val_loss = val_acc = None
         if val is not None:
             logits = predict_logits(model, x_va, cfg.eval_batch_size)
-            val_loss = float(loss_fn(torch.from_numpy(logits), torch.from_numpy(y_va)))
+            val_loss = float(loss_fn(torch.from_numpy(logits).to(device), torch.from_numpy(y_va).to(device)))
             val_acc = float(np.mean((logits >= 0) == (y_va > 0.5)))
         history.append(EpochRecord(epoch, train_loss, val_loss, val_acc, time.perf_counter() - t0))
         log.info("epoch %d train_loss %.4f val_loss %s val_acc %s", epoch, train_loss, val_loss, val_acc)

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
+from placeq.devices import Device
 from placeq.errors import InputError
 from placeq.recipes import DEFAULT_EPOCHS, RecipeChoice
 from training.checkpoint import Checkpoint, publish
@@ -44,6 +45,7 @@ class Options(BaseModel):
     balanced: bool = Field(default=False, description="Weight positives by n_neg/n_pos in the loss.")
     seed: int = Field(default=0, description="Seed of the initialization and the shuffling.")
     threads: int = Field(default=2, ge=0, description="torch threads.")
+    device: Device = Field(default="auto", description="auto: CUDA when present, else the CPU.")
     recipe: RecipeChoice = Field(default="auto", description="Fine-tuning recipe (placeq.recipes).")
     from_scratch: bool = Field(default=False, description="Fine-tune: fresh weights (Table IV 'w/o').")
     freeze_front: bool = Field(default=False, description="Fine-tune: keep the separate 2D stack's weights.")
@@ -79,6 +81,7 @@ def config_for(options: Options, n_train: int, *, finetune: bool) -> tuple[str |
         patience=options.patience,
         seed=options.seed,
         threads=options.threads,
+        device=options.device,
         freeze_front=options.freeze_front,
         freeze_norm_stats=start.freeze_norm_stats,
         report_train_accuracy=options.score_train,
@@ -134,6 +137,7 @@ def fit_model(
 
 def write_model(out: Path, fitted: Fitted, x: FeatureArray, *, design: str, provenance: dict[str, Any]) -> Path:
     """The model directory of `fitted`; its ONNX export is checked on up to PARITY_SAMPLE real layouts."""
+    fitted.model.cpu()  # the checkpoint and the ONNX export (and its parity check) are made on the CPU
     split = fitted.split
     rows = (split["test"] if len(split["test"]) else split["train"])[:PARITY_SAMPLE]
     extra = {**provenance, "recipe": fitted.recipe, "n_train": len(split["train"]), "n_val": len(split["val"]),

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from placeq.architectures import DEFAULT_ARCHITECTURE, PAPER_ARCHITECTURES
+from placeq.devices import Device
 
 log = logging.getLogger(__name__)
 PARTS = ("base", "table3", "table4", "fewshot")
@@ -52,6 +53,7 @@ class ReportConfig:
     fewshot_epochs: int = 30  # Fig. 6: epochs per run
     seed: int = 0  # seed of every split, initialization and sample
     threads: int = 2  # torch threads
+    device: Device = "auto"  # where models train: auto = CUDA when present (recorded in each part's settings)
 
 
 def run_report(cfg: ReportConfig) -> list[Path]:
@@ -78,7 +80,7 @@ def run_report(cfg: ReportConfig) -> list[Path]:
         nofeat = load_design(cfg.data_dir, cfg.base_design, nofeat=True) if any(
             a.startswith("nofeat") for a in cfg.archs) else None
         rows = table3(data, nofeat, cfg.archs, subsample=cfg.subsample, epochs=cfg.epochs, seed=cfg.seed,
-                      threads=cfg.threads)
+                      threads=cfg.threads, device=cfg.device)
         for r in rows:
             r.update(max_epochs=cfg.epochs)
         merged = merge_rows(cfg.work / "table3.json", rows, ("subsample", "seed", "arch"))
@@ -89,13 +91,14 @@ def run_report(cfg: ReportConfig) -> list[Path]:
             data = load_design(cfg.data_dir, name)
             if "table4" in cfg.parts:
                 rows = table4(base.model, base.threshold, data, cfg.alphas, max_train=cfg.max_train,
-                              epochs=cfg.ft_epochs, seed=cfg.seed, threads=cfg.threads, inits=cfg.inits)
+                              epochs=cfg.ft_epochs, seed=cfg.seed, threads=cfg.threads, inits=cfg.inits,
+                              device=cfg.device)
                 for r in rows:
                     r.update(max_train=cfg.max_train, ft_epochs=cfg.ft_epochs)
                 _save(cfg.work, f"table4_{name}", merge_alphas(cfg.work / f"table4_{name}.json", rows), settings)
             if "fewshot" in cfg.parts:
                 rows = fewshot(base.model, data, shots=cfg.shots, repeats=cfg.repeats, epochs=cfg.fewshot_epochs,
-                               seed=cfg.seed, threads=cfg.threads)
+                               seed=cfg.seed, threads=cfg.threads, device=cfg.device)
                 _save(cfg.work, f"fewshot_{name}", rows, settings)
     return render(cfg.work, cfg.out)
 
@@ -130,8 +133,11 @@ def _base_part(cfg: ReportConfig) -> list[Row]:
 def _settings(cfg: ReportConfig) -> dict[str, Any]:
     import torch
 
+    from training.fit import resolve_device
+
     return {
         **{k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(cfg).items()},
+        "device_used": resolve_device(cfg.device).type,  # where the part's models trained
         "torch": torch.__version__, "python": platform.python_version(), "started": time.strftime("%Y-%m-%d %H:%M"),
     }
 
@@ -284,7 +290,7 @@ def _table3_md(part: dict[str, Any]) -> list[str]:
             out += ["", f"{arch} vs feat3d test accuracy on subsamples of {size} (feat3d minus {arch}, points): "
                     f"{each}" + (f"; mean {gap:+.2f} over {len(paired)} seeds" if len(paired) > 1 else "")
                     + f": {verdict} the 1-point budget."]
-    out += ["", _settings_line(part, ("threads", "base_design")), ""]
+    out += ["", _settings_line(part, ("threads", "device_used", "base_design")), ""]
     return out
 
 
@@ -325,7 +331,7 @@ def _table4_md(parts: dict[str, dict[str, Any]]) -> list[str]:
     first = next(iter(parts.values()))
     out += ["", "Each alpha may come from its own `placeq report --parts table4 --alphas ...` sitting; its training "
             "cap (`max_train`) and epoch limit are stored with its row in experiments.json.",
-            "", _settings_line(first, ("seed", "threads", "base_model")), ""]
+            "", _settings_line(first, ("seed", "threads", "device_used", "base_model")), ""]
     return out
 
 

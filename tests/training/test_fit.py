@@ -169,7 +169,8 @@ def test_cli_trains_fine_tunes_and_evaluates_a_model_directory(tmp_path: Path) -
     np.save(tmp_path / "y.npy", y)
     common = ["--data", str(tmp_path / "x.npy"), "--labels", str(tmp_path / "y.npy"), "--epochs", "1"]
     out = _placeq(
-        "train", "--design", "ota1", "--arch", "fast3d_flat", "-o", str(tmp_path / "base"), "--prune-rate", "0.25", *common
+        "train", "--design", "ota1", "--arch", "fast3d_flat", "-o", str(tmp_path / "base"), "--prune-rate", "0.25",
+        *common
     )
     assert "test @" in out and "onnx sha256" in out
     meta = read_metadata(tmp_path / "base" / "model.onnx")
@@ -312,3 +313,17 @@ def test_auto_recipe_is_gentle_for_few_labels_and_full_from_a_hundred() -> None:
     assert finetune_recipe(5000, "gentle")[0] == "gentle" and finetune_recipe(4, "full")[0] == "full"
     with pytest.raises(InputError, match="recipe"):
         finetune_recipe(16, "hot")  # type: ignore[arg-type]
+
+
+def test_device_auto_trains_where_torch_sees_a_device_and_cuda_without_one_is_refused() -> None:
+    from training.fit import resolve_device
+
+    assert resolve_device("auto").type == ("cuda" if torch.cuda.is_available() else "cpu")
+    assert resolve_device("cpu").type == "cpu"
+    if not torch.cuda.is_available():
+        with pytest.raises(InputError, match="device"):
+            resolve_device("cuda")
+    x, y = synthetic_task(32, seed=1)
+    model = _tiny()
+    fit(model, (x, y), None, FAST.model_copy(update={"epochs": 1, "device": "auto"}))
+    assert next(model.parameters()).device == resolve_device("auto")
