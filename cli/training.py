@@ -1,8 +1,9 @@
 """``placeq train | finetune | evaluate``: the paper's base training, transfer (Sec. III-E, IV-C) and scoring.
 
 Inputs: ``--data`` is a placement dataset (.parquet / .jsonl from ``placeq place``; rasterized once, optionally
-cached with ``--features-cache``) or a features .npy (N, C, 64, 64); ``--labels`` is a .npy or a Parquet table
-with a ``label`` column (1 prune, 0 keep, -1 unused), row-aligned with the data. Output: a model directory
+cached with ``--features-cache``) or a features .npy (N, C, 64, 64); ``--labels`` is a .npy (``placeq labels``), a
+Parquet table with a ``label`` column (1 prune, 0 keep, -1 unused), or the ``placeq simulate`` table itself
+(labelled worst 25% -> 1 on load, and logged), row-aligned with the data. Output: a model directory
 (weights, split, verified ONNX, model.json). torch is imported inside the handlers only.
 """
 
@@ -31,7 +32,9 @@ log = logging.getLogger(__name__)
 def _data_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--design", required=True, help="design name stored with the model (e.g. ota1)")
     p.add_argument("--data", required=True, type=Path, help="placements (.parquet/.jsonl) or features (.npy)")
-    p.add_argument("--labels", required=True, type=Path, help="labels (.npy or .parquet with a 'label' column)")
+    p.add_argument("--labels", required=True, type=Path,
+                   help="labels: .npy from `placeq labels`, .parquet with a 'label' column, or a `placeq simulate` "
+                        "table (labelled worst 25%% -> 1, the rest 0)")
     p.add_argument("--features-cache", type=Path, help="float16 .npy cache of the rasterized features")
     p.add_argument("--test-frac", type=float, default=0.2, help="held-out test share (paper: 0.2)")
     p.add_argument("--val-frac", type=float, default=0.1, help="validation share of the training pool")
@@ -79,7 +82,8 @@ def register(sub: Any) -> None:
     p = sub.add_parser("evaluate", help="accuracy, precision, recall, F1, FOR of a model on labelled data")
     p.add_argument("--model", required=True, type=Path, help="model directory")
     p.add_argument("--data", required=True, type=Path, help="placements (.parquet/.jsonl) or features (.npy)")
-    p.add_argument("--labels", required=True, type=Path, help="labels (.npy or .parquet)")
+    p.add_argument("--labels", required=True, type=Path,
+                   help="labels (.npy, .parquet with a 'label' column, or a `placeq simulate` table)")
     p.add_argument("--features-cache", type=Path, help="float16 .npy cache of the rasterized features")
     p.add_argument(
         "--all", action="store_true", help="score every labelled layout, not the test split (automatic on other data)"

@@ -19,7 +19,7 @@ from placeq.devices import Device
 from placeq.errors import InputError
 from placeq.labels import UNLABELLED, balanced, critical_value, relabel, worst_quartile
 from placeq.recipes import Recipe
-from training.feed import FeatureArray, Rows, load_features
+from training.feed import FeatureArray, Rows, load_features, read_values
 from training.fit import predict_proba, random_init_like, seed_everything
 from training.heuristics import false_omission_rate, hpwl, pair_distance
 from training.metrics import evaluate
@@ -29,41 +29,6 @@ from training.splits import duplicate_groups, split_indices
 
 log = logging.getLogger(__name__)
 Row = dict[str, float | str]
-
-
-def read_values(path: str | Path) -> tuple[np.ndarray, str]:
-    """(values (N,) float64 in placement order, metric) from a `placeq simulate` labels table.
-
-    Rows come back sorted by their ``index`` column, failed simulations as NaN (placeq.labels leaves them out).
-    """
-    p = Path(path)
-    if not p.is_file():
-        raise InputError(str(p), "no such labels table")
-    if p.suffix == ".parquet":
-        import pyarrow.parquet as pq
-
-        cols = pq.read_table(p, columns=["index", "value", "status", "metric"]).to_pydict()
-    elif p.suffix in (".csv", ".jsonl"):
-        import csv
-        import json
-
-        with p.open(newline="") as fh:
-            rows = list(csv.DictReader(fh)) if p.suffix == ".csv" else [json.loads(line) for line in fh if line.strip()]
-        cols = {k: [r[k] for r in rows] for k in ("index", "value", "status", "metric")}
-        cols["value"] = [None if v in (None, "") else float(v) for v in cols["value"]]
-    else:
-        raise InputError(str(p), "use the .parquet, .csv or .jsonl table written by `placeq simulate`")
-    index = np.asarray(cols["index"], dtype=np.int64)
-    value = np.asarray([np.nan if v is None else v for v in cols["value"]], dtype=np.float64)
-    value[np.asarray(cols["status"]) != "ok"] = np.nan
-    metrics = set(cols["metric"])
-    if len(metrics) != 1:
-        raise InputError(str(p), f"expected one metric, found {sorted(metrics)}")
-    if not np.array_equal(np.sort(index), np.arange(len(index))):
-        raise InputError(str(p), "index column is not a permutation of 0..N-1")
-    out = np.empty(len(index))
-    out[index] = value
-    return out, metrics.pop()
 
 
 # --- data --------------------------------------------------------------------------------------------------

@@ -9,6 +9,7 @@ demand. A full design space (16k x 18 x 64 x 64) is 4.8 GB in float32, so cached
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from pathlib import Path
 from typing import Protocol
@@ -17,6 +18,8 @@ import numpy as np
 
 from placeq.batch import PlacementBatch
 from placeq.errors import InputError
+
+log = logging.getLogger(__name__)
 
 
 class FeatureArray(Protocol):
@@ -119,21 +122,85 @@ def load_features(
 
 
 def load_labels(path: str | Path) -> np.ndarray:
-    """(N,) int64 labels: 1 = prune (bad), 0 = keep, -1 = not used. ``.npy`` or a table with a ``label``
-    column (Parquet), aligned row by row with the placements."""
+    """(N,) int64 labels: 1 = prune (bad), 0 = keep, -1 = not used, aligned row by row with the placements.
+
+    Reads a ``.npy`` (what ``placeq labels`` writes) or a Parquet table with a ``label`` column. A ``placeq
+    simulate`` table (offset / CMRR ``value`` per placement, no ``label`` column) is what a user has after
+    simulating, and the README's pipeline hands it on as is; it is labelled here by the paper's rule (worst 25%
+    of the design space -> 1, the rest 0, failed simulations -1: `placeq.labels.label_array`, Sec. III-A), and
+    the log says so, naming ``placeq labels --mode balanced`` for the base model's balanced set instead.
+    """
     p = Path(path)
     if not p.is_file():
         raise InputError(str(p), "no such labels file")
     if p.suffix == ".npy":
         y = np.load(p)
+    elif p.suffix in (".csv", ".jsonl") or _is_values_table(p):
+        from placeq.labels import label_array
+
+        values, metric = read_values(p)
+        y = label_array(values, metric, "quartile")
+        log.info(
+            "%s is a `placeq simulate` table: labelled the worst 25%% of its %s as 1 (prune), the rest 0, failed "
+            "simulations -1 (%d / %d / %d); for the balanced base-model set run `placeq labels %s --mode balanced "
+            "-o LABELS.npy` and pass that", p, metric, int((y == 1).sum()), int((y == 0).sum()),
+            int((y == UNUSED).sum()), p,
+        )
     else:
         import pyarrow.parquet as pq
 
         table = pq.read_table(p)
         if "label" not in table.column_names:
-            raise InputError(str(p), f"no 'label' column (columns: {', '.join(table.column_names)})")
+            raise InputError(
+                str(p),
+                f"no 'label' column (columns: {', '.join(table.column_names)}); pass a .npy from "
+                f"`placeq labels {p} -o LABELS.npy` or a table with a 0/1/-1 'label' column",
+            )
         y = table.column("label").to_numpy(zero_copy_only=False)
     y = np.asarray(y).reshape(-1)
     if not np.isin(y, (UNUSED, 0, 1)).all():
         raise InputError(str(p), "labels must be 1 (prune), 0 (keep) or -1 (unused)")
     return y.astype(np.int64)
+
+
+def _is_values_table(path: Path) -> bool:
+    """True for a Parquet table as `placeq simulate` writes it: metric values and no 0/1 label column."""
+    import pyarrow.parquet as pq
+
+    names = set(pq.read_schema(path).names)
+    return "label" not in names and {"index", "value", "status", "metric"} <= names
+
+
+def read_values(path: str | Path) -> tuple[np.ndarray, str]:
+    """(values (N,) float64 in placement order, metric) from a `placeq simulate` labels table.
+
+    Rows come back sorted by their ``index`` column, failed simulations as NaN (placeq.labels leaves them out).
+    """
+    p = Path(path)
+    if not p.is_file():
+        raise InputError(str(p), "no such labels table")
+    if p.suffix == ".parquet":
+        import pyarrow.parquet as pq
+
+        cols = pq.read_table(p, columns=["index", "value", "status", "metric"]).to_pydict()
+    elif p.suffix in (".csv", ".jsonl"):
+        import csv
+        import json
+
+        with p.open(newline="") as fh:
+            rows = list(csv.DictReader(fh)) if p.suffix == ".csv" else [json.loads(line) for line in fh if line.strip()]
+        cols = {k: [r[k] for r in rows] for k in ("index", "value", "status", "metric")}
+        cols["value"] = [None if v in (None, "") else float(v) for v in cols["value"]]
+    else:
+        raise InputError(str(p), "use the .parquet, .csv or .jsonl table written by `placeq simulate`")
+    index = np.asarray(cols["index"], dtype=np.int64)
+    value = np.asarray([np.nan if v is None else v for v in cols["value"]], dtype=np.float64)
+    value[np.asarray(cols["status"]) != "ok"] = np.nan
+    metrics = set(cols["metric"])
+    if len(metrics) != 1:
+        raise InputError(str(p), f"expected one metric, found {sorted(metrics)}")
+    if not np.array_equal(np.sort(index), np.arange(len(index))):
+        raise InputError(str(p), "index column is not a permutation of 0..N-1")
+    out = np.empty(len(index))
+    out[index] = value
+    return out, metrics.pop()
