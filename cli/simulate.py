@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -60,4 +62,13 @@ def run(args: argparse.Namespace) -> int:
         "output": str(args.output),
     }
     print(json.dumps(summary))
+    if len(table) and not table.ok.any():
+        # A table of nothing but failures is no labels at all: say why and fail, so a script or a CI step stops
+        # here instead of training on an empty set later (the rows and their reasons stay in the output).
+        reasons = Counter(table.reason).most_common(3)
+        why = "; ".join(f"{reason or 'no reason given'} (x{n})" for reason, n in reasons)
+        print(f"placeq simulate: error: all {len(table)} placements failed to simulate: {why}. Each row's reason "
+              f"is in {args.output}; check the technology file (--tech) and the ngspice install (PLACEQ_NGSPICE, "
+              "--backend)", file=sys.stderr)
+        return 2
     return 0
