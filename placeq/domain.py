@@ -26,7 +26,13 @@ MAX_COORD_UM = 1.0e5
 # A pin box may stick out of its device box by at most this much (um) before it is "far outside its device".
 PIN_TOLERANCE_UM = 2.0
 
-NAME_PATTERN = r"^[A-Za-z0-9_.:<>\[\]/+\-#$!]+$"
+NAME_PATTERN = r"^[A-Za-z0-9_.:<>\[\]/+\-#$!]+$"  # devices and nets: netlists write X1/M3, bus<0>, net#2
+# A design name becomes a URL path segment (/designs/{name}, /v2/models/{name}) and a file name (placeq simulate
+# --netlists DIR writes DIR/<name>.sp): dot-separated words, so no "/", "\\", "..", leading "." or "-", and
+# nothing a URL must escape (issue 16: "a/b" was stored but never found again, "../x" wrote outside DIR).
+DESIGN_NAME_PATTERN = r"^[A-Za-z0-9_][A-Za-z0-9_+\-]*(\.[A-Za-z0-9_+\-]+)*$"
+# Free text that ends up beside netlist cards (a model name) or in logs: one line, no control characters.
+ONE_LINE_PATTERN = r"^[^\x00-\x1f\x7f]*$"
 
 
 def json_integer(value: object) -> object:
@@ -41,6 +47,7 @@ def json_integer(value: object) -> object:
 Real = Annotated[float, Field(strict=True, allow_inf_nan=False)]
 Integer = Annotated[int, BeforeValidator(json_integer)]
 Name = Annotated[str, Field(min_length=1, max_length=MAX_NAME_LEN, pattern=NAME_PATTERN)]
+DesignName = Annotated[str, Field(min_length=1, max_length=MAX_NAME_LEN, pattern=DESIGN_NAME_PATTERN)]
 Length = Annotated[float, Field(strict=True, ge=0.0, le=MAX_COORD_UM, allow_inf_nan=False)]
 Coord = Annotated[float, Field(strict=True, ge=-MAX_COORD_UM, le=MAX_COORD_UM, allow_inf_nan=False)]
 
@@ -101,7 +108,9 @@ class Device(_Frozen):
     kind: DeviceKind
     tags: tuple[Subcircuit, ...] = Field(default=(), description="Subcircuits the device belongs to (>= 0).")
     terminals: dict[str, Name] = Field(description="Terminal name (D/G/S/B or PLUS/MINUS[/B]) -> net name.")
-    model: str | None = Field(default=None, max_length=MAX_NAME_LEN, description="Model name in the netlist.")
+    model: str | None = Field(
+        default=None, max_length=MAX_NAME_LEN, pattern=ONE_LINE_PATTERN, description="Model name in the netlist."
+    )
     w: Length | None = Field(default=None, description="MOSFET total width (um).")
     l: Length | None = Field(default=None, description="MOSFET length (um).")  # noqa: E741
     nf: Integer = Field(default=1, ge=1, le=1024, description="Number of fingers.")
@@ -155,7 +164,7 @@ class Testbench(_Frozen):
 class Circuit(_Frozen):
     """A design: devices, matching constraints, critical nets (the placer's weighting knobs), testbench."""
 
-    name: Name
+    name: DesignName
     ports: tuple[Name, ...] = ()
     devices: tuple[Device, ...] = Field(min_length=1, max_length=MAX_DEVICES)
     symmetry_pairs: tuple[tuple[Name, Name], ...] = Field(
@@ -166,7 +175,7 @@ class Circuit(_Frozen):
         default=(), description="Nets whose weight the design-space generator raises (k nets -> 2^k placements)."
     )
     testbench: Testbench | None = None
-    description: str = Field(default="", max_length=2000)
+    description: str = Field(default="", max_length=2000, pattern=ONE_LINE_PATTERN)
 
     @model_validator(mode="after")
     def _consistent(self) -> Circuit:
@@ -282,7 +291,7 @@ class Pin(_Frozen):
 class Placement(_Frozen):
     """One placement of a design: what the placer produces, the rasterizer draws and the predict API scores."""
 
-    design: Name
+    design: DesignName
     devices: tuple[PlacedDevice, ...] = Field(min_length=1, max_length=MAX_DEVICES)
     pins: tuple[Pin, ...] = Field(default=(), max_length=MAX_PINS)
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import math
 import multiprocessing as mp
+import re
 import sqlite3
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
@@ -151,6 +152,14 @@ def _nodeset(spice: SharedSpice, t: NetlistTemplate) -> dict[str, float]:
     return _NODESETS[key]
 
 
+def netlist_path(netlist_dir: str | Path, design: str, index: int) -> Path:
+    """Where the `index`-th netlist goes: always directly inside `netlist_dir`. Design names are checked at the
+    door (placeq.domain.DESIGN_NAME_PATTERN); a name that got past it (``../x``, ``/etc/x``, a circuit built with
+    `model_construct`) is flattened to one file name here rather than trusted as a path (issue 16, finding 4)."""
+    stem = re.sub(r"[^A-Za-z0-9_.+-]", "_", design).lstrip(".-") or "design"
+    return Path(netlist_dir) / f"{stem}_{index:06d}.cir"
+
+
 def _simulate_chunk(job: tuple[NetlistTemplate, LayoutValues, int, str | None, str, bool]) -> list[SimResult]:
     """Worker entry: format and simulate a chunk; write netlists when asked."""
     template, values, start, netlist_dir, backend, ac = job
@@ -176,7 +185,7 @@ def _simulate_chunk(job: tuple[NetlistTemplate, LayoutValues, int, str | None, s
                                                    f"{res.reason}; retry with gmin/source stepping: {again.reason}")
         results.append(res)
         if netlist_dir is not None:
-            path = Path(netlist_dir) / f"{template.design}_{start + i:06d}.cir"
+            path = netlist_path(netlist_dir, template.design, start + i)
             path.write_text(seeded.render(values, i, f"placement {start + i}", control=True))
     return results
 

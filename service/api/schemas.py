@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from fastapi import Path
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from placeq.domain import MAX_NAME_LEN, NAME_PATTERN, Circuit, DeviceKind, Integer, Name, Placement
+from placeq.domain import DESIGN_NAME_PATTERN, MAX_NAME_LEN, Circuit, DesignName, DeviceKind, Integer, Placement
 from service.payloads import MAX_VERSION, FinetunePayload, LabelPayload, Version
 from service.settings import MAX_NETLIST_BYTES
 
@@ -18,7 +18,8 @@ KEY_PATTERN = r"^[A-Za-z0-9_.:/+=@-]{1,128}$"  # model_store's rule for idempote
 
 DesignPath = Annotated[
     str,
-    Path(min_length=1, max_length=MAX_NAME_LEN, pattern=NAME_PATTERN, description="Design name.", examples=["base"]),
+    Path(min_length=1, max_length=MAX_NAME_LEN, pattern=DESIGN_NAME_PATTERN, description="Design name.",
+         examples=["base"]),
 ]
 VersionPath = Annotated[
     int, Path(ge=1, le=MAX_VERSION, description="Version of the design's model (1, 2, ...).", examples=[1])
@@ -82,7 +83,7 @@ class DesignIn(BaseModel):
         max_length=MAX_NETLIST_BYTES,
         description="Netlist text (SPICE/Spectre), at most PLACEQ_MAX_NETLIST_BYTES bytes (default 1 MiB).",
     )
-    name: Name | None = Field(default=None, description="Design name for a netlist (default: its subckt name).")
+    name: DesignName | None = Field(default=None, description="Design name for a netlist (default: its subckt name).")
     types: dict[str, DeviceKind] | None = Field(default=None, description="Device -> kind (UT-AnLay .json).")
     channels: dict[str, list[Integer]] | None = Field(default=None, description="Device -> channels 1..5 (.channel).")
     symmetry_pairs: list[tuple[str, str]] | None = Field(default=None, description="Matched pairs (netlist form).")
@@ -109,7 +110,7 @@ class DesignOut(BaseModel):
 class LabelRequest(LabelPayload):
     model_config = ConfigDict(extra="forbid")
 
-    design: Name
+    design: DesignName
     idempotency_key: IdempotencyKey | None = None
 
     def payload(self) -> LabelPayload:
@@ -122,7 +123,7 @@ class FinetuneRequest(FinetunePayload):
 
     model_config = ConfigDict(extra="forbid")
 
-    design: Name
+    design: DesignName
     idempotency_key: IdempotencyKey | None = None
 
     def payload(self) -> FinetunePayload:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import numpy as np
@@ -9,7 +10,8 @@ import pytest
 from pydantic import ValidationError
 
 from placeq.batch import PlacementBatch
-from placeq.domain import MAX_DEVICES, Circuit, Placement
+from placeq.circuits import BUILTIN_DESIGNS, load_design
+from placeq.domain import DESIGN_NAME_PATTERN, MAX_DEVICES, Circuit, Placement
 from placeq.errors import InputError, PlacementMismatch
 
 
@@ -201,3 +203,15 @@ def test_batch_round_trip_and_structure_check() -> None:
     with pytest.raises(InputError) as exc:
         PlacementBatch.from_placements([p, Placement.model_validate(other)])
     assert exc.value.field == "placements[1]"
+
+
+@pytest.mark.parametrize("name", ["a/b", "../x", "/etc/x", "..", ".x", "a\\b", "a..b", "-x", "a b", "x\n"])
+def test_design_names_must_be_url_segments_and_file_names(name: str) -> None:
+    circuit = load_design("ota1")
+    with pytest.raises(ValidationError, match="name"):
+        Circuit.model_validate(circuit.model_dump() | {"name": name})
+
+
+def test_builtin_design_names_are_valid_design_names() -> None:
+    for name in (*BUILTIN_DESIGNS, "base"):
+        assert re.match(DESIGN_NAME_PATTERN, name), name

@@ -12,7 +12,7 @@ from placeq.batch import PlacementBatch
 from placeq.circuits import load_design
 from placeq.domain import Circuit
 from placeq.footprint import footprint
-from simulate.label import LabelCache, label_batch, simulate_values
+from simulate.label import LabelCache, label_batch, netlist_path, simulate_values
 from simulate.netlist import LayoutValues, build_template, layout_values, nominal_values
 from simulate.ngspice import batch_run
 from simulate.techfile import Tech, load_tech
@@ -186,3 +186,12 @@ def test_cache_object_can_be_shared(tmp_path: Path) -> None:
     label_batch(circuit, row_batch(circuit), cache=store)
     assert label_batch(circuit, row_batch(circuit), cache=store).simulated == 0
     store.close()
+
+
+@pytest.mark.parametrize("design", ["../escape", "/etc/escape", "a/../../b", "..", "a\\b", "ok.v2"])
+def test_kept_netlists_stay_inside_their_directory(tmp_path: Path, design: str) -> None:
+    """`placeq simulate --netlists DIR` writes DIR/<design>_<n>.cir: a design name never becomes a path, even
+    one that got past the name check (issue 16, finding 4)."""
+    path = netlist_path(tmp_path / "nets", design, 7)
+    assert path.parent == tmp_path / "nets" and path.name.endswith("_000007.cir")
+    assert not path.name.startswith(".") and "/" not in path.name and "\\" not in path.name
