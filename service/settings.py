@@ -45,7 +45,12 @@ class Settings(BaseSettings):
         default=1000, ge=1, description="Jobs queued or running before POST /label and /finetune answer 503."
     )
     ort_threads: int = Field(default=1, ge=0, le=64, description="onnxruntime intra-op threads per session.")
-    max_inflight: int = Field(default=64, ge=1, description="Concurrent scoring requests before answering 503.")
+    max_inflight: int = Field(
+        default=64, ge=1, description="Scoring requests in flight (queued for a thread included) before 503."
+    )
+    body_timeout_s: float = Field(
+        default=30.0, gt=0, description="Longest a request body may take to arrive before the answer is 408."
+    )
     reload_interval_s: float = Field(default=2.0, gt=0, description="How often each API process polls aliases.")
     job_stale_after_s: float = Field(default=120.0, gt=0, description="Heartbeat age after which a job is re-queued.")
     job_max_attempts: int = Field(default=3, ge=1, description="Deliveries of a job before it is marked failed.")

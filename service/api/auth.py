@@ -22,6 +22,7 @@ from typing import Annotated, Any
 
 from fastapi import FastAPI, Request, Security
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer, SecurityScopes
+from fastapi.security.utils import get_authorization_scheme_param
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
@@ -100,23 +101,21 @@ def widest(scopes: list[str]) -> Scope | None:
     return "admin" if "admin" in scopes else "predict" if "predict" in scopes else None
 
 
-def authorize(
-    request: Request,
-    security_scopes: SecurityScopes,
-    bearer: Annotated[HTTPAuthorizationCredentials | None, Security(BEARER)],
-    api_key: Annotated[str | None, Security(API_KEY)],
-) -> ApiKey | None:
-    """Let the request through only with a key holding the route's scope (when this process enforces it).
-
-    A plain `def`: FastAPI runs it in its thread pool, so the key lookup never blocks the event loop.
-    """
-    scope = widest(security_scopes.scopes) or "admin"
-    runtime = get_runtime(request)
-    if not enforced(runtime.settings, scope):
-        return None
-    token = (bearer.credentials.strip() if bearer else "") or (api_key or "").strip()
+def token_of(request: Request) -> str:
+    """The key a request carries (``Authorization: Bearer`` first, else ``X-API-Key``), read as BEARER and
+    API_KEY read it; 401 when there is none."""
+    scheme, credentials = get_authorization_scheme_param(request.headers.get("authorization"))
+    bearer = credentials.strip() if scheme.lower() == "bearer" else ""
+    token = bearer or request.headers.get("x-api-key", "").strip()
     if not token:
         raise Unauthorized(MISSING)
+    return token
+
+
+def authorize_token(request: Request, scope: Scope, token: str) -> ApiKey:
+    """Check `token` for `scope` (401 unknown or revoked, 403 without the scope) and remember the answer on the
+    request, so the route's `authorize` dependency does not look it up again. A plain `def`: the key lookup is
+    a database read, run in the thread pool."""
     key = _verify(request, token)
     if key is None:
         raise Unauthorized(INVALID, challenge='Bearer error="invalid_token"')
@@ -126,7 +125,30 @@ def authorize(
             challenge=f'Bearer error="insufficient_scope", scope="{scope}"',
         )
     request.state.api_key = key
+    request.state.authorized_scope = scope
     return key
+
+
+def authorize(
+    request: Request,
+    security_scopes: SecurityScopes,
+    bearer: Annotated[HTTPAuthorizationCredentials | None, Security(BEARER)],
+    api_key: Annotated[str | None, Security(API_KEY)],
+) -> ApiKey | None:
+    """Let the request through only with a key holding the route's scope (when this process enforces it).
+
+    `service.api.gate.GatedRoute` checks the key before the body is read; this dependency then finds the answer
+    on the request (and declares the security schemes in /openapi.json). A plain `def`: FastAPI runs it in its
+    thread pool, so a key lookup never blocks the event loop.
+    """
+    scope = widest(security_scopes.scopes) or "admin"
+    runtime = get_runtime(request)
+    if not enforced(runtime.settings, scope):
+        return None
+    if getattr(request.state, "authorized_scope", None) == scope:
+        key: ApiKey = request.state.api_key
+        return key
+    return authorize_token(request, scope, token_of(request))
 
 
 PREDICT = Security(authorize, scopes=["predict"])  # for `dependencies=[...]` of a route or router

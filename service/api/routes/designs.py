@@ -11,10 +11,11 @@ from placeq.errors import InputError
 from service.api.auth import ADMIN, PREDICT
 from service.api.deps import RuntimeDep, StoreDep
 from service.api.errors import BODY_TOO_LARGE
+from service.api.gate import GatedRoute
 from service.api.resolve import get_circuit
 from service.api.schemas import DesignIn, DesignOut, DesignPath
 
-router = APIRouter(tags=["designs"])
+router = APIRouter(tags=["designs"], route_class=GatedRoute)
 
 
 def _out(circuit: Circuit, source: str, sha256: str) -> DesignOut:

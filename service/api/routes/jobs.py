@@ -11,10 +11,11 @@ from service import metrics
 from service.api.auth import ADMIN, PREDICT
 from service.api.deps import RuntimeDep, StoreDep
 from service.api.errors import BODY_TOO_LARGE, Responses, ServiceUnavailable
+from service.api.gate import GatedRoute
 from service.api.resolve import get_circuit
 from service.api.schemas import FinetuneRequest, JobOut, LabelRequest
 
-router = APIRouter(tags=["jobs"])
+router = APIRouter(tags=["jobs"], route_class=GatedRoute)
 
 ACCEPTED: Responses = {
     202: {

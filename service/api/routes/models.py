@@ -10,9 +10,10 @@ from model_store import LIVE, AliasMove, ModelVersion
 from service.api.auth import PREDICT, AdminKey, actor
 from service.api.deps import RuntimeDep, StoreDep
 from service.api.errors import BODY_TOO_LARGE, Responses
+from service.api.gate import GatedRoute
 from service.api.schemas import ActivateRequest, DesignPath, ModelOut, VersionPath
 
-router = APIRouter(tags=["models"])
+router = APIRouter(tags=["models"], route_class=GatedRoute)
 NOT_FOUND: Responses = {404: {"description": "Unknown design or version"}}
 CONFLICT: Responses = {409: {"description": "The version is not ready, or there is nothing to roll back to"}}
 UNLOADABLE: Responses = {503: {"description": "onnxruntime refuses the version's artifact; the alias did not move"}}

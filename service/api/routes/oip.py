@@ -23,13 +23,14 @@ from placeq.domain import Placement, json_integer
 from placeq.errors import InputError
 from service.api.auth import PREDICT
 from service.api.deps import RuntimeDep
+from service.api.gate import ScoringRoute
 from service.api.resolve import choose_model, features_of
 from service.api.schemas import DesignPath
 from service.payloads import MAX_VERSION
 from service.runtime import Runtime
 from service.scoring import LoadedModel
 
-router = APIRouter(prefix="/v2", tags=["open inference protocol"])
+router = APIRouter(prefix="/v2", tags=["open inference protocol"], route_class=ScoringRoute)
 
 ERR = {"model": dict[str, str]}
 RESPONSES: dict[int | str, dict[str, Any]] = {
@@ -169,6 +170,31 @@ def _batch_fits(batch: int, max_batch: int) -> None:
         raise InputError("inputs[0].shape", f"batch {batch} exceeds the limit of {max_batch} (PLACEQ_MAX_BATCH)")
 
 
+def _leaf_types(data: list[Any]) -> set[type]:
+    """The types of the scalars in (possibly nested) tensor data; `map(type, ...)` keeps it in C for flat data."""
+    types = set(map(type, data))
+    if list in types:
+        types.discard(list)
+        for row in data:
+            if isinstance(row, list):
+                types |= _leaf_types(row)
+    return types
+
+
+def _fp32(data: list[Any]) -> np.ndarray:
+    """FP32 data as JSON numbers only: a string (``"1.0"``) or a bool is refused as numpy would cast it, and an
+    integer beyond any float (``10**400``, an OverflowError in numpy) is a 400 naming the field, not a 500."""
+    odd = _leaf_types(data) - {int, float}
+    if odd:
+        raise InputError("inputs[0].data", f"FP32 data must be JSON numbers, got {sorted(t.__name__ for t in odd)}")
+    try:
+        with np.errstate(over="ignore"):  # beyond FP32 becomes inf, refused by the finite check
+            x = np.asarray(data, dtype=np.float32)
+    except (ValueError, TypeError, OverflowError) as exc:
+        raise InputError("inputs[0].data", f"not FP32 numbers: {exc}") from exc
+    return x
+
+
 def _features(tensor: TensorIn, model: LoadedModel, name: str, max_batch: int) -> tuple[np.ndarray, int]:
     """(features, batch) of the one input tensor; the batch size is checked before anything is decoded."""
     if tensor.name == "placement":
@@ -193,10 +219,7 @@ def _features(tensor: TensorIn, model: LoadedModel, name: str, max_batch: int) -
     if len(tensor.shape) != 4 or tensor.shape[1:] != want or tensor.shape[0] < 1:
         raise InputError("inputs[0].shape", f"expected [B, {model.channels}, 64, 64], got {tensor.shape}")
     _batch_fits(tensor.shape[0], max_batch)
-    try:
-        x = np.asarray(tensor.data, dtype=np.float32)
-    except (ValueError, TypeError) as exc:
-        raise InputError("inputs[0].data", f"not numbers: {exc}") from exc
+    x = _fp32(tensor.data)
     n = math.prod(tensor.shape)
     if x.size != n:
         raise InputError("inputs[0].data", f"shape {tensor.shape} needs {n} values, got {x.size}")

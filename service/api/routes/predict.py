@@ -12,12 +12,13 @@ from placeq.errors import InputError
 from service import metrics
 from service.api.auth import PREDICT
 from service.api.deps import RuntimeDep
-from service.api.errors import BODY_TOO_LARGE, ServiceUnavailable
+from service.api.errors import BODY_TOO_LARGE
+from service.api.gate import ScoringRoute
 from service.api.resolve import choose_model, features_of
 from service.api.schemas import LayoutScore, ModelRef, PredictRequest, PredictResponse
 from service.runtime import Runtime
 
-router = APIRouter(tags=["predict"], dependencies=[PREDICT])
+router = APIRouter(tags=["predict"], dependencies=[PREDICT], route_class=ScoringRoute)
 
 RESPONSES: dict[int | str, dict[str, object]] = {
     404: {"description": "Pinned model version not found"},
@@ -37,17 +38,11 @@ def score(runtime: Runtime, request: PredictRequest) -> PredictResponse:
     if len(placements) > runtime.settings.max_batch:
         raise InputError("placements", f"{len(placements)} placements exceed the limit of {runtime.settings.max_batch} "
                                        "(PLACEQ_MAX_BATCH)")
-    if not runtime.inflight.acquire(blocking=False):
-        metrics.REJECTED.inc()
-        raise ServiceUnavailable(f"more than {runtime.settings.max_inflight} requests in flight (PLACEQ_MAX_INFLIGHT)")
-    try:
-        start = time.perf_counter()
-        model = choose_model(runtime, design, request.model_version)
-        x = features_of(placements, nofeat=model.input_kind == "nofeat")
-        probs = model.predict(x)
-        metrics.observe_predict(model.design, model.version, len(placements), time.perf_counter() - start)
-    finally:
-        runtime.inflight.release()
+    start = time.perf_counter()  # the in-flight slot was taken before the body was read (service.api.gate)
+    model = choose_model(runtime, design, request.model_version)
+    x = features_of(placements, nofeat=model.input_kind == "nofeat")
+    probs = model.predict(x)
+    metrics.observe_predict(model.design, model.version, len(placements), time.perf_counter() - start)
     return PredictResponse(
         design=design,
         model=ModelRef(design=model.design, version=model.version, sha256=model.sha256),
