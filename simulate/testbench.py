@@ -81,3 +81,43 @@ def control_block(pos: str, neg: str, differential: bool) -> str:
         "print cmrr_db",
         ".endc",
     ])
+
+
+LOOP_FREQ_HZ = 1.0  # the loop gain is read here: below every OTA's dominant pole, so it is the DC gain
+_LOOP_C = "1e9"  # farads: the feedback low-pass R = 1 ohm, C = 1 GF has its pole at 0.16 nHz
+
+
+def loop_gain_lines(tb: Testbench, node: dict[str, str], temperature_c: float) -> TestbenchLines:
+    """The labelling testbench with its feedback closed at DC and open at `LOOP_FREQ_HZ` (for `placeq check`).
+
+    The feedback runs through a 1 ohm / 1 GF low-pass, so the op is exactly the labelling op, while at 1 Hz the
+    loop is broken (attenuated by 1e-9) and an AC source drives the inputs differentially: v(pos) - v(neg) is then
+    the open-loop gain A of the amplifier at its operating point. Its sign says whether the testbench's feedback is
+    negative (A > 0: OUTP rises with INP) and its size whether the unity-feedback offset is meaningful
+    (error 1/(1 + A)).
+    """
+    base = testbench_lines(tb, node, temperature_c)
+    inp, inm = node[tb.inputs[0]], node[tb.inputs[1]]
+    keep = [ln for ln in base.lines if not ln.startswith(("VCM ", "EFBP ", "EFBM ", "VFB "))]
+    if base.differential:
+        outp, outm = node[tb.outputs[0]], node[tb.outputs[-1]]
+        feedback = [
+            f"VCM {CM_NODE} 0 DC {tb.common_mode!r}",
+            f"ETB_DIFF tb_fb 0 {outm} {outp} 1",
+            "RTB_LP tb_fb tb_lp 1",
+            f"CTB_LP tb_lp 0 {_LOOP_C}",
+            f"VTB_ACP tb_acp {CM_NODE} DC 0 AC 0.5",
+            f"VTB_ACM tb_acm {CM_NODE} DC 0 AC -0.5",
+            f"EFBP {inp} tb_acp tb_lp 0 0.5",
+            f"EFBM {inm} tb_acm tb_lp 0 -0.5",
+        ]
+    else:
+        out = node[tb.outputs[0]]
+        feedback = [
+            f"VCM {inp} 0 DC {tb.common_mode!r} AC 1",
+            f"RTB_LP {out} tb_lp 1",
+            f"CTB_LP tb_lp 0 {_LOOP_C}",
+            f"EFB {inm} 0 tb_lp 0 1",
+        ]
+    return TestbenchLines(lines=tuple(feedback + keep), pos=base.pos, neg=base.neg, differential=base.differential,
+                          rails=base.rails, watch=base.watch)
