@@ -6,10 +6,17 @@ import argparse
 import ipaddress
 import logging
 import os
+import signal
 import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
+from types import FrameType
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from service.settings import Settings
 
 log = logging.getLogger("placeq.serve")
 
@@ -34,28 +41,71 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     w = sub.add_parser("worker", help="run a job worker: embedded (jobs from SQL) or Celery (--celery)")
     w.add_argument("--celery", action="store_true", help="run a Celery worker on PLACEQ_BROKER_URL")
     w.add_argument("--concurrency", type=int, default=1, help="Celery worker processes (default 1)")
+    w.add_argument("--parent-pid", type=int, default=None, help=argparse.SUPPRESS)  # set by `placeq serve`
+    w.add_argument("--parent-pipe", type=int, default=None, help=argparse.SUPPRESS)
     w.set_defaults(handler=_worker)
 
     m = sub.add_parser("migrate", help="apply the database migrations (Alembic) to PLACEQ_DATABASE_URL")
     m.set_defaults(handler=_migrate)
 
 
-def _supervise(stop: threading.Event) -> None:
-    """Keep one embedded worker process alive beside the API; a killed worker is restarted (its job is
-    re-queued by the reaper once the heartbeat goes stale)."""
+def _supervise(stop: threading.Event, requeue: Callable[[int], None]) -> None:
+    """Keep one embedded worker process alive beside the API. The child is tied to this process (a pipe it
+    watches and, on Linux, a parent-death signal: service.workers.lifeline), so it never outlives `placeq
+    serve`. When a child exits, killed or stopped, `requeue(pid)` puts the job it held back in the queue at once
+    instead of after the stale window; a killed worker is then restarted."""
     while not stop.is_set():
-        proc = subprocess.Popen([sys.executable, "-P", "-m", "cli", "worker"], env=os.environ.copy())
-        while proc.poll() is None and not stop.is_set():
-            time.sleep(0.5)
+        read_end, write_end = os.pipe()  # the child watches read_end; only this process holds write_end
+        try:
+            proc = subprocess.Popen(
+                [sys.executable, "-P", "-m", "cli", "worker", "--parent-pid", str(os.getpid()),
+                 "--parent-pipe", str(read_end)],
+                env=os.environ.copy(), pass_fds=(read_end,),
+            )
+        finally:
+            os.close(read_end)
+        try:
+            while proc.poll() is None and not stop.is_set():
+                time.sleep(0.5)
+            if stop.is_set():
+                proc.terminate()  # the worker finishes its current job first
+                try:
+                    proc.wait(timeout=30)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait()
+        finally:
+            os.close(write_end)
+        requeue(proc.pid)
         if stop.is_set():
-            proc.terminate()
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
             return
         log.warning("embedded worker exited with %s; restarting", proc.returncode)
         time.sleep(1)
+
+
+def _requeue_dead(settings: Settings) -> Callable[[int], None]:
+    """`requeue(pid)`: the running jobs of the worker that was process `pid` go back to the queue (or fail after
+    `job_max_attempts`)."""
+    from model_store import ModelStore
+    from service.workers.runner import worker_name
+
+    def requeue(pid: int) -> None:
+        try:
+            with ModelStore(settings.db_url, settings.blobs) as store:
+                for job in store.requeue_worker(worker_name(pid), max_attempts=settings.job_max_attempts):
+                    log.warning("job %s of the exited worker %d: now %s", job.id, pid, job.state.value)
+        except Exception as exc:  # the database is down: the stale-heartbeat reaper will do it later
+            log.error("could not re-queue the jobs of worker %d: %s", pid, exc)
+
+    return requeue
+
+
+class _Terminated(SystemExit):
+    """SIGTERM, raised where uvicorn re-raises it after its graceful shutdown, so `finally:` stops the worker."""
+
+
+def _on_sigterm(signum: int, _frame: FrameType | None) -> None:
+    raise _Terminated(128 + signum)
 
 
 def _is_loopback(host: str) -> bool:
@@ -86,8 +136,12 @@ def _serve(args: argparse.Namespace) -> int:
 
         settings.home.mkdir(parents=True, exist_ok=True)
         upgrade(settings.db_url)  # before two processes race to create the schema
-        supervisor = threading.Thread(target=_supervise, args=(stop,), daemon=True)
+        supervisor = threading.Thread(target=_supervise, args=(stop, _requeue_dead(settings)), daemon=True)
         supervisor.start()
+    # uvicorn handles SIGINT and SIGTERM itself, shuts down, restores the handlers it found and re-raises the
+    # signal: SIGINT's default raises KeyboardInterrupt, SIGTERM's would end the process without `finally:` and
+    # orphan the worker (issue 16). This handler turns the re-raised SIGTERM into SystemExit(143).
+    signal.signal(signal.SIGTERM, _on_sigterm)
     try:
         uvicorn.run("service.api.app:create_app", factory=True, host=args.host, port=args.port,
                     workers=args.workers, log_level="info")
@@ -110,6 +164,11 @@ def _worker(args: argparse.Namespace) -> int:
         return 0
     from model_store import ModelStore, upgrade
     from service.workers.embedded import EmbeddedWorker
+
+    if args.parent_pid is not None:
+        from service.workers.lifeline import tie_to_parent
+
+        tie_to_parent(args.parent_pid, args.parent_pipe)
 
     settings.home.mkdir(parents=True, exist_ok=True)
     upgrade(settings.db_url)

@@ -15,7 +15,7 @@ import uuid
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import CursorResult, delete, func, select
+from sqlalchemy import ColumnElement, CursorResult, delete, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -208,19 +208,29 @@ class Jobs(_Part):
     ) -> list[Job]:
         """The reaper: running jobs silent for `older_than` s go back to queued, or fail after `max_attempts`
         deliveries. Returns the jobs it changed (state tells which); re-enqueue the queued ones on the broker."""
-        if max_attempts < 1:
-            raise InputError("max_attempts", "must be >= 1")
         ts = at or now()
         cutoff = ts - timedelta(seconds=older_than)
+        return self._requeue(
+            (JobRow.heartbeat_at < cutoff), f"sent no heartbeat for {older_than:g} s", max_attempts, ts
+        )
+
+    def requeue_worker(self, worker: str, *, max_attempts: int = DEFAULT_MAX_ATTEMPTS) -> list[Job]:
+        """Running jobs of `worker`, a process the caller knows is dead (the embedded supervisor saw its child
+        exit), go back to queued at once, or fail after `max_attempts`: no wait for the heartbeat to go stale."""
+        return self._requeue((JobRow.worker == worker), "exited", max_attempts, now())
+
+    def _requeue(self, which: ColumnElement[bool], why: str, max_attempts: int, ts: datetime) -> list[Job]:
+        if max_attempts < 1:
+            raise InputError("max_attempts", "must be >= 1")
         with self.db.session() as s:
             rows = s.scalars(
                 select(JobRow)
-                .where(JobRow.state == JobState.RUNNING.value, JobRow.heartbeat_at < cutoff)
+                .where(JobRow.state == JobState.RUNNING.value, which)
                 .order_by(JobRow.created_at)
                 .with_for_update(skip_locked=True)
             ).all()
             for row in rows:
-                silent = f"worker {row.worker} sent no heartbeat for {older_than:g} s"
+                silent = f"worker {row.worker} {why}"
                 if row.attempts >= max_attempts:
                     row.state, row.finished_at = JobState.FAILED.value, ts
                     row.error = f"{silent}; gave up after {row.attempts} attempts"

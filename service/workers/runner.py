@@ -55,8 +55,10 @@ LABEL_CHUNK = 256
 HEARTBEAT_S = 10.0  # default liveness interval; callers pass stale_after / 4
 
 
-def worker_name() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}"
+def worker_name(pid: int | None = None) -> str:
+    """How a worker process signs its job claims: host and pid (this process's unless `pid` is given, as the
+    embedded supervisor does to re-queue the jobs of a child it saw die)."""
+    return f"{socket.gethostname()}:{os.getpid() if pid is None else pid}"
 
 
 class JobFailed(Exception):
