@@ -71,7 +71,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @app.get("/examples/placement", response_model=Placement, tags=["predict"])
     def example_placement() -> FileResponse:
-        """A placement of the built-in OTA1, ready to POST to /predict."""
+        """A placement of the built-in OTA1: the body of /draw as it is; /predict takes it as {"placement": ...}."""
         return FileResponse(EXAMPLE, media_type="application/json")
 
     return app
