@@ -49,6 +49,8 @@ def handle(line: Line, nl: Netlist, source: str) -> bool:
     if (opened := text.count("(")) != (closed := text.count(")")):
         raise NetlistError(where, f"unbalanced parentheses: {opened} '(' and {closed} ')'")
     toks = tokens(text.replace("(", " ( ").replace(")", " ) "))
+    if not toks:  # nothing but separators
+        return True
     head = toks[0]
     if head == "inline" and len(toks) > 1 and toks[1] == "subckt":
         toks, head = toks[1:], "subckt"

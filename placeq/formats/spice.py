@@ -18,7 +18,7 @@ ELEMENT_LETTERS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZ")
 
 def is_title(line: Line) -> bool:
     """SPICE's first line is the title unless it is a directive or an M/R/C/X card (start files with ``*``)."""
-    return line.lineno == 1 and not line.text.startswith(".") and line.text[0].upper() not in "MRCX"
+    return line.lineno == 1 and not line.text.startswith(".") and (line.text[:1].upper() or "*") not in "MRCX"
 
 
 def _params(toks: list[str], start: int, where: str) -> tuple[list[str], dict[str, str]]:
@@ -42,6 +42,8 @@ def handle(line: Line, nl: Netlist, source: str) -> bool:
     """Record one logical SPICE line in `nl`; False once ``.end`` is reached (the rest of the file is ignored)."""
     where = f"{source}:{line.lineno}"
     toks = tokens(line.text)
+    if not toks:  # nothing but separators (a lone "\\" continuation, odd whitespace)
+        return True
     head = toks[0].lower()
     if head.startswith("."):
         return _directive(head, toks, nl, where, line)
