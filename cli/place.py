@@ -10,6 +10,8 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from placeq.domain import Circuit
 from placeq.errors import InputError
 
@@ -33,6 +35,8 @@ def register(sub: Any) -> None:
     p.add_argument("--workers", type=int, default=None,
                    help="placing processes (default: the config's workers, or the CPU count up to 4 without --config)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--allow-single", action="store_true",
+                   help="place a design without critical nets anyway (its design space is one placement)")
     p.set_defaults(handler=run)
 
 
@@ -65,6 +69,12 @@ def run(args: argparse.Namespace) -> int:
     if args.workers is not None:
         config = replace(config, workers=args.workers)
     k = len(circuit.critical_nets)
+    if k == 0 and not args.allow_single:
+        # 2^0 = 1: `--count 16` would silently make one placement (issue 12)
+        print(f"placeq place: {circuit.name} has no critical nets, so its design space is a single placement; "
+              "give them (placeq import-netlist --critical-nets N|NET,NET,..., or critical_nets in the circuit "
+              "JSON) or pass --allow-single", file=sys.stderr)
+        return 2
     total = len(space_ids(k, args.count, args.seed))
     bar = tqdm(total=total, unit="placement", disable=args.no_progress, file=sys.stderr)
 
@@ -88,5 +98,12 @@ def run(args: argparse.Namespace) -> int:
         "config": config.to_dict(),
     }
     write_batch(args.output, batch, weights, meta)
-    print(json.dumps({"design": circuit.name, "placements": len(batch), "output": str(args.output)}))
+    distinct = len(np.unique(batch.boxes.reshape(len(batch), -1), axis=0))
+    requested = args.count if args.count is not None else total
+    if len(batch) < requested or distinct < len(batch):
+        print(f"placeq place: warning: {requested} placements requested, {len(batch)} made, {distinct} distinct "
+              f"({circuit.name} has {k} critical nets: at most 2^{k} = {2 ** k} weightings, and some weightings "
+              "give the same layout)", file=sys.stderr)
+    print(json.dumps({"design": circuit.name, "placements": len(batch), "distinct": distinct,
+                      "output": str(args.output)}))
     return 0

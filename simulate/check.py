@@ -180,6 +180,8 @@ def judge(circuit: Circuit, op: OperatingPoint) -> CheckReport:
 
 def check_design(circuit: Circuit, tech: Tech | None = None) -> CheckReport:
     """Check `circuit` as the labeller would simulate it; structural problems first (they need no simulation)."""
+    if circuit.testbench is None:
+        raise InputError("testbench", f"{circuit.name} has no testbench: nothing to check")
     floating = floating_nets(circuit)
     if floating:
         items = "; ".join(f"{net} (only {', '.join(ts[:4])})" for net, ts in list(floating.items())[:4])

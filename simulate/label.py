@@ -25,6 +25,7 @@ import numpy as np
 from placeq.batch import PlacementBatch
 from placeq.domain import Circuit
 from placeq.errors import InputError
+from simulate.check import floating_nets
 from simulate.netlist import (
     LayoutValues,
     Mode,
@@ -141,7 +142,7 @@ _NODESETS: dict[str, dict[str, float]] = {}
 
 def _probe(t: NetlistTemplate, ac: bool) -> Probe:
     return Probe(pos=t.bench.pos, neg=t.bench.neg, differential=t.bench.differential, rails=t.bench.rails,
-                 nodes=t.bench.watch, ac=ac)
+                 nodes=t.bench.watch, ac=ac, hubs=t.hubs)
 
 
 def _nodeset(spice: SharedSpice, t: NetlistTemplate) -> dict[str, float]:
@@ -225,6 +226,11 @@ def label_batch(circuit: Circuit, batch: PlacementBatch, *, tech: Tech | None = 
     if measure not in ("metric", "both"):
         raise InputError("measure", f"must be 'metric' or 'both', got {measure!r}")
     tech = tech or load_tech()
+    floating = floating_nets(circuit)
+    if floating:  # a singular op that gmin or a transient op "solves" gives plausible labels of nothing (issue 12)
+        net, terms = next(iter(floating.items()))
+        raise InputError("testbench", f"floating node {net} (only {', '.join(terms[:4])}): no DC path to a supply, "
+                         "bias voltage or input; placeq check --design shows the operating point")
     ac = measure == "both" or (circuit.testbench is not None and circuit.testbench.metric == "cmrr")
     mode: Mode = "full" if netlist_dir is not None else "dc"
     template, routing = build_template(circuit, batch, tech, mode)

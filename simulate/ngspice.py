@@ -69,6 +69,13 @@ class Probe:
     rails: tuple[float, float]  # lowest and highest supply (V): node voltages must lie within
     nodes: tuple[str, ...]  # nodes whose op voltage is checked against the rails (outputs and inputs)
     ac: bool = True  # also run the 10 Hz AC (CMRR); offset-only designs skip it (it repeats the op)
+    # every other net's node, checked the same way: a floating node that gmin stepping or ngspice -b's transient op
+    # "solved" sits at hundreds of volts or NaN while the outputs look fine (issue 12: "ok" labels from such ops)
+    hubs: tuple[str, ...] = ()
+
+    @property
+    def watched(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys((*self.nodes, *self.hubs)))
 
 
 @dataclass(frozen=True)
@@ -106,6 +113,9 @@ def _check(offset: float, cm_gain: float, volts: dict[str, float], probe: Probe)
     """The reason a converged op is still not a usable label, or '' when it is."""
     if not (math.isfinite(offset) and (math.isfinite(cm_gain) or not probe.ac)):
         return "non-finite result"
+    nan = [node for node, v in volts.items() if not math.isfinite(v)]
+    if nan:
+        return f"non-finite operating point: node {', '.join(nan[:4])} is NaN or infinite"
     lo, hi = probe.rails
     for node, v in volts.items():
         if not lo - 0.05 <= v <= hi + 0.05:
@@ -203,7 +213,7 @@ class SharedSpice:
             if self._errors or self._plot() == before:
                 return SimResult(math.nan, math.nan, False, "op failed: " + ("; ".join(self._errors[:3]) or
                                                                               "no operating point"))
-            volts = {n: self._vector(n).real for n in probe.nodes}
+            volts = {n: self._vector(n).real for n in probe.watched}
             offset = (volts[probe.pos] - volts[probe.neg]) if probe.differential else (
                 self._vector(probe.pos).real - self._vector(probe.neg).real)
             cm_gain = math.nan
@@ -256,7 +266,7 @@ def batch_run(
             path.write_text(text if text.rstrip().endswith(".end") else text + "\n.end\n")
             vos = f"v({probe.pos}) - v({probe.neg})"
             cm = f"v({probe.pos}) - v({probe.neg})" if diff else f"v({probe.pos})"
-            checks = " ".join(f"v({n})" for n in probe.nodes)
+            checks = " ".join(f"v({n})" for n in probe.watched)
             control += [
                 f"echo id{i}", f"source {path}", "op", f"let vos{i} = {vos}", f"print vos{i}",
                 f"print {checks}",
@@ -282,7 +292,7 @@ def batch_run(
         try:
             offset = float(values[f"vos{i}"])
             cm_gain = float(values[f"cmr{i}"]) if probe.ac else math.nan
-            volts = {n: float(values[f"v({n})"]) for n in probe.nodes}
+            volts = {n: float(values[f"v({n})"]) for n in probe.watched}
         except (KeyError, ValueError):
             results.append(SimResult(math.nan, math.nan, False, "ngspice -b: analysis failed or was skipped"))
             continue

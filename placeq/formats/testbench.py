@@ -136,7 +136,7 @@ class _Values:
         value = parse_number(text)
         if value is None and text.lower() in self.deck.parameters:
             value = parse_number(self.deck.parameters[text.lower()])
-        return value if value is not None else default
+        return float(f"{value:.12g}") if value is not None else default  # 20u -> 2e-05, not 1.9999999999999998e-05
 
     def dc(self, e: Element) -> float | None:
         """A V/I source's DC value (0 for a source with no dc: an AC or sine-only source)."""
