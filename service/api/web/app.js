@@ -23,12 +23,21 @@ function body() {
   return data.placements || data.placement ? data : { placement: data };
 }
 
+// FastAPI's 422 detail is a list of {loc, msg}: one "field: message" line each, the field without "body".
+function problem(detail) {
+  if (!Array.isArray(detail)) return typeof detail === "string" ? detail : JSON.stringify(detail, null, 1);
+  return detail.map((e) => {
+    const loc = (e.loc || []).filter((p) => p !== "body").join(".");
+    return !loc || String(e.msg).startsWith(loc) ? e.msg : `${loc}: ${e.msg}`;
+  }).join("\n");
+}
+
 async function call(method, url, payload) {
   const r = await fetch(url, { method, headers: headers(), body: payload ? JSON.stringify(payload) : undefined });
   if (r.status === 401) askForKey();
   const ct = r.headers.get("content-type") || "";
   const data = ct.includes("json") ? await r.json() : await r.blob();
-  if (!r.ok) throw new Error(`${r.status}: ${JSON.stringify(data.detail ?? data.error ?? data, null, 1)}`);
+  if (!r.ok) throw new Error(`${r.status}: ${problem(data.detail ?? data.error ?? data)}`);
   return data;
 }
 
@@ -59,7 +68,9 @@ async function refresh() {
       <td>${esc(m.arch)}</td><td>${m.threshold.toFixed(3)}</td>
       <td>${esc(Object.entries(m.metrics).filter(([, v]) => typeof v === "number").slice(0, 4).map(([k, v]) => `${k}=${(+v).toFixed(3)}`).join(" "))}</td>
       <td>${esc(m.aliases.join(", "))}</td>
-      <td>${m.aliases.includes("live") ? "" : `<button data-d="${esc(m.design)}" data-v="${m.version}">activate</button>`}</td></tr>`).join("");
+      <td>${m.aliases.includes("live")
+        ? `<button data-action="rollback" data-d="${esc(m.design)}">roll back</button>`
+        : `<button data-action="activate" data-d="${esc(m.design)}" data-v="${m.version}">activate</button>`}</td></tr>`).join("");
   } catch (e) { /* 401 until an API key is entered, when keys are on */ }
   try {
     const jobs = await call("GET", "/jobs?limit=20");
@@ -67,6 +78,109 @@ async function refresh() {
       <td>${esc(j.design)}</td><td>${esc(j.state)}</td><td><progress max="1" value="${j.progress}"></progress></td>
       <td>${esc(j.error || (j.result ? JSON.stringify(j.result).slice(0, 120) : ""))}</td></tr>`).join("");
   } catch (e) { /* same */ }
+}
+
+// --- designs, jobs: the admin side of the API (POST /designs, /label, /finetune; GET /jobs/{id}) ---
+
+function setStatus(id, text, bad = false) {
+  $(id).innerHTML = text ? `<span class="${bad ? "err" : "ok"}">${esc(text)}</span>` : "";
+}
+
+async function readFile(input, what) {
+  const f = input.files[0];
+  if (!f) throw new Error(`choose a ${what} file first`);
+  return { name: f.name, text: await f.text() };
+}
+
+// A JSON list of placements, {"placements": [...]}, one placement, or .jsonl (one placement a line).
+function parsePlacements(text) {
+  let data;
+  try { data = JSON.parse(text); } catch (e) {
+    return text.split("\n").filter((l) => l.trim()).map((l, i) => {
+      try { return JSON.parse(l); } catch (err) { throw new Error(`placements line ${i + 1}: ${err.message}`); }
+    });
+  }
+  return Array.isArray(data) ? data : data.placements || [data];
+}
+
+// One label per placement: a JSON list (or {"labels"} / {"values"}), or numbers separated by lines or commas.
+// Only 0 and 1 are labels; anything else is a metric value, which the job relabels by its own worst 25%.
+function parseLabels(text) {
+  let data;
+  try { data = JSON.parse(text); } catch (e) {
+    data = text.split(/[\s,]+/).filter((w) => w).map(Number);
+  }
+  if (!Array.isArray(data)) return data.labels ? { labels: data.labels } : { values: data.values };
+  if (data.some((v) => typeof v !== "number" || Number.isNaN(v))) throw new Error("labels: every entry must be a number");
+  return data.every((v) => v === 0 || v === 1) ? { labels: data } : { values: data };
+}
+
+async function register() {
+  setStatus("design-status", "");
+  try {
+    const f = await readFile($("design-file"), "netlist or circuit JSON");
+    const name = $("design-name").value.trim();
+    let req;
+    if (f.name.toLowerCase().endsWith(".json")) {
+      const data = JSON.parse(f.text);
+      req = "netlist" in data || "circuit" in data ? data : { circuit: name ? { ...data, name } : data };
+    } else {
+      req = name ? { netlist: f.text, name } : { netlist: f.text };
+    }
+    const d = await call("POST", "/designs", req);
+    setStatus("design-status", `registered ${d.name}: ${d.devices} devices, ${d.nets} nets (from ${d.source})`);
+    $("job-design").value = d.name;
+  } catch (e) { setStatus("design-status", e.message, true); }
+}
+
+let lastValues = null;  // the metric values of the last label job watched, for "fine-tune on these values"
+let watching = null;    // id of the job the panel follows; a newer submission takes over
+
+function jobSummary(j) {
+  const r = j.result || {};
+  if (j.state === "failed") return `<span class="err">${esc(j.error || "failed")}</span>`;
+  if (j.state !== "succeeded") return "";
+  if (j.kind === "finetune") {
+    return `<span class="ok">published ${esc(r.design)} v${r.version} (${esc(r.recipe)} recipe${r.activated ? ", live" : ""})</span>`;
+  }
+  const n = (r.values || []).length;
+  return `<span class="ok">${n - (r.failed || 0)} of ${n} simulated (${esc(r.metric)})</span>
+    <button id="use-values">Fine-tune on these values</button>`;
+}
+
+async function watch(id) {
+  watching = id;
+  for (;;) {
+    if (watching !== id) return;
+    let j;
+    try { j = await call("GET", `/jobs/${encodeURIComponent(id)}`); }
+    catch (e) { setStatus("watch", e.message, true); return; }
+    if (watching !== id) return;
+    $("watch").innerHTML = `job <code>${esc(j.id.slice(0, 8))}</code> ${esc(j.kind)} of ${esc(j.design)}:
+      <b class="state">${esc(j.state)}</b> <progress max="1" value="${j.progress}"></progress> ${jobSummary(j)}`;
+    if (j.state === "succeeded" || j.state === "failed") {
+      if (j.kind === "label" && j.result) lastValues = j.result.values;
+      refresh();
+      return;
+    }
+    await new Promise((r) => setTimeout(r, 1000));
+  }
+}
+
+async function submit(kind, values) {
+  watching = null;  // the panel stops showing the previous job at once
+  $("watch").textContent = `starting ${kind === "label" ? "labelling" : "fine-tuning"}...`;
+  try {
+    const f = await readFile($("job-placements"), "placements");
+    const req = { design: $("job-design").value.trim(), placements: parsePlacements(f.text) };
+    if (kind === "finetune") {
+      Object.assign(req, values ? { values } : parseLabels((await readFile($("job-labels"), "labels")).text));
+      req.epochs = Number($("job-epochs").value);
+      req.activate = $("job-activate").checked;
+    }
+    const job = await call("POST", `/${kind}`, req);
+    watch(job.id);
+  } catch (e) { setStatus("watch", e.message, true); }
 }
 
 $("predict").onclick = predict;
@@ -85,9 +199,18 @@ $("file").onchange = async (ev) => { $("payload").value = await ev.target.files[
 $("models").onclick = async (ev) => {
   const b = ev.target.closest("button");
   if (!b) return;
-  try { await call("POST", `/models/${b.dataset.d}/${b.dataset.v}/activate`, { reason: "web page" }); }
-  catch (e) { $("error").textContent = e.message; }
+  const d = encodeURIComponent(b.dataset.d);
+  try {
+    const m = b.dataset.action === "rollback"
+      ? await call("POST", `/models/${d}/rollback`, { reason: "web page" })
+      : await call("POST", `/models/${d}/${b.dataset.v}/activate`, { reason: "web page" });
+    setStatus("models-status", `${b.dataset.action === "rollback" ? "rolled back" : "activated"}: ${m.design} v${m.version} is live`);
+  } catch (e) { setStatus("models-status", e.message, true); }
   refresh();
 };
+$("register").onclick = register;
+$("label").onclick = () => submit("label");
+$("finetune").onclick = () => submit("finetune");
+$("watch").onclick = (ev) => { if (ev.target.id === "use-values") submit("finetune", lastValues); };
 refresh();
 setInterval(refresh, 3000);
