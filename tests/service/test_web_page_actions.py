@@ -24,6 +24,10 @@ if TYPE_CHECKING:
 NETLIST = ROOT / "tests" / "data" / "magical" / "diffpair" / "diffpair.sp"
 CIRCUIT = ROOT / "placeq" / "circuits" / "ota3.json"
 JOB_TIMEOUT_MS = 180_000
+# True once the models table shows version arg[1] of design arg[0] carrying the live alias (it refreshes every 3 s).
+LIVE_ROW = """([design, version]) => [...document.querySelectorAll('#models tbody tr')].some(
+    (r) => r.cells[0].textContent === design && r.cells[1].textContent === version
+           && r.cells[5].textContent.includes('live'))"""
 
 
 @pytest.fixture
@@ -110,20 +114,14 @@ def test_register_label_finetune_activate_and_roll_back(server: str, tmp_path: P
         page.wait_for_selector("#models button[data-action='activate'][data-d='ota1'][data-v='2']")
         page.click("#models button[data-action='activate'][data-d='ota1'][data-v='2']")
         page.wait_for_function("document.getElementById('models-status').textContent.includes('ota1 v2 is live')")
-        page.wait_for_function(
-            "[...document.querySelectorAll('#models tbody tr')].some("
-            "r => r.cells[0].textContent === 'ota1' && r.cells[1].textContent === '2' && r.cells[5].textContent.includes('live'))"
-        )
+        page.wait_for_function(LIVE_ROW, arg=["ota1", "2"])
         assert _live(page, "ota1") == "2"
 
         # Roll back: v1 is live again, and the jobs table lists both kinds of job.
         page.click("#models button[data-action='rollback'][data-d='ota1']")
         page.wait_for_function("document.getElementById('models-status').textContent.includes('rolled back')")
         assert "ota1 v1 is live" in page.inner_text("#models-status")
-        page.wait_for_function(
-            "[...document.querySelectorAll('#models tbody tr')].some("
-            "r => r.cells[0].textContent === 'ota1' && r.cells[1].textContent === '1' && r.cells[5].textContent.includes('live'))"
-        )
+        page.wait_for_function(LIVE_ROW, arg=["ota1", "1"])
         jobs = page.inner_text("#jobs")
         assert "label" in jobs and "finetune" in jobs
 
