@@ -61,6 +61,7 @@ OPEN_ROUTES = [
     "/ui/",
     "/ui/app.js",
     "/docs",
+    "/redoc",
     "/openapi.json",
     "/examples/placement",
     "/v2",
