@@ -10,11 +10,12 @@ import numpy as np
 from model_store import BASE_DESIGN, ModelStore
 from placeq.batch import PlacementBatch
 from placeq.domain import Circuit, Placement
-from placeq.errors import InputError
+from placeq.errors import InputError, UnknownDesign
 from placeq.features import rasterize, rasterize_batch
 from service.api.errors import NoModel
 from service.runtime import Runtime
 from service.scoring import LiveRef, LoadedModel
+from simulate.check import floating_nets
 
 
 def get_circuit(store: ModelStore, name: str) -> Circuit:
@@ -22,8 +23,58 @@ def get_circuit(store: ModelStore, name: str) -> Circuit:
     return store.circuit(name)
 
 
-def features_of(placements: list[Placement], nofeat: bool) -> np.ndarray:
-    """(B, C, 64, 64): one batched call when the placements share a structure (the usual design-space case)."""
+def labellable(circuit: Circuit) -> Circuit:
+    """`circuit`, when a label job of it can run: it has a testbench with no floating node. Else `InputError`
+    (a 422 at once, rather than a 202 and a job that fails a second later: issue 12)."""
+    if circuit.testbench is None:
+        raise InputError("testbench", f"design {circuit.name!r} has no testbench: nothing to measure; register it "
+                         "with one (POST /designs with a testbench, or placeq import-netlist --testbench)")
+    floating = floating_nets(circuit)
+    if floating:
+        net, terms = next(iter(floating.items()))
+        raise InputError("testbench", f"design {circuit.name!r}: floating node {net} (only {', '.join(terms[:4])}) "
+                         "has no DC path to a supply, bias voltage or input; every label would fail")
+    return circuit
+
+
+def tagged(placements: list[Placement], store: ModelStore | None) -> list[Placement]:
+    """The placements with every device carrying its subcircuit tags, taken from the design in `store` (registered,
+    else built-in) for devices that came without; `InputError` (a 422) naming the devices when no design has them.
+
+    An untagged device draws nothing in the five subcircuit channels, so the model sees empty images and prunes the
+    placement whatever it looks like (issue 12: 0.69 tagged, 9e-8 untagged, silently). Without a `store` (the OIP
+    route) untagged devices are refused.
+    """
+    designs: dict[str, Circuit | None] = {}
+    out: list[Placement] = []
+    for i, p in enumerate(placements):
+        bare = [d.name for d in p.devices if not d.tags]
+        if not bare:
+            out.append(p)
+            continue
+        if store is not None and p.design not in designs:
+            try:
+                designs[p.design] = store.circuit(p.design)
+            except UnknownDesign:
+                designs[p.design] = None
+        circuit = designs.get(p.design)
+        tags = {d.name: d.tags for d in circuit.devices} if circuit is not None else {}
+        missing = [n for n in bare if not tags.get(n)]
+        if missing:
+            listed = ", ".join(missing[:10]) + (f" and {len(missing) - 10} more" if len(missing) > 10 else "")
+            raise InputError(f"placements[{i}].devices", f"devices without a subcircuit tag: {listed}; an untagged "
+                             "device draws no image and the model would prune the placement: give each device its "
+                             "tags (first_stage, other_stage, feedback, cmfb, bias) or register the design with "
+                             "tags (POST /designs)")
+        devices = tuple(d if d.tags else d.model_copy(update={"tags": tags[d.name]}) for d in p.devices)
+        out.append(p.model_copy(update={"devices": devices}))
+    return out
+
+
+def features_of(placements: list[Placement], nofeat: bool, store: ModelStore | None = None) -> np.ndarray:
+    """(B, C, 64, 64): one batched call when the placements share a structure (the usual design-space case).
+    Untagged devices are tagged from the design in `store`, or refused (`tagged`)."""
+    placements = tagged(placements, store)
     try:
         batch = PlacementBatch.from_placements(placements)
     except InputError:

@@ -12,7 +12,7 @@ from service.api.auth import ADMIN, PREDICT
 from service.api.deps import RuntimeDep, StoreDep
 from service.api.errors import BODY_TOO_LARGE, Responses, ServiceUnavailable
 from service.api.gate import GatedRoute
-from service.api.resolve import get_circuit
+from service.api.resolve import get_circuit, labellable
 from service.api.schemas import FinetuneRequest, JobOut, LabelRequest
 
 router = APIRouter(tags=["jobs"], route_class=GatedRoute)
@@ -64,7 +64,7 @@ def _submit(kind: str, design: str, payload: dict[str, Any], key: str | None, ru
              dependencies=[ADMIN])
 def label(body: LabelRequest, runtime: RuntimeDep, request: Request, response: Response) -> JobOut:
     """Simulate placements of a registered (or built-in) design: layout effects -> ngspice -> metric values."""
-    circuit = get_circuit(runtime.store, body.design)
+    circuit = labellable(get_circuit(runtime.store, body.design))
     for p in body.placements:
         p.check_against(circuit)
     payload = body.payload().model_dump(mode="json")
@@ -75,7 +75,7 @@ def label(body: LabelRequest, runtime: RuntimeDep, request: Request, response: R
              dependencies=[ADMIN])
 def finetune(body: FinetuneRequest, runtime: RuntimeDep, request: Request, response: Response) -> JobOut:
     """Few-shot fine-tuning (paper Sec. IV-D): fine-tune, export, validate, publish a new version."""
-    circuit = get_circuit(runtime.store, body.design)
+    circuit = labellable(get_circuit(runtime.store, body.design))
     for p in body.placements:
         p.check_against(circuit)
     if body.base_version is not None:

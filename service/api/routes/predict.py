@@ -40,7 +40,7 @@ def score(runtime: Runtime, request: PredictRequest) -> PredictResponse:
                                        "(PLACEQ_MAX_BATCH)")
     start = time.perf_counter()  # the in-flight slot was taken before the body was read (service.api.gate)
     model = choose_model(runtime, design, request.model_version)
-    x = features_of(placements, nofeat=model.input_kind == "nofeat")
+    x = features_of(placements, nofeat=model.input_kind == "nofeat", store=runtime.store)
     probs = model.predict(x)
     metrics.observe_predict(model.design, model.version, len(placements), time.perf_counter() - start)
     return PredictResponse(
