@@ -69,7 +69,7 @@ def labels(args: argparse.Namespace) -> int:
     import numpy as np
 
     from placeq.labels import label_array
-    from training.experiments import read_values
+    from training.feed import read_values
 
     values, metric = read_values(args.values)
     y = label_array(values, metric, args.mode, args.q)
