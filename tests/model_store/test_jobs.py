@@ -95,6 +95,21 @@ def test_requeue_stale_then_fail_after_max_attempts(store: ModelStore) -> None:
     assert store.requeue_stale(3600) == []
 
 
+def test_requeue_worker_puts_back_only_the_dead_workers_job_at_once(store: ModelStore) -> None:
+    """The embedded supervisor saw its child exit: its job goes back now, fresh heartbeat or not; others stay."""
+    dead, alive = store.create_job("finetune", "ota1", {}), store.create_job("finetune", "ota2", {})
+    store.claim_job(dead.id, worker="host:101")
+    store.claim_job(alive.id, worker="host:102")
+    back = store.requeue_worker("host:101", max_attempts=2)
+    assert [(j.id, j.state) for j in back] == [(dead.id, JobState.QUEUED)]
+    assert "worker host:101 exited" in (store.get_job(dead.id).message or "")
+    assert store.get_job(alive.id).state == JobState.RUNNING
+    store.claim_job(dead.id, worker="host:103")
+    (failed,) = store.requeue_worker("host:103", max_attempts=2)
+    assert failed.state == JobState.FAILED and "gave up after 2 attempts" in (failed.error or "")
+    assert store.requeue_worker("host:999") == []
+
+
 def test_claim_job_takes_over_a_stale_running_job(store: ModelStore) -> None:
     job = store.create_job("finetune", "ota1", {})
     store.claim_job(job.id, worker="dead")
