@@ -35,6 +35,9 @@ def register(sub: Any) -> None:
     p.add_argument("--workers", type=int, default=None,
                    help="placing processes (default: the config's workers, or the CPU count up to 4 without --config)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--distinct", action="store_true",
+                   help="--count distinct placements: when weightings legalize to the same layout (small circuits), "
+                        "place the same weightings again from other starting positions")
     p.add_argument("--allow-single", action="store_true",
                    help="place a design without critical nets anyway (its design space is one placement)")
     p.set_defaults(handler=run)
@@ -61,7 +64,7 @@ def run(args: argparse.Namespace) -> int:
     from training.dataset import write_batch
     from training.placer.config import PlacerConfig
     from training.placer.legality import check_legal
-    from training.placer.space import generate_space, keep_freed_memory, space_ids
+    from training.placer.space import generate_distinct, generate_space, keep_freed_memory, space_ids
 
     keep_freed_memory()  # this short-lived process may place in-process (--workers 1)
     circuit = _load_circuit(args.design)
@@ -82,9 +85,14 @@ def run(args: argparse.Namespace) -> int:
         bar.update(done - bar.n)
 
     try:
-        batch, weights = generate_space(
-            circuit, count=args.count, seed=args.seed, config=config, batch_size=args.batch_size, progress=progress
-        )
+        if args.distinct:
+            if args.count is None:
+                raise InputError("count", "--distinct needs --count")
+            batch, weights = generate_distinct(circuit, count=args.count, seed=args.seed, config=config,
+                                               batch_size=args.batch_size)
+        else:
+            batch, weights = generate_space(circuit, count=args.count, seed=args.seed, config=config,
+                                            batch_size=args.batch_size, progress=progress)
     finally:
         bar.close()
     report = check_legal(batch, circuit, grid_um=config.grid_um, spacing_um=config.spacing_um)
@@ -94,7 +102,8 @@ def run(args: argparse.Namespace) -> int:
     meta = {
         "seed": args.seed,
         "critical_nets": list(circuit.critical_nets),
-        "subset_ids": ids.tolist(),
+        "subset_ids": None if args.distinct else ids.tolist(),  # --distinct: weights are in the net_weights column
+        "distinct": bool(args.distinct),
         "config": config.to_dict(),
     }
     write_batch(args.output, batch, weights, meta)

@@ -82,13 +82,14 @@ class Subcircuit(StrEnum):
 
 SUBCIRCUITS: tuple[Subcircuit, ...] = tuple(Subcircuit)
 
-# Terminal names per kind. Resistors may have a third (body) terminal, as in UT-AnLay's poly_res.
+# Terminal names per kind. Passives may have a third (body) terminal: the well or substrate a poly resistor or a
+# MOM capacitor sits on (UT-AnLay's poly_res, PDK caps written with three nets, e.g. `C6 (VOM vtail GND) cap`).
 MOS_TERMINALS: tuple[str, ...] = ("D", "G", "S", "B")
 PASSIVE_TERMINALS: tuple[str, ...] = ("PLUS", "MINUS")
 KIND_TERMINALS: dict[DeviceKind, tuple[str, ...]] = {
     DeviceKind.NMOS: MOS_TERMINALS,
     DeviceKind.PMOS: MOS_TERMINALS,
-    DeviceKind.CAP: PASSIVE_TERMINALS,
+    DeviceKind.CAP: (*PASSIVE_TERMINALS, "B"),
     DeviceKind.RES: (*PASSIVE_TERMINALS, "B"),
 }
 
@@ -114,6 +115,9 @@ class Device(_Frozen):
     w: Length | None = Field(default=None, description="MOSFET total width (um).")
     l: Length | None = Field(default=None, description="MOSFET length (um).")  # noqa: E741
     nf: Integer = Field(default=1, ge=1, le=1024, description="Number of fingers.")
+    nfin: Integer | None = Field(
+        default=None, ge=1, le=1024, description="FinFET fins per finger (w is then nf * nfin * the fin's Weff)."
+    )
     m: Integer = Field(default=1, ge=1, le=1024, description="Multiplier (parallel copies).")
     value: Annotated[Real, Field(gt=0.0)] | None = Field(
         default=None, description="Capacitance (F) or resistance (ohm) of a passive."
@@ -175,6 +179,11 @@ class Circuit(_Frozen):
         default=(), description="Nets whose weight the design-space generator raises (k nets -> 2^k placements)."
     )
     testbench: Testbench | None = None
+    provenance: dict[Literal["tags", "symmetry", "critical_nets", "testbench"], Literal["given", "inferred"]] = Field(
+        default_factory=dict,
+        description="Where each part came from: 'given' (a file or field the user supplied) or 'inferred' from the "
+        "topology by `placeq import-netlist` (placeq.topology); absent = not set.",
+    )
     description: str = Field(default="", max_length=2000, pattern=ONE_LINE_PATTERN)
 
     @model_validator(mode="after")

@@ -14,8 +14,11 @@ MOSFET (m rows of nf fingers; w is the total width over the nf fingers of one co
     bottom -> top:  B (substrate/well tap, full width) | S strap | m finger rows | D strap | G strap
 
 CAP (MOM capacitor, CAP_DENSITY F/um^2): a square of the capacitor area plus a CAP_MARGIN ring; PLUS is a comb
-bus along the left edge, MINUS along the right edge. `value` None (UT-AnLay leaves passives unsized) means
-DEFAULT_CAP_F.
+bus along the left edge, MINUS along the right edge, B (the body or shield net of a three-terminal PDK cap) a
+strip along the bottom between them. `value` None (UT-AnLay leaves passives unsized) means DEFAULT_CAP_F.
+
+FinFET (`nfin` set): the drawn finger width is nfin * FIN_PITCH (the fins of one finger stacked at their pitch);
+the electrical width w = nf * nfin * FIN_WEFF (2 * fin height + fin width) is what the importer stores.
 
 RES (unsalicided poly, RES_SHEET ohm/square, RES_WIDTH wide): length = squares * RES_WIDTH, folded into
 vertical segments of at most RES_SEGMENT_MAX um; PLUS head on top, MINUS head at the bottom, B (the well/body
@@ -40,6 +43,11 @@ STRAP = 0.20  # metal-1 strap carrying a S, D or G pin
 GAP = 0.10  # spacing between straps, taps and diffusion
 MARGIN = 0.10  # keep-out ring (well enclosure share)
 MIN_FINGER_W = 0.12  # smallest drawable finger width
+# FinFET rules (ASAP7-like, the node of ALIGN's examples: fin pitch 27 nm, fin height 32 nm, fin width 6.5 nm)
+FIN_PITCH = 0.027  # um between fins: a finger of nfin fins is nfin * FIN_PITCH tall
+FIN_WEFF = 0.0705  # um of electrical width per fin (2 * 0.032 + 0.0065)
+DEFAULT_L_UM = 0.04  # um, a MOSFET length when a netlist gives none and no other length (docs/formats.md)
+DEFAULT_W_UM = 1.0  # um, a MOSFET width when the netlist names an undefined parameter and gives no other width
 
 # Capacitor rules
 CAP_DENSITY = 2.0e-15  # F / um^2 (stacked MOM)
@@ -80,7 +88,8 @@ def _mos(device: Device) -> Footprint:
     if device.w is None or device.l is None:  # Device's validator forbids this; kept for type narrowing
         raise ValueError(f"{device.name}: MOSFET without w or l")
     nf, rows = device.nf, device.m
-    wf = max(device.w / nf, MIN_FINGER_W)
+    drawn = device.nfin * FIN_PITCH if device.nfin is not None else device.w / nf
+    wf = max(drawn, MIN_FINGER_W)
     w = _snap(2 * DIFF_END + nf * device.l + (nf + 1) * SD_PITCH + 2 * MARGIN)
     row = wf + 2 * POLY_EXT
     h = _snap(MARGIN + TAP + GAP + STRAP + GAP + rows * row + (rows - 1) * GAP + GAP + STRAP + GAP + STRAP + MARGIN)
@@ -104,6 +113,7 @@ def _cap(device: Device) -> Footprint:
     pins = {
         "PLUS": (0.05, 0.05, _r(0.05 + CAP_BUS), _r(h - 0.05)),
         "MINUS": (_r(w - 0.05 - CAP_BUS), 0.05, _r(w - 0.05), _r(h - 0.05)),
+        "B": (_r(0.1 + CAP_BUS), 0.05, _r(w - 0.1 - CAP_BUS), _r(0.05 + CAP_BUS)),  # shield / substrate strip
     }
     return Footprint(w=w, h=h, pins={t: pins[t] for t in device.terminals if t in pins})
 

@@ -29,6 +29,11 @@ def supply_level(port: str) -> str | None:
     return None
 
 
+def is_input(name: str) -> bool:
+    """Named like a differential input (either polarity)."""
+    return bool(_IN_POS.match(name) or _IN_NEG.match(name))
+
+
 def input_pair(ports: tuple[str, ...]) -> tuple[str, str] | None:
     """(positive, negative) inputs by name, or None when the names do not say."""
     pos = [p for p in ports if _IN_POS.match(p)]

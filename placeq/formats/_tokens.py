@@ -19,6 +19,14 @@ from placeq.errors import NetlistError
 
 Dialect = Literal["spice", "spectre"]
 
+
+class UnknownParameter(NetlistError):
+    """An expression names a parameter nobody defined (``w=w0`` without ``.param w0=...``)."""
+
+    def __init__(self, field: str, message: str, parameter: str) -> None:
+        super().__init__(field, message)
+        self.parameter = parameter
+
 # SPICE scale factors are case-insensitive and "m" is milli: "meg" (and HSPICE's "x") is mega. Letters after the
 # factor are units and ignored ("2um", "1pF", "10kohm").
 _SPICE_SCALE: dict[str, float] = {
@@ -85,11 +93,12 @@ def _strip_spectre_comment(line: str) -> str:
 def logical_lines(text: str, dialect: Dialect, source: str) -> Iterator[Line]:
     """Logical lines in file order. ``simulator lang=spice|spectre`` switches the dialect from the next line on.
 
-    SPICE: ``*`` comment lines, ``+`` continues the previous line. Spectre: ``//`` and ``*`` comments, a trailing
-    ``\\`` continues onto the next line.
+    SPICE: ``*`` comment lines, ``+`` continues the previous line, and so does a line after one ending in ``\\``
+    (HSPICE). Spectre: ``//`` and ``*`` comments, a trailing ``\\`` continues onto the next line.
     """
     pending: list[str] = []
     start = 0
+    joining = False  # the previous SPICE line ended with a backslash
     for lineno, raw in enumerate(text.splitlines(), start=1):
         lang = _SIMULATOR_LANG.match(raw)
         if lang is not None:
@@ -108,14 +117,18 @@ def logical_lines(text: str, dialect: Dialect, source: str) -> Iterator[Line]:
             body = _strip_spice_comment(stripped).strip()
             if not body:
                 continue
-            if body.startswith("+"):
+            if body.startswith("+") or joining:
                 if not pending:
                     raise NetlistError(f"{source}:{lineno}", "continuation line '+' without a line to continue")
-                pending.append(body[1:].strip())
-                continue
-            if pending:
+                body = body[1:].strip() if body.startswith("+") else body
+            elif pending:
                 yield Line(" ".join(pending), start, dialect)
-            pending, start = [body], lineno
+                pending, start = [], lineno
+            else:
+                start = lineno
+            # HSPICE (and ALIGN's netlists) also continue a line that ends with a backslash.
+            joining = body.endswith("\\")
+            pending.append(body[:-1].strip() if joining else body)
         else:
             if stripped.startswith("*"):
                 continue
@@ -209,7 +222,7 @@ class Scope:
         if isinstance(node, ast.Name):
             got = self.values.get(node.id.lower())
             if got is None:
-                raise NetlistError(where, f"{what}={value}: unknown parameter {node.id!r}")
+                raise UnknownParameter(where, f"{what}={value}: unknown parameter {node.id!r}", node.id)
             return got
         if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub | ast.UAdd):
             inner = self._eval(node.operand, where, what, value, depth)
@@ -248,6 +261,17 @@ class Netlist:
     scope: Scope = field(default_factory=Scope)
     scale: float = 1.0  # HSPICE `.option scale=`: multiplies MOSFET w and l
     current: str | None = None  # the subckt being read
+    # Parameters a subckt declares (``.subckt ... a=1``, ``.param`` or ``parameters`` inside it): raw expressions,
+    # evaluated per instance (placeq.formats.flatten), so two instances can size the same cell differently.
+    subckt_params: dict[str, dict[str, tuple[str, Dialect]]] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)  # what the reader decided for the user (printed on import)
+
+    def define(self, name: str, value: str, where: str, dialect: Dialect) -> None:
+        """A ``.param``/``parameters`` statement: global at top level, the open subckt's default inside one."""
+        if self.current is None:
+            self.scope.define(name, value, where, dialect)
+        else:
+            self.subckt_params[self.current][name.lower()] = (value, dialect)
 
     def open_subckt(self, name: str, ports: tuple[str, ...], where: str) -> None:
         if self.current is not None:
@@ -256,13 +280,14 @@ class Netlist:
             raise NetlistError(where, f"subckt {name!r} defined twice (first at {self.subckt_where[name]})")
         self.subckts[name] = (ports, [])
         self.subckt_where[name] = where
+        self.subckt_params[name] = {}
         self.current = name
 
     def close_subckt(self, name: str | None, where: str) -> None:
         if self.current is None:
             raise NetlistError(where, "'ends' without an open subckt")
-        if name is not None and name.lower() != self.current.lower():
-            raise NetlistError(where, f"'ends {name}' closes subckt {self.current!r}")
+        if name is not None and name.lower() != self.current.lower():  # ngspice and Spectre ignore the name too
+            self.notes.append(f"{where}: 'ends {name}' closes subckt {self.current!r} (read as its end)")
         self.current = None
 
     def add(self, card: Card) -> None:

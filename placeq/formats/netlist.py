@@ -8,7 +8,7 @@ then the SPICE element letter R/C. Netlists give lengths in metres; the domain k
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from pathlib import Path
 from typing import Literal
 
@@ -16,8 +16,11 @@ from pydantic import ValidationError
 
 from placeq.domain import KIND_TERMINALS, Circuit, Device, DeviceKind, Subcircuit
 from placeq.errors import NetlistError
+from placeq.footprint import DEFAULT_L_UM, DEFAULT_W_UM, FIN_WEFF
 from placeq.formats import spectre, spice
-from placeq.formats._tokens import Card, Dialect, Netlist, logical_lines
+from placeq.formats._tokens import Card, Dialect, Netlist, Scope, UnknownParameter, logical_lines
+from placeq.formats.elements import classify
+from placeq.formats.flatten import Element, choose_top, flatten
 from placeq.formats.symmetry import Symmetry, apply_symmetry, read_symmetry
 from placeq.formats.utanlay import read_channels, read_types
 
@@ -36,6 +39,7 @@ _PMOS_NAME = re.compile(r"pmos|pfet|pch|^p[_\d]|^p$|_p(?:fet|mos)?$")
 _WIDTH = ("w",)
 _LENGTH = ("l",)
 _FINGERS = ("nf", "nfing", "fingers")
+_FINS = ("nfin", "nfins", "fins")
 _MULT = ("m", "multi", "mult")
 _UM_PER_M = 1e6
 
@@ -64,20 +68,23 @@ def infer_kind(model: str | None, letter: str = "", models: Mapping[str, str] | 
     return {"R": DeviceKind.RES, "C": DeviceKind.CAP}.get(letter.upper())
 
 
-def _count(card: Card, key: tuple[str, ...], nl: Netlist) -> int:
+def _count(card: Card, key: tuple[str, ...], scope: Scope) -> int:
     for k in key:
         if k in card.params:
-            value = nl.scope.evaluate(card.params[k], card.where, k, card.dialect)
+            value = scope.evaluate(card.params[k], card.where, k, card.dialect)
             if value != round(value) or value < 1:
                 raise NetlistError(card.where, f"{card.name}: {k}={card.params[k]} must be a whole number >= 1")
             return int(round(value))
     return 1
 
 
-def _length_um(card: Card, key: tuple[str, ...], nl: Netlist) -> float | None:
+def _length_um(card: Card, key: tuple[str, ...], scope: Scope, scale: float, sizes: _Sizes) -> float | None:
     for k in key:
         if k in card.params:
-            metres = nl.scope.evaluate(card.params[k], card.where, k, card.dialect) * nl.scale
+            try:
+                metres = scope.evaluate(card.params[k], card.where, k, card.dialect) * scale
+            except UnknownParameter as exc:
+                return sizes.fallback(card, k, exc.parameter)
             value = float(f"{metres * _UM_PER_M:.12g}")  # 3e-7 m -> 0.3 um, not 0.30000000000000004
             if value <= 0:
                 raise NetlistError(card.where, f"{card.name}: {k}={card.params[k]} must be positive")
@@ -85,20 +92,67 @@ def _length_um(card: Card, key: tuple[str, ...], nl: Netlist) -> float | None:
     return None
 
 
-def _passive_value(card: Card, kind: DeviceKind, nl: Netlist) -> float | None:
+def _passive_value(card: Card, kind: DeviceKind, scope: Scope) -> float | None:
     keys = ("r", "res", "resistance", "value") if kind is DeviceKind.RES else ("c", "cap", "capacitance", "value")
     raw = list(card.values) + [card.params[k] for k in keys if k in card.params]
     if not raw:
         return None  # PDK cells sized by geometry (UT-AnLay's mom_cap, poly_res): the footprint picks a default
     if len(raw) > 1:
         raise NetlistError(card.where, f"{card.name}: value given twice ({' and '.join(raw)})")
-    value = nl.scope.evaluate(raw[0], card.where, "value", card.dialect)
+    value = scope.evaluate(raw[0], card.where, "value", card.dialect)
     if value <= 0:
         raise NetlistError(card.where, f"{card.name}: value {raw[0]} must be positive")
     return value
 
 
-def _device(card: Card, kind: DeviceKind, nl: Netlist) -> Device:
+class _Sizes:
+    """MOSFET sizes a netlist leaves open: an undefined parameter (``w=w0`` with no ``w0``) or no ``l``. Each gets
+    the median of the sizes the netlist does give for that field, else a documented default, and a note that
+    says how to set it (``--param w0=VALUE``)."""
+
+    def __init__(self, elements: list[Element], notes: list[str]) -> None:
+        self.notes = notes
+        self.given: dict[str, list[float]] = {"w": [], "l": []}
+        for e in elements:
+            for k in self.given:
+                if k in e.card.params:
+                    try:
+                        metres = e.scope.evaluate(e.card.params[k], e.card.where, k, e.card.dialect)
+                    except NetlistError:
+                        continue
+                    self.given[k].append(metres * _UM_PER_M)
+
+    def default(self, field: str) -> float:
+        known = sorted(v for v in self.given[field] if v > 0)
+        if known:
+            return float(f"{known[(len(known) - 1) // 2]:.12g}")  # the lower median: a size the netlist uses
+        return DEFAULT_L_UM if field == "l" else DEFAULT_W_UM
+
+    def fallback(self, card: Card, field: str, parameter: str) -> float:
+        value = self.default(field)
+        self.notes.append(f"{card.where}: {card.name}: {field}={card.params[field]} names undefined parameter "
+                          f"{parameter!r}; using {field}={value:g} um (set it with --param {parameter}=VALUE)")
+        return value
+
+
+def _mos_sizes(card: Card, el: Element, nl: Netlist, sizes: _Sizes) -> dict[str, object]:
+    """w (total over the fingers of one copy), l, nf and, for FinFETs, nfin (placeq.footprint's fin rules)."""
+    nf = _count(card, _FINGERS, el.scope)
+    nfin = _count(card, _FINS, el.scope) if any(k in card.params for k in _FINS) else None
+    l = _length_um(card, _LENGTH, el.scope, nl.scale, sizes)  # noqa: E741
+    if l is None:
+        l = sizes.default("l")  # noqa: E741
+        sizes.notes.append(f"{card.where}: {card.name}: no l=; using l={l:g} um")
+    # A FinFET's fin count decides its width; a w= beside it is the PDK's per-fin number.
+    w = float(f"{nf * nfin * FIN_WEFF:.12g}") if nfin is not None else _length_um(card, _WIDTH, el.scope, nl.scale,
+                                                                                    sizes)
+    if w is None:
+        raise NetlistError(card.where, f"{card.name}: a MOSFET needs w= (or nfin= for a FinFET)")
+    return {"w": w, "l": l, "nf": nf, "nfin": nfin}
+
+
+def _device(el: Element, kind: DeviceKind, nl: Netlist, sizes: _Sizes) -> Device:
+    card = el.card
     terminals = KIND_TERMINALS[kind]
     minimum = 3 if kind in (DeviceKind.NMOS, DeviceKind.PMOS) else 2
     if not minimum <= len(card.nets) <= len(terminals):
@@ -109,36 +163,18 @@ def _device(card: Card, kind: DeviceKind, nl: Netlist) -> Device:
         "kind": kind,
         "terminals": dict(zip(terminals, card.nets, strict=False)),
         "model": card.master,
-        "m": _count(card, _MULT, nl),
+        "m": _count(card, _MULT, el.scope) * el.m,
     }
     if kind in (DeviceKind.NMOS, DeviceKind.PMOS):
-        w, l = _length_um(card, _WIDTH, nl), _length_um(card, _LENGTH, nl)  # noqa: E741
-        if w is None or l is None:
-            raise NetlistError(card.where, f"{card.name}: a MOSFET needs w= and l=")
-        fields.update(w=w, l=l, nf=_count(card, _FINGERS, nl))
+        fields.update(_mos_sizes(card, el, nl, sizes))
     else:
-        fields["value"] = _passive_value(card, kind, nl)
+        fields["value"] = _passive_value(card, kind, el.scope)
     try:
         return Device.model_validate(fields)
     except ValidationError as exc:
         err = exc.errors()[0]
         loc = ".".join(str(p) for p in err["loc"])
         raise NetlistError(card.where, f"{card.name}: {loc + ': ' if loc else ''}{err['msg']}") from exc
-
-
-def _scope(nl: Netlist, name: str | None, source: str) -> tuple[str | None, tuple[str, ...], list[Card]]:
-    """(subckt name or None for top level, ports, cards) of the design in the file."""
-    defined = {k: v for k, v in nl.subckts.items() if v[1]}
-    if name is not None:
-        for sub, (ports, cards) in nl.subckts.items():
-            if sub.lower() == name.lower():
-                return sub, ports, cards
-    if len(defined) == 1:
-        sub, (ports, cards) = next(iter(defined.items()))
-        return sub, ports, cards
-    if len(defined) > 1:
-        raise NetlistError(source, f"several subckts ({', '.join(defined)}): name the design to import")
-    return None, (), nl.top
 
 
 def _sanitize(stem: str) -> str:
@@ -157,37 +193,40 @@ def build_circuit(
     types_field: str,
     channels_field: str,
     types_hint: str,
+    params: Mapping[str, str] | None = None,
+    keep: Collection[str] = (),
+    drop: Collection[str] = (),
+    notes: list[str] | None = None,
 ) -> Circuit:
-    """Parse, pick the design, build and validate devices; sidecar errors are named with the given prefixes.
+    """Parse, pick the design's cell, flatten it, sort its elements (placeq.formats.elements), build and
+    validate devices; sidecar errors are named with the given prefixes. What the reader decided for the user
+    (a dropped source, a shorted probe, a size it had to assume) is appended to `notes`.
 
     `types_hint` (a format string over ``{device}``) ends the "cannot tell the device kind" message with where this
     caller gives kinds: the API's ``types`` field and the CLI's ``--types`` file are different places, and the
     message must send the user to the one they can edit.
     """
-    nl = Netlist()
-    lines = logical_lines(text, detect_dialect(text) if dialect == "auto" else dialect, source)
-    for line in lines:
-        if line.dialect == "spice":
-            if spice.is_title(line):
-                continue
-            if not spice.handle(line, nl, source):
-                break
-        else:
-            spectre.handle(line, nl, source)
-    if nl.current is not None:
-        raise NetlistError(source, f"subckt {nl.current!r} (from {nl.subckt_where[nl.current]}) has no ends")
-    sub, ports, cards = _scope(nl, name, source)
+    nl = _parse(text, source, dialect)
+    sub, ports, cards = choose_top(nl, name, source)
+    elements = flatten(nl, sub, cards, ports, dict(params or {}))
+    _refuse_testbench(elements, nl, sub or source)
+    said = nl.notes
     types = types or {}
+    sizes = _Sizes(elements, said)
     devices: list[Device] = []
+    shorts: list[tuple[str, str]] = []
     seen: dict[str, str] = {}
-    for card in cards:
-        if card.letter == "X" and card.master is not None and card.master.lower() in {s.lower() for s in nl.subckts}:
-            raise NetlistError(card.where, f"{card.name}: hierarchical instance of {card.master}; flatten the netlist")
-        if card.letter and card.letter not in "MRCX":
-            raise NetlistError(card.where, f"{card.name}: element type {card.letter!r} is not supported (M, R, C)")
+    for el in elements:
+        card = el.card
         if card.name in seen:
             raise NetlistError(card.where, f"device {card.name} already defined at {seen[card.name]}")
         seen[card.name] = card.where
+        action, why = ("device", "") if card.name in types else classify(card, keep=keep, drop=drop)
+        if action != "device":
+            said.append(f"{card.where}: {card.name}: {action} ({why})")
+            if action == "short":
+                shorts.append((card.nets[0], card.nets[1]))
+            continue
         kind = types.get(card.name) or infer_kind(card.master, card.letter or card.name[:1], nl.models)
         if kind is None:
             raise NetlistError(
@@ -196,7 +235,7 @@ def build_circuit(
                 + types_hint.format(device=card.name),
             )
         try:
-            devices.append(_device(card, kind, nl))
+            devices.append(_device(el, kind, nl, sizes))
         except NetlistError as exc:
             if card.name in types:
                 origin = f"kind {kind.value} from {types_field}{card.name}"
@@ -204,6 +243,7 @@ def build_circuit(
             raise
     if not devices:
         raise NetlistError(source, "no M/R/C devices found" + (f" in subckt {sub}" if sub else ""))
+    devices = _join_nets(devices, shorts, ports)
     names = {d.name for d in devices}
     for label, table in ((types_field, types), (channels_field, channels or {})):
         for dev in table:
@@ -213,12 +253,64 @@ def build_circuit(
         devices = [d.model_copy(update={"tags": tuple(channels.get(d.name, ()))}) for d in devices]
     circuit_name = name or sub or _sanitize(Path(source).stem if source != "<string>" else "netlist")
     try:
-        circuit = Circuit(name=circuit_name, ports=ports, devices=tuple(devices))
+        circuit = Circuit(name=circuit_name, ports=ports, devices=tuple(devices),
+                          provenance={"tags": "given"} if channels else {})
     except ValidationError as exc:
         err = exc.errors()[0]
         loc = ".".join(str(p) for p in err["loc"])
         raise NetlistError(source, f"{loc + ': ' if loc else ''}{err['msg']}") from exc
-    return circuit if symmetry is None else apply_symmetry(circuit, symmetry)
+    if notes is not None:
+        notes.extend(said)
+    return circuit if symmetry is None else apply_symmetry(circuit, symmetry, notes=notes)
+
+
+def _parse(text: str, source: str, dialect: DialectArg) -> Netlist:
+    nl = Netlist()
+    for line in logical_lines(text, detect_dialect(text) if dialect == "auto" else dialect, source):
+        if line.dialect == "spice":
+            if spice.is_title(line):
+                continue
+            if not spice.handle(line, nl, source):
+                break
+        else:
+            spectre.handle(line, nl, source)
+    if nl.current is not None:
+        raise NetlistError(nl.subckt_where[nl.current], f"subckt {nl.current!r} opened here has no ends")
+    return nl
+
+
+_TESTBENCH_SOURCES = 2  # independent sources that make a cell a testbench rather than an amplifier
+
+
+def _refuse_testbench(elements: list[Element], nl: Netlist, where: str) -> None:
+    """A testbench (sources around an instance of a cell this file does not define) is not a design to place."""
+    sources = [e.card.name for e in elements if classify(e.card)[1].endswith("not the layout's")]
+    foreign = sorted({e.card.master or "" for e in elements if e.card.letter in ("X", "") and e.card.master
+                      and infer_kind(e.card.master, "", nl.models) is None
+                      and classify(e.card)[0] == "device"})
+    if len(sources) >= _TESTBENCH_SOURCES and foreign:
+        raise NetlistError(where, f"this is a testbench ({len(sources)} sources: {', '.join(sources[:4])}..., "
+                                  f"around {', '.join(foreign)}, defined elsewhere): import the design's netlist "
+                                  "and give this file as its testbench (--testbench)")
+
+
+def _join_nets(devices: list[Device], shorts: list[tuple[str, str]], ports: tuple[str, ...]) -> list[Device]:
+    """Nets joined by shorted elements become one, named by a port when one of them is (else the first)."""
+    if not shorts:
+        return devices
+    parent: dict[str, str] = {}
+
+    def root(n: str) -> str:
+        while parent.get(n, n) != n:
+            n = parent[n]
+        return n
+
+    for a, b in shorts:
+        ra, rb = root(a), root(b)
+        if ra != rb:
+            keep, gone = (rb, ra) if rb in ports and ra not in ports else (ra, rb)
+            parent[gone] = keep
+    return [d.model_copy(update={"terminals": {t: root(n) for t, n in d.terminals.items()}}) for d in devices]
 
 
 def parse_netlist(
@@ -230,6 +322,10 @@ def parse_netlist(
     channels: Mapping[str, tuple[Subcircuit, ...]] | None = None,
     symmetry: Symmetry | None = None,
     dialect: DialectArg = "auto",
+    params: Mapping[str, str] | None = None,
+    keep: Collection[str] = (),
+    drop: Collection[str] = (),
+    notes: list[str] | None = None,
 ) -> Circuit:
     """A `Circuit` from SPICE or Spectre text (e.g. an uploaded netlist); errors name ``source:line``.
 
@@ -249,6 +345,10 @@ def parse_netlist(
         types_field="types.",
         channels_field="channels.",
         types_hint='give it in the `types` field, e.g. {{"{device}": "NMOS"}} (NMOS/PMOS/CAP/RES)',
+        params=params,
+        keep=keep,
+        drop=drop,
+        notes=notes,
     )
 
 
@@ -260,8 +360,14 @@ def read_netlist(
     symmetry: Path | None = None,
     name: str | None = None,
     dialect: DialectArg = "auto",
+    params: Mapping[str, str] | None = None,
+    keep: Collection[str] = (),
+    drop: Collection[str] = (),
+    notes: list[str] | None = None,
 ) -> Circuit:
-    """A `Circuit` from a netlist file and optional UT-AnLay ``.json``/``.channel`` and MAGICAL ``.sym`` files.
+    """A `Circuit` from a netlist file and optional UT-AnLay ``.json``/``.channel`` sidecars and a constraint file
+    (MAGICAL ``.sym`` or ALIGN ``.const.json``). `params` (``--param NAME=VALUE``) override the file's parameters;
+    `keep`/`drop` override the element rules (placeq.formats.elements); `notes` receives what was decided.
 
     Errors name ``netlist:line``, ``types.json:DEV``, ``design.channel:DEV`` or ``design.sym:line``.
     """
@@ -281,4 +387,8 @@ def read_netlist(
         channels_field=f"{channels}:",
         types_hint="give it in a types file (--types FILE.json, UT-AnLay style: {{\"{device}\": \"NMOS\"}}; "
         "NMOS/PMOS/CAP/RES)",
+        params=params,
+        keep=keep,
+        drop=drop,
+        notes=notes,
     )

@@ -54,6 +54,8 @@ def handle(line: Line, nl: Netlist, source: str) -> bool:
     head = toks[0]
     if head == "inline" and len(toks) > 1 and toks[1] == "subckt":
         toks, head = toks[1:], "subckt"
+    if head == "topckt":  # MAGICAL's flow netlists open the design's cell with `topckt` (a subckt to us)
+        head = toks[0] = "subckt"
     if head == "subckt":
         names = [t for t in toks[1:] if t not in "()"]
         if not names:
@@ -68,7 +70,7 @@ def handle(line: Line, nl: Netlist, source: str) -> bool:
             kv = split_param(tok)
             if kv is None:
                 raise NetlistError(where, f"parameters: expected name=value, got {tok!r}")
-            nl.scope.define(kv[0], kv[1], where, line.dialect)
+            nl.define(kv[0], kv[1], where, line.dialect)
         return True
     if head == "model":
         _model(toks, nl, where)

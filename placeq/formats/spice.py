@@ -68,6 +68,8 @@ def handle(line: Line, nl: Netlist, source: str) -> bool:
         if len(positional) < 2:
             raise NetlistError(where, f"{toks[0]}: expected nets then a model name")
         nets, master = tuple(positional[:-1]), positional[-1]
+    elif letter in "VI":  # Vname n+ n- [DC] value ...: two nets, then the source's values
+        nets, master, values = tuple(positional[:2]), None, tuple(positional[2:])
     else:
         nets, master = tuple(positional), None
     nl.add(Card(toks[0], nets, master, values, params, where, line.dialect, letter))
@@ -77,7 +79,7 @@ def handle(line: Line, nl: Netlist, source: str) -> bool:
 def _is_value(tok: str, nl: Netlist) -> bool:
     if tok[0] in "'{\"" or parse_number(tok, "spice") is not None:
         return True
-    return tok.lower() in nl.scope.values
+    return tok.lower() in nl.scope.values or tok.lower() in nl.subckt_params.get(nl.current or "", {})
 
 
 def _directive(head: str, toks: list[str], nl: Netlist, where: str, line: Line) -> bool:
@@ -87,9 +89,9 @@ def _directive(head: str, toks: list[str], nl: Netlist, where: str, line: Line) 
         if len(toks) < 2:
             raise NetlistError(where, ".subckt needs a name")
         ports, params = _params(toks, 2, where)
-        for key, value in params.items():
-            nl.scope.define(key, value, where, line.dialect)
         nl.open_subckt(toks[1], tuple(ports), where)
+        for key, value in params.items():
+            nl.define(key, value, where, line.dialect)
     elif head == ".ends":
         nl.close_subckt(toks[1] if len(toks) > 1 else None, where)
     elif head == ".model":
@@ -101,7 +103,7 @@ def _directive(head: str, toks: list[str], nl: Netlist, where: str, line: Line) 
             kv = split_param(tok)
             if kv is None:
                 raise NetlistError(where, f".param: expected name=value, got {tok!r}")
-            nl.scope.define(kv[0], kv[1], where, line.dialect)
+            nl.define(kv[0], kv[1], where, line.dialect)
     elif head in (".option", ".options", ".opt"):
         for tok in toks[1:]:
             kv = split_param(tok)

@@ -8,7 +8,16 @@ from typing import Annotated, Any
 from fastapi import Path
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from placeq.domain import DESIGN_NAME_PATTERN, MAX_NAME_LEN, Circuit, DesignName, DeviceKind, Integer, Placement
+from placeq.domain import (
+    DESIGN_NAME_PATTERN,
+    MAX_NAME_LEN,
+    Circuit,
+    DesignName,
+    DeviceKind,
+    Integer,
+    Placement,
+    Testbench,
+)
 from service.payloads import MAX_VERSION, FinetunePayload, LabelPayload, Version
 from service.settings import MAX_NETLIST_BYTES
 
@@ -88,7 +97,15 @@ class DesignIn(BaseModel):
     channels: dict[str, list[Integer]] | None = Field(default=None, description="Device -> channels 1..5 (.channel).")
     symmetry_pairs: list[tuple[str, str]] | None = Field(default=None, description="Matched pairs (netlist form).")
     self_symmetric: list[str] | None = Field(default=None, description="Self-symmetric devices (netlist form).")
-    critical_nets: list[str] | None = Field(default=None, description="Nets the design-space generator weights.")
+    critical_nets: list[str] | None = Field(
+        default=None, description="Nets the design-space generator weights (default: the 14 best-ranked signal nets)."
+    )
+    testbench: Testbench | None = Field(default=None, description="How to simulate it (default: drafted from ports).")
+    params: dict[str, str] | None = Field(default=None, description="Netlist parameters NAME -> value (--param).")
+    keep: list[str] | None = Field(default=None, description="Devices the element rules would drop, kept (--keep).")
+    drop: list[str] | None = Field(default=None, description="Devices left out of the layout (--drop).")
+    infer: bool = Field(default=True, strict=True, description="Infer what is not given (tags, symmetry, critical "
+                                                                "nets, testbench); false stores only what is given.")
 
     @model_validator(mode="after")
     def _one_form(self) -> DesignIn:
@@ -105,6 +122,10 @@ class DesignOut(BaseModel):
     metric: str | None
     source: str
     sha256: str
+    tagged: int = Field(description="Devices with a subcircuit tag.")
+    symmetry_pairs: int = Field(description="Matched pairs.")
+    provenance: dict[str, str] = Field(description="tags, symmetry, critical_nets, testbench -> given | inferred.")
+    notes: list[str] = Field(default_factory=list, description="What the import decided or inferred (on register).")
 
 
 class LabelRequest(LabelPayload):

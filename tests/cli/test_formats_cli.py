@@ -26,7 +26,10 @@ def test_import_netlist_with_ut_anlay_sidecars(
     c = Circuit.model_validate_json(out.read_text())
     assert c.name == d and len(c.devices) == 45 and all(x.tags for x in c.devices)
     line = capsys.readouterr().out.strip()
-    assert line.startswith(f"{d}: 45 devices (NMOS 16, PMOS 15, CAP 4, RES 10), 31 nets, 8 ports, 45 tagged")
+    last = line.splitlines()[-1]
+    assert last.startswith(f"{d}: 45 devices (NMOS 16, PMOS 15, CAP 4, RES 10), 31 nets, 8 ports, 45 tagged")
+    assert "tags given" in last and "critical_nets inferred" in last and "14 critical nets" in last
+    assert c.provenance["tags"] == "given" and c.provenance["critical_nets"] == "inferred"
 
 
 def test_import_netlist_sidecars_flag_finds_json_channel_and_sym(tmp_path: Path) -> None:
@@ -44,9 +47,9 @@ def test_import_netlist_sidecars_flag_finds_json_channel_and_sym(tmp_path: Path)
 
 def test_import_netlist_error_exits_2_naming_the_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     bad = tmp_path / "bad.sp"
-    bad.write_text("* t\nM1 d g s b nch w=1u\n")
+    bad.write_text("* t\nM1 d g s b nch l=1u\n")
     assert main(["import-netlist", str(bad), "-o", str(tmp_path / "c.json")]) == 2
-    assert f"{bad}:2: M1: a MOSFET needs w= and l=" in capsys.readouterr().err
+    assert f"{bad}:2: M1: a MOSFET needs w=" in capsys.readouterr().err
     assert not (tmp_path / "c.json").exists()
 
 

@@ -171,7 +171,7 @@ def _error(text: str, **kwargs: object) -> NetlistError:
 @pytest.mark.parametrize(
     ("text", "field", "words"),
     [
-        ("* t\nM1 d g s b nch w=1u\n", "amp.sp:2", "needs w= and l="),
+        ("* t\nM1 d g s b nch l=1u\n", "amp.sp:2", "needs w="),
         ("* t\nM1 d g s b mystery w=1u l=1u\n", "amp.sp:2", "cannot tell the device kind"),
         ("* t\nM1 d g nch w=1u l=1u\n", "amp.sp:2", "got 2"),
         ("* t\nM1 d g s b nch w=1u l=1u nf=1.5\n", "amp.sp:2", "whole number"),
@@ -181,17 +181,16 @@ def _error(text: str, **kwargs: object) -> NetlistError:
         ("* t\nC1 a b c d 1p\n", "amp.sp:2", "unexpected"),
         ("* t\nR1 a b 1k r=2k\n", "amp.sp:2", "value given twice"),
         ("* t\nM1 d g s b nch w=1u l=1u\nM1 d g s b nch w=1u l=1u\n", "amp.sp:3", "already defined at amp.sp:2"),
-        ("* t\nD1 a b dmod\n", "amp.sp:2", "not supported"),
-        ("* t\n.subckt a x\nX1 x b\n.ends\n.subckt b y\nR1 y 0 1k\n.ends\n", "amp.sp", "several subckts"),
-        ("* t\n.subckt a x\nM1 x x x x nch w=1u l=1u\n", "amp.sp", "has no ends"),
+        ("* t\nD1 a b dmod\n", "amp.sp", "no M/R/C devices"),  # a diode is dropped, nothing is left
+        ("* t\n.subckt a x\nR1 x 0 1k\n.ends\n.subckt b y\nR1 y 0 1k\n.ends\n", "amp.sp", "several subckts"),
+        ("* t\n.subckt a x\nM1 x x x x nch w=1u l=1u\n", "amp.sp:2", "has no ends"),  # names the opening line
         ("* t\n.ends\n", "amp.sp:2", "without an open subckt"),
         ("* t\n.subckt a x\n.subckt b y\n", "amp.sp:3", "nested"),
         ("* only comments\n", "amp.sp", "no M/R/C devices"),
-        ("subckt a (x)\nM1 (x x x x) nfet w=1u l=1u\nends b\n", "amp.sp:3", "closes subckt 'a'"),
         ("subckt a (x y)\nM1 (x y y y)\nends a\n", "amp.sp:2", "no master"),
         ("subckt a (x y)\nM1 (x y y y) nfet w=1u l=1u extra\nends a\n", "amp.sp:2", "after parameters"),
-        ("subckt a (x y)\nV0 (x y) vsource dc=1\nends a\n", "amp.sp:2", "cannot tell the device kind"),
-        ("subckt a (x y)\nM1 (x y y y) nfet w='2*wx' l=1u\nends a\n", "amp.sp:2", "unknown parameter 'wx'"),
+        ("subckt a (x y)\nV0 (x y) vsource dc=1\nends a\n", "amp.sp", "no M/R/C devices"),
+        ("subckt a (x y)\nM1 (x y y y) nfet w=1u l=1u nf='2*nx'\nends a\n", "amp.sp:2", "unknown parameter 'nx'"),
         ("subckt a (x y)\nM1 (x y y y) nfet w=1u l=1u\nends a\nsimulator lang=verilog\n", "amp.sp:4", "unknown"),
     ],
 )
@@ -201,10 +200,57 @@ def test_malformed_cards_name_file_and_line(text: str, field: str, words: str) -
     assert words in err.message
 
 
-def test_hierarchical_instance_is_refused() -> None:
-    text = "* t\n.subckt top a b\nX1 a b leaf\n.ends\n.subckt leaf x y\n.ends\n"
+def test_hierarchy_is_flattened_with_instance_prefixes_parameters_and_multipliers() -> None:
+    text = ("* t\n.subckt top a b\nX1 a b leaf m=2 wl=2u\nX2 b a leaf\n.ends\n"
+            ".subckt leaf x y wl=1u\nM1 x y mid 0 nch w=wl l=0.1u\nR1 mid y 1k\n.ends\n")
+    c = parse_netlist(text)
+    assert c.name == "top" and [d.name for d in c.devices] == ["X1_M1", "X1_R1", "X2_M1", "X2_R1"]
+    m1, m2 = c.device("X1_M1"), c.device("X2_M1")
+    assert m1.terminals == {"D": "a", "G": "b", "S": "X1_mid", "B": "0"} and m2.terminals["S"] == "X2_mid"
+    assert (m1.w, m1.m, m2.w, m2.m) == (2.0, 2, 1.0, 1)  # the instance's parameter and multiplier
+
+
+def test_elements_without_layout_meaning_are_shorted_or_dropped_and_said() -> None:
+    text = ("subckt amp (a b g)\nM1 (a g s g) nfet w=1u l=1u\nP1 (s t) iprobe\nM2 (t g g g) nfet w=1u l=1u\n"
+            "D0 (a g) diode\nV1 (b g) vsource dc=1.2\nM3 (g g g g) nfet w=1u l=1u\nends amp\n")
+    notes: list[str] = []
+    c = parse_netlist(text, notes=notes)
+    assert [d.name for d in c.devices] == ["M1", "M2"]  # the probe joined s and t; diode, source, dummy dropped
+    assert c.device("M1").terminals["S"] == c.device("M2").terminals["D"]
+    said = " ".join(notes)
+    assert all(w in said for w in ("P1: short", "D0: drop", "V1: drop", "M3: drop (dummy"))
+    assert [d.name for d in parse_netlist(text, keep=["M3"], drop=["M2"]).devices] == ["M1", "M3"]
+
+
+def test_undefined_sizes_and_missing_lengths_are_assumed_and_said() -> None:
+    notes: list[str] = []
+    c = parse_netlist("* t\nM1 a b c c nch w=2u l=0.2u\nM2 a b d d nch w=w0 l=l0\nM3 d b c c nch w=3u\n",
+                      notes=notes)
+    assert (c.device("M2").w, c.device("M2").l, c.device("M3").l) == (2.0, 0.2, 0.2)  # the given sizes' median
+    assert any("--param w0=VALUE" in n for n in notes) and any("M3: no l=" in n for n in notes)
+    assert parse_netlist("* t\nM2 a b d d nch w=w0 l=1u\n", params={"w0": "5u"}).device("M2").w == 5.0
+
+
+def test_finfet_width_comes_from_fins_and_fingers() -> None:
+    from placeq.footprint import FIN_WEFF, footprint
+
+    d = parse_netlist("* t\nM1 a b c c nfet l=0.014u nfin=4 nf=2 w=180n\n").device("M1")
+    assert d.nfin == 4 and d.w == pytest.approx(8 * FIN_WEFF)
+    taller = parse_netlist("* t\nM1 a b c c nfet l=0.014u nfin=40 nf=2\n").device("M1")
+    assert footprint(taller).h > footprint(d).h
+
+
+def test_ends_with_another_name_closes_the_open_subckt_and_says_so() -> None:
+    notes: list[str] = []
+    c = parse_netlist("subckt a (x)\nM1 (x x y x) nfet w=1u l=1u\nends b\n", source="amp.sp", notes=notes)
+    assert c.name == "a" and any("amp.sp:3" in n and "closes subckt 'a'" in n for n in notes)
+
+
+def test_a_testbench_is_not_taken_for_a_design() -> None:
+    text = ("subckt tb\nV0 (vdd 0) vsource dc=1.2\nI0 (vdd b) isource dc=1u\nX0 (a b vdd 0) OTA\n"
+            "C0 (a 0) capacitor c=1p\nends tb\n")
     err = _error(text)
-    assert err.field == "amp.sp:3" and "flatten" in err.message
+    assert "testbench" in err.message and "--testbench" in err.message
 
 
 def test_sidecar_naming_unknown_device_is_an_error() -> None:

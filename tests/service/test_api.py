@@ -232,8 +232,31 @@ def test_register_a_ut_anlay_spectre_netlist(client: TestClient, ut_anlay) -> No
     bad = {**body, "channels": {**body["channels"], "M12": [7]}}
     r = client.post("/designs", json=bad)
     assert r.status_code == 422 and "channels.M12" in r.text
-    r = client.post("/designs", json={"netlist": "M1 (a b c) nfet w=1u l=zz\n"})
+    r = client.post("/designs", json={"netlist": "M1 (a b c) nfet w=1u l=1u nf=0.5\n"})
     assert r.status_code == 422 and "netlist:1" in r.text
+
+
+def test_a_bare_netlist_is_understood_on_register_and_says_what_it_inferred(client: TestClient) -> None:
+    netlist = ("* 5T OTA\n.subckt ota vinp vinn vout vbias vdd vss\nM1 x vinp tail vss nch w=4u l=0.5u\n"
+               "M2 vout vinn tail vss nch w=4u l=0.5u\nM3 x x vdd vdd pch w=8u l=0.5u\n"
+               "M4 vout x vdd vdd pch w=8u l=0.5u\nM5 tail vbias vss vss nch w=8u l=1u\n"
+               "D0 vss vdd diode\n.ends\n")
+    r = client.post("/designs", json={"netlist": netlist, "name": "five_t"})
+    assert r.status_code == 201, r.text
+    out = r.json()
+    assert out["devices"] == 5 and out["tagged"] == 5 and out["symmetry_pairs"] == 2
+    assert out["provenance"] == {"tags": "inferred", "symmetry": "inferred", "critical_nets": "inferred"}
+    said = " ".join(out["notes"])
+    assert "input pair: M1 / M2" in said and "D0: drop" in said and out["critical_nets"][:2] == ["vinp", "vinn"]
+    assert "missing: bias port vbias" in said  # no testbench drafted without it: the answer says what to give
+    testbench = {"metric": "offset", "inputs": ["vinp", "vinn"], "outputs": ["vout"], "supplies": {"vdd": 1.8,
+                 "vss": 0.0}, "common_mode": 0.9, "bias_voltages": {"vbias": 0.7}}
+    r = client.post("/designs", json={"netlist": netlist, "name": "five_t", "testbench": testbench})
+    assert r.status_code == 201 and r.json()["provenance"]["testbench"] == "given"
+    stored = client.get("/designs/five_t").json()
+    assert stored["testbench"]["bias_voltages"] == {"vbias": 0.7} and stored["provenance"]["tags"] == "inferred"
+    plain = client.post("/designs", json={"netlist": netlist, "name": "five_t_plain", "infer": False}).json()
+    assert plain["tagged"] == 0 and plain["provenance"] == {}
 
 
 def test_finetune_past_its_time_limit_fails_with_the_reason(client: TestClient, example: Placement, settings) -> None:  # type: ignore[no-untyped-def]

@@ -13,6 +13,7 @@ import multiprocessing as mp
 import sys
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import replace
 
 import numpy as np
 import torch
@@ -147,3 +148,32 @@ def generate_space(circuit: Circuit, *, count: int | None, seed: int, config: Pl
         pin_boxes=np.concatenate(pins),
     )
     return batch, weights
+
+
+def distinct_rows(batch: PlacementBatch) -> np.ndarray:
+    """Indices of the first placement of each distinct set of device boxes (legalized onto the grid, so equal
+    placements are equal to the bit)."""
+    _, first = np.unique(batch.boxes.reshape(len(batch), -1), axis=0, return_index=True)
+    return np.sort(first)
+
+
+MAX_DISTINCT_ROUNDS = 16
+
+
+def generate_distinct(circuit: Circuit, *, count: int, seed: int, config: PlacerConfig | None = None,
+                      batch_size: int | None = None) -> tuple[PlacementBatch, np.ndarray]:
+    """`count` distinct placements where the design space holds them: net weightings as `generate_space` samples
+    them, and when a small circuit's weightings legalize to the same placement, the same weightings again from
+    other starting positions (seeds seed+1, ...), up to MAX_DISTINCT_ROUNDS rounds. May return fewer."""
+    batch, weights = generate_space(circuit, count=count, seed=seed, config=config, batch_size=batch_size)
+    keep = distinct_rows(batch)
+    batch, weights = batch.take(keep), weights[keep]
+    for extra in range(1, MAX_DISTINCT_ROUNDS):
+        if len(batch) >= count:
+            break
+        more, more_w = generate_space(circuit, count=count, seed=seed + extra, config=config, batch_size=batch_size)
+        joined = replace(batch, boxes=np.concatenate([batch.boxes, more.boxes]),
+                         pin_boxes=np.concatenate([batch.pin_boxes, more.pin_boxes]))
+        keep = distinct_rows(joined)
+        batch, weights = joined.take(keep), np.concatenate([weights, more_w])[keep]
+    return batch.take(slice(0, count)), weights[:count]

@@ -18,7 +18,7 @@ from service.api.schemas import DesignIn, DesignOut, DesignPath
 router = APIRouter(tags=["designs"], route_class=GatedRoute)
 
 
-def _out(circuit: Circuit, source: str, sha256: str) -> DesignOut:
+def _out(circuit: Circuit, source: str, sha256: str, notes: list[str] | None = None) -> DesignOut:
     return DesignOut(
         name=circuit.name,
         devices=len(circuit.devices),
@@ -27,6 +27,10 @@ def _out(circuit: Circuit, source: str, sha256: str) -> DesignOut:
         metric=circuit.testbench.metric if circuit.testbench else None,
         source=source,
         sha256=sha256,
+        tagged=sum(1 for d in circuit.devices if d.tags),
+        symmetry_pairs=len(circuit.symmetry_pairs),
+        provenance={str(k): str(v) for k, v in circuit.provenance.items()},
+        notes=notes or [],
     )
 
 
@@ -34,9 +38,29 @@ def _from_record(r: DesignRecord) -> DesignOut:
     return _out(Circuit.model_validate(r.circuit), r.source, r.sha256)
 
 
-def circuit_of(body: DesignIn, max_netlist_bytes: int) -> Circuit:
-    if body.circuit is not None:
-        return body.circuit
+def circuit_of(body: DesignIn, max_netlist_bytes: int) -> tuple[Circuit, list[str]]:
+    """The circuit a request describes, completed as `placeq import-netlist` completes it, and the notes."""
+    from placeq.onboarding import complete
+
+    notes: list[str] = []
+    circuit = body.circuit if body.circuit is not None else _parse(body, max_netlist_bytes, notes)
+    extra = {k: v for k in ("symmetry_pairs", "self_symmetric", "critical_nets") if (v := getattr(body, k)) is not None}
+    if extra:
+        given = {"symmetry": "given"} if "symmetry_pairs" in extra or "self_symmetric" in extra else {}
+        if "critical_nets" in extra:
+            given["critical_nets"] = "given"
+        circuit = Circuit.model_validate({**circuit.model_dump(), **extra,
+                                          "provenance": {**circuit.provenance, **given}})
+    if body.testbench is not None and not body.infer:
+        circuit = circuit.model_copy(update={"testbench": body.testbench,
+                                             "provenance": {**circuit.provenance, "testbench": "given"}})
+    if body.infer:
+        circuit, inferred = complete(circuit, testbench=body.testbench)
+        notes += inferred
+    return circuit, notes
+
+
+def _parse(body: DesignIn, max_netlist_bytes: int, notes: list[str]) -> Circuit:
     from placeq.formats import parse_netlist
 
     text = body.netlist or ""
@@ -48,9 +72,8 @@ def circuit_of(body: DesignIn, max_netlist_bytes: int) -> Circuit:
     if bad:
         raise InputError(f"channels.{bad[0][0]}", f"channel {bad[0][1]} is not in 1..{len(order)}")
     channels = {d: tuple(order[c - 1] for c in cs) for d, cs in (body.channels or {}).items()} or None
-    circuit = parse_netlist(text, source="netlist", name=body.name, types=body.types, channels=channels)
-    extra = {k: v for k in ("symmetry_pairs", "self_symmetric", "critical_nets") if (v := getattr(body, k)) is not None}
-    return Circuit.model_validate({**circuit.model_dump(), **extra}) if extra else circuit
+    return parse_netlist(text, source="netlist", name=body.name, types=body.types, channels=channels,
+                         params=body.params, keep=body.keep or (), drop=body.drop or (), notes=notes)
 
 
 @router.post("/designs", status_code=status.HTTP_201_CREATED, response_model=DesignOut, dependencies=[ADMIN],
@@ -58,10 +81,12 @@ def circuit_of(body: DesignIn, max_netlist_bytes: int) -> Circuit:
                                              "(a netlist over PLACEQ_MAX_NETLIST_BYTES names `netlist`)"},
                         **BODY_TOO_LARGE})
 def register(body: DesignIn, runtime: RuntimeDep) -> DesignOut:
-    """Register (or replace) a design so /label and /finetune can use it."""
-    circuit = circuit_of(body, runtime.settings.max_netlist_bytes)
+    """Register (or replace) a design so /label and /finetune can use it. What the request does not give (tags,
+    symmetry, critical nets, a testbench) is inferred from the topology, as `placeq import-netlist` does, and the
+    answer says what was inferred (`provenance`, `notes`)."""
+    circuit, notes = circuit_of(body, runtime.settings.max_netlist_bytes)
     record = runtime.store.register_design(circuit, source="json" if body.circuit is not None else "netlist")
-    return _from_record(record)
+    return _out(Circuit.model_validate(record.circuit), record.source, record.sha256, notes)
 
 
 @router.get("/designs", response_model=list[DesignOut], dependencies=[PREDICT])
