@@ -104,7 +104,8 @@ def run(args: argparse.Namespace) -> int:
         target = args.output or Path(args.design)
         if args.output is None and not target.is_file():
             raise InputError("output", f"{args.design} is a built-in design: give -o FILE for the fixed circuit")
-        fix = fix_bias(circuit, tech)
+        # A drafted testbench's mid-supply common mode is a guess: sweep it too; a designer's is kept.
+        fix = fix_bias(circuit, tech, common_mode=circuit.provenance.get("testbench") == "inferred")
         circuit = circuit.model_copy(update={"testbench": fix.testbench})
         Circuit.model_validate(circuit.model_dump())  # the written file must read back
         target.write_text(circuit.model_dump_json(indent=2) + "\n", encoding="utf-8")

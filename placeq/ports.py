@@ -52,6 +52,8 @@ def output_ports(ports: tuple[str, ...]) -> tuple[str, str] | tuple[str] | None:
     single = [p for p in ports if _OUT_SINGLE.match(p)]
     if len(single) == 1:
         return (single[0],)
+    if len(pos) + len(neg) == 1:  # one output named with a polarity (ALIGN's voutp): single-ended
+        return ((pos + neg)[0],)
     return None
 
 

@@ -19,6 +19,7 @@ from placeq.errors import InputError
 
 DEFAULT_SUPPLY_V = 1.8  # the supply of simulate/models/bsim4.lib's generic 1.8 V process
 DEFAULT_BIAS_A = 20e-6  # the built-in designs' reference current
+GATE_BIAS_V = 0.7  # V from the rail: a threshold (~0.45 V in bsim4.lib) plus ~0.25 V overdrive
 
 
 @dataclass(frozen=True)
@@ -39,6 +40,18 @@ class TestbenchDraft:
         out += [f"note: {n}" for n in self.notes]
         out += [f"missing: {m}" for m in self.missing]
         return out
+
+
+def _gate_only(circuit: Circuit, net: str) -> str | None:
+    """"NMOS" or "PMOS" when `net` touches only gates, all of MOSFETs of that kind; else None."""
+    kinds = set()
+    for d in circuit.devices:
+        for t, n in d.terminals.items():
+            if n == net:
+                if not d.is_mos or t != "G":
+                    return None
+                kinds.add(d.kind.value)
+    return kinds.pop() if len(kinds) == 1 else None
 
 
 def _diode(d: Device) -> bool:
@@ -85,9 +98,15 @@ def draft_testbench(circuit: Circuit) -> TestbenchDraft:
             sign = 1.0 if diodes[0].kind.value == "NMOS" else -1.0
             bias_i[p] = sign * DEFAULT_BIAS_A
             notes.append(f"bias current {p} = {sign * DEFAULT_BIAS_A:g} A into the diode-connected {diodes[0].name}")
+        elif (gated := _gate_only(circuit, p)) is not None:
+            # A port that only drives gates is a bias voltage: a starting point one threshold plus overdrive
+            # from the rail its devices' sources sit near; `placeq check --fix-bias` sweeps it from there.
+            bias_v[p] = round(lo + GATE_BIAS_V, 3) if gated == "NMOS" else round(hi - GATE_BIAS_V, 3)
+            notes.append(f"bias voltage {p} = {bias_v[p]} V: it only drives {gated} gates; a starting point "
+                         "(placeq check --fix-bias tunes it)")
         else:
-            missing.append(f"bias port {p}: neither a reference name nor a diode-connected device; give its "
-                           "voltage or current")
+            missing.append(f"bias port {p}: neither a reference name, a diode-connected device nor a gate-only "
+                           "net; give its voltage or current")
     if missing or inputs is None or outputs is None:
         return TestbenchDraft(None, {}, tuple(notes), tuple(missing))
     tb = Testbench(metric="offset", inputs=inputs, outputs=outputs, supplies=supplies, common_mode=cm,

@@ -219,30 +219,36 @@ def _score(circuit: Circuit, op: OperatingPoint) -> float:
     return min(margins, default=-math.inf) if all(math.isfinite(m) for m in margins) else -math.inf
 
 
-def fix_bias(circuit: Circuit, tech: Tech | None = None) -> BiasFix:
+CM_SOURCE = "vcm"  # the testbench's input common-mode source (simulate.testbench)
+
+
+def fix_bias(circuit: Circuit, tech: Tech | None = None, *, common_mode: bool = False) -> BiasFix:
     """Sweep each given bias port (coordinate by coordinate, `SWEEP_PASSES` times) to the value that maximizes the
     smallest saturation margin of any MOSFET; the other ports stay where they are while one moves.
 
-    Only the testbench's own bias_voltages and bias_currents move: supplies and the input common mode are the
-    designer's operating conditions, not knobs. A candidate whose op fails, holds a NaN or flips the loop's sign
-    or drops the open-loop gain below `MIN_GAIN_DB` scores -inf and is never taken.
+    The testbench's own bias_voltages and bias_currents move; supplies never do (the designer's operating
+    conditions), and the input common mode only with `common_mode` (a drafted testbench's mid-supply guess, not a
+    designer's choice). A candidate whose op fails, holds a NaN or flips the loop's sign or drops the open-loop
+    gain below `MIN_GAIN_DB` scores -inf and is never taken.
     """
     tb = circuit.testbench
     if tb is None:
         raise InputError("testbench", f"{circuit.name} has no testbench: nothing to sweep")
-    if not tb.bias_voltages and not tb.bias_currents:
+    if not tb.bias_voltages and not tb.bias_currents and not common_mode:
         raise InputError("testbench", "no bias_voltages or bias_currents to sweep: --fix-bias needs at least one")
     deck = nominal_deck(circuit, tech or load_tech())
     node = deck.node
     lo, hi = min(tb.supplies.values()), max(tb.supplies.values())
     values: dict[str, float] = {f"vbias_{node[n]}": v for n, v in tb.bias_voltages.items()}
     values |= {f"ibias_{node[n]}": v for n, v in tb.bias_currents.items()}
+    if common_mode:
+        values[CM_SOURCE] = tb.common_mode
     given = dict(values)
     (first,) = run_deck(deck, [values])
     before = best = _score(circuit, first)
     for _ in range(SWEEP_PASSES):
         for source in list(values):
-            if source.startswith("vbias_"):
+            if source.startswith("vbias_") or source == CM_SOURCE:
                 step = (hi - lo) / (VOLTAGE_STEPS + 1)
                 candidates = [lo + step * (k + 1) for k in range(VOLTAGE_STEPS)]
             else:
@@ -257,8 +263,13 @@ def fix_bias(circuit: Circuit, tech: Tech | None = None) -> BiasFix:
     new_i = {n: float(f"{values[f'ibias_{node[n]}']:.4g}") for n in tb.bias_currents}
     old = {**tb.bias_voltages, **tb.bias_currents}
     changed = {port[s]: (old[port[s]], {**new_v, **new_i}[port[s]]) for s in values
-               if {**new_v, **new_i}[port[s]] != old[port[s]]}
-    fixed = tb.model_copy(update={"bias_voltages": new_v, "bias_currents": new_i})
+               if s in port and {**new_v, **new_i}[port[s]] != old[port[s]]}
+    cm = float(f"{values.get(CM_SOURCE, tb.common_mode):.4g}")
+    if cm != tb.common_mode:
+        changed["common_mode"] = (tb.common_mode, cm)
+    fixed = tb.model_copy(update={"bias_voltages": new_v, "bias_currents": new_i, "common_mode": cm})
     rounded = {f"vbias_{node[n]}": v for n, v in new_v.items()} | {f"ibias_{node[n]}": v for n, v in new_i.items()}
+    if common_mode:
+        rounded[CM_SOURCE] = cm
     (last,) = run_deck(deck, [rounded])
     return BiasFix(testbench=fixed, margin_before=before, margin_after=_score(circuit, last), changed=changed)

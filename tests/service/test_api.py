@@ -245,10 +245,11 @@ def test_a_bare_netlist_is_understood_on_register_and_says_what_it_inferred(clie
     assert r.status_code == 201, r.text
     out = r.json()
     assert out["devices"] == 5 and out["tagged"] == 5 and out["symmetry_pairs"] == 2
-    assert out["provenance"] == {"tags": "inferred", "symmetry": "inferred", "critical_nets": "inferred"}
+    assert out["provenance"] == {"tags": "inferred", "symmetry": "inferred", "critical_nets": "inferred",
+                                 "testbench": "inferred"}
     said = " ".join(out["notes"])
     assert "input pair: M1 / M2" in said and "D0: drop" in said and out["critical_nets"][:2] == ["vinp", "vinn"]
-    assert "missing: bias port vbias" in said  # no testbench drafted without it: the answer says what to give
+    assert "bias voltage vbias = 0.7 V: it only drives NMOS gates" in said  # a drafted start, said so
     testbench = {"metric": "offset", "inputs": ["vinp", "vinn"], "outputs": ["vout"], "supplies": {"vdd": 1.8,
                  "vss": 0.0}, "common_mode": 0.9, "bias_voltages": {"vbias": 0.7}}
     r = client.post("/designs", json={"netlist": netlist, "name": "five_t", "testbench": testbench})

@@ -103,3 +103,18 @@ def test_a_design_without_a_testbench_cannot_be_checked() -> None:
     circuit = load_design("ota1").model_copy(update={"testbench": None})
     with pytest.raises(InputError, match="no testbench"):
         check_design(circuit)
+
+
+def test_fix_bias_moves_a_drafted_common_mode_but_never_a_given_one() -> None:
+    """A drafted testbench's mid-supply common mode is a guess --fix-bias may move; a designer's stays put."""
+    from placeq.circuits import load_design
+    from simulate.check import fix_bias
+
+    ota3 = load_design("ota3")
+    tb = ota3.testbench
+    assert tb is not None
+    low = ota3.model_copy(update={"testbench": tb.model_copy(update={"common_mode": 0.3})})
+    kept = fix_bias(low)
+    assert kept.testbench.common_mode == 0.3 and "common_mode" not in kept.changed
+    moved = fix_bias(low, common_mode=True)
+    assert moved.testbench.common_mode != 0.3 and moved.margin_after >= kept.margin_after
