@@ -94,7 +94,7 @@ def space(path: Path, name: str, jobs: int, plot: Path | None) -> None:
         ax.axvline(border, color="#c0392b", lw=1.2, label="worst 25% border")
         ax.set_xlabel("|input-referred offset| (mV)" if table.metric == "offset" else "CMRR at 10 Hz (dB)")
         ax.set_ylabel("placements")
-        ax.set_title(f"{name}: {ok.sum()} placements (ngspice, BSIM4)")
+        ax.set_title(f"{circuit.name}: {ok.sum()} placements (ngspice, BSIM4)", fontsize=9)
         ax.legend(frameon=False)
         fig.tight_layout()
         plot.parent.mkdir(parents=True, exist_ok=True)

@@ -398,7 +398,8 @@ def understand(
         given = {frozenset(p) for p in circuit.symmetry_pairs}
         extra = [f"{a}/{b}" for a, b in topo.pairs if frozenset((a, b)) not in given]
         if extra:
-            notes.append(f"symmetry: kept the given constraints; also matched by topology: {', '.join(extra)}")
+            shown = ", ".join(extra[:6]) + (f" and {len(extra) - 6} more" if len(extra) > 6 else "")
+            notes.append(f"symmetry: kept the given constraints; the topology also matches {shown}")
     elif topo.pairs:
         update.update(symmetry_pairs=tuple(topo.pairs), self_symmetric=tuple(topo.self_symmetric))
         provenance["symmetry"] = "inferred"
