@@ -59,6 +59,17 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def is_ready(base: str) -> bool:
+    """True once `placeq serve` at `base` answers /readyz with 200."""
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(f"{base}/readyz", timeout=2) as r:
+            return bool(r.status == 200)
+    except OSError:
+        return False
+
+
 def wait_for(what: str, check: Callable[[], T | None], timeout: float, every: float = 0.1) -> T:
     """Poll `check` until it returns something other than None/False; AssertionError naming `what` after
     `timeout` s (a generous deadline, not a timing assertion)."""

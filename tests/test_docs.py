@@ -30,13 +30,12 @@ import shutil
 import signal
 import subprocess
 import sys
-import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from service_helpers import free_port, kill_group, log_tail, service_env, start_process, wait_for
+from service_helpers import free_port, is_ready, kill_group, log_tail, service_env, start_process, wait_for
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
@@ -159,14 +158,6 @@ def _env(home: Path) -> dict[str, str]:
     return env
 
 
-def _ready(base: str) -> bool:
-    try:
-        with urllib.request.urlopen(f"{base}/readyz", timeout=2) as r:
-            return bool(r.status == 200)
-    except OSError:
-        return False
-
-
 @pytest.fixture(scope="module")
 def docs_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("docs_home")
@@ -181,7 +172,7 @@ def docs_server(docs_home: Path) -> Iterator[str]:
                          service_env(home=docs_home, worker="embedded"), log)
     base = f"http://127.0.0.1:{port}"
     try:
-        wait_for(f"placeq serve on {base}", lambda: _ready(base) or (proc.poll() is not None and "exited"), 120)
+        wait_for(f"placeq serve on {base}", lambda: is_ready(base) or (proc.poll() is not None and "exited"), 120)
         if proc.poll() is not None:
             raise AssertionError(f"placeq serve exited with {proc.returncode}:\n{log_tail(log)}")
         yield base

@@ -109,7 +109,13 @@ def _body(request: Request, status: int, detail: object) -> JSONResponse:
 
 def input_error_detail(exc: InputError) -> list[dict[str, object]]:
     return [{"loc": ["body", *exc.field.replace("]", "").replace("[", ".").split(".")], "msg": str(exc),
-             "type": type(exc).__name__}]
+             "type": public_type(exc)}]
+
+
+def public_type(exc: Exception) -> str:
+    """The error's type as `placeq.errors` names it (a reader's private subclass, e.g. UnknownParameter, answers
+    as its public parent NetlistError, so the API's error types are the documented hierarchy)."""
+    return next((c.__name__ for c in type(exc).__mro__ if c.__module__ == "placeq.errors"), type(exc).__name__)
 
 
 METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")

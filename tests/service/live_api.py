@@ -5,20 +5,11 @@ from __future__ import annotations
 
 import signal
 import sys
-import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from service_helpers import free_port, kill_group, log_tail, service_env, start_process, wait_for
-
-
-def _ready(base: str) -> bool:
-    try:
-        with urllib.request.urlopen(f"{base}/readyz", timeout=2) as r:
-            return bool(r.status == 200)
-    except OSError:
-        return False
+from service_helpers import free_port, is_ready, kill_group, log_tail, service_env, start_process, wait_for
 
 
 @contextmanager
@@ -34,7 +25,7 @@ def live_api(home: Path, *, worker: bool = False, **settings: str | Path) -> Ite
     proc = start_process(args, env, log)
     base = f"http://127.0.0.1:{port}"
     try:
-        wait_for(f"placeq serve on {base}", lambda: _ready(base) or (proc.poll() is not None and "exited"), 120)
+        wait_for(f"placeq serve on {base}", lambda: is_ready(base) or (proc.poll() is not None and "exited"), 120)
         if proc.poll() is not None:
             raise AssertionError(f"placeq serve exited with {proc.returncode}:\n{log_tail(log)}")
         yield base

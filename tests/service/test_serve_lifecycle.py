@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from service_helpers import finetune_payload, free_port, log_tail, pid_alive, service_env, wait_for, wait_job
+from service_helpers import finetune_payload, free_port, is_ready, log_tail, pid_alive, service_env, wait_for, wait_job
 
 from model_store import Job, JobState, ModelStore
 from placeq.domain import Placement
@@ -29,14 +29,6 @@ STRAY = "import os, sys\nopen({marker!r}, 'a').write(f'{{os.getpid()}} {{sys.arg
 def _children(pid: int) -> list[int]:
     out = subprocess.run(["ps", "--ppid", str(pid), "-o", "pid="], capture_output=True, text=True).stdout
     return [int(p) for p in out.split()]
-
-
-def _ready(base: str) -> bool:
-    try:
-        with urllib.request.urlopen(f"{base}/readyz", timeout=2) as r:
-            return bool(r.status == 200)
-    except OSError:
-        return False
 
 
 @contextmanager
@@ -56,7 +48,7 @@ def serve(tmp: Path, model_dir: Path) -> Iterator[tuple[subprocess.Popen[bytes],
                                 stderr=subprocess.STDOUT, start_new_session=True)
     base = f"http://127.0.0.1:{port}"
     try:
-        wait_for("placeq serve", lambda: _ready(base) or (proc.poll() is not None and "exited"), 120)
+        wait_for("placeq serve", lambda: is_ready(base) or (proc.poll() is not None and "exited"), 120)
         assert proc.poll() is None, log_tail(log)
         wait_for("its embedded worker", lambda: _children(proc.pid) or None, 30)
         yield proc, base, marker

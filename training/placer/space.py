@@ -158,20 +158,26 @@ def distinct_rows(batch: PlacementBatch) -> np.ndarray:
 
 
 MAX_DISTINCT_ROUNDS = 16
+ROUND_ASPECTS = (1.0, 0.75, 4 / 3, 0.6, 5 / 3)  # outline height / width factors of successive rounds
 
 
 def generate_distinct(circuit: Circuit, *, count: int, seed: int, config: PlacerConfig | None = None,
                       batch_size: int | None = None) -> tuple[PlacementBatch, np.ndarray]:
     """`count` distinct placements where the design space holds them: net weightings as `generate_space` samples
-    them, and when a small circuit's weightings legalize to the same placement, the same weightings again from
-    other starting positions (seeds seed+1, ...), up to MAX_DISTINCT_ROUNDS rounds. May return fewer."""
-    batch, weights = generate_space(circuit, count=count, seed=seed, config=config, batch_size=batch_size)
+    them, and when a small circuit's weightings legalize to the same placement (a 5-transistor OTA has a handful
+    of layouts under net weighting alone), the same weightings again from other starting positions (seeds
+    seed+1, ...), wider initial spreads and other outline aspect ratios (ROUND_ASPECTS), up to
+    MAX_DISTINCT_ROUNDS rounds. May return fewer."""
+    cfg = config or PlacerConfig()
+    batch, weights = generate_space(circuit, count=count, seed=seed, config=cfg, batch_size=batch_size)
     keep = distinct_rows(batch)
     batch, weights = batch.take(keep), weights[keep]
     for extra in range(1, MAX_DISTINCT_ROUNDS):
         if len(batch) >= count:
             break
-        more, more_w = generate_space(circuit, count=count, seed=seed + extra, config=config, batch_size=batch_size)
+        varied = replace(cfg, init_spread=min(1.0, cfg.init_spread * (1 + extra)),
+                         aspect_ratio=cfg.aspect_ratio * ROUND_ASPECTS[extra % len(ROUND_ASPECTS)])
+        more, more_w = generate_space(circuit, count=count, seed=seed + extra, config=varied, batch_size=batch_size)
         joined = replace(batch, boxes=np.concatenate([batch.boxes, more.boxes]),
                          pin_boxes=np.concatenate([batch.pin_boxes, more.pin_boxes]))
         keep = distinct_rows(joined)
