@@ -9,10 +9,12 @@ import numpy as np
 
 from model_store import BASE_DESIGN, ModelStore
 from placeq.batch import PlacementBatch
-from placeq.domain import Circuit, Placement
+from placeq.columns import batch_from_columns
+from placeq.domain import Circuit, Placement, Subcircuit
 from placeq.errors import InputError, UnknownDesign
 from placeq.features import rasterize, rasterize_batch
 from service.api.errors import NoModel
+from service.api.schemas import PlacementColumns
 from service.runtime import Runtime
 from service.scoring import LiveRef, LoadedModel
 from simulate.check import floating_nets
@@ -80,6 +82,37 @@ def features_of(placements: list[Placement], nofeat: bool, store: ModelStore | N
     except InputError:
         return np.stack([rasterize(p, nofeat=nofeat) for p in placements])
     return rasterize_batch(batch, nofeat=nofeat)
+
+
+def columns_batch(columns: PlacementColumns, store: ModelStore | None) -> PlacementBatch:
+    """The `PlacementBatch` of a columnar request, checked as `Placement` checks the documented form (a 422 naming
+    `columns.<field>` otherwise); devices without tags take the design's, as in `tagged`."""
+    tags: list[list[Subcircuit]] = columns.tags if columns.tags is not None else [[] for _ in columns.devices]
+    bare = [name for name, t in zip(columns.devices, tags, strict=False) if not t]
+    if bare:
+        circuit: Circuit | None = None
+        if store is not None:
+            try:
+                circuit = store.circuit(columns.design)
+            except UnknownDesign:
+                circuit = None
+        known = {d.name: list(d.tags) for d in circuit.devices} if circuit is not None else {}
+        missing = [n for n in bare if not known.get(n)]
+        if missing:
+            listed = ", ".join(missing[:10]) + (f" and {len(missing) - 10} more" if len(missing) > 10 else "")
+            raise InputError("columns.tags", f"devices without a subcircuit tag: {listed}; an untagged device draws "
+                             "no image and the model would prune the placement: give each device its tags or "
+                             "register the design with tags (POST /designs)")
+        tags = [t or known[n] for n, t in zip(columns.devices, tags, strict=False)]
+    pins = columns.pins
+    try:
+        return batch_from_columns(
+            design=columns.design, devices=columns.devices, kinds=columns.kinds, tags=tags,
+            pin_device=pins.device if pins else [], pin_terminal=pins.terminal if pins else [],
+            pin_net=pins.net if pins else [], boxes=columns.boxes, pin_boxes=columns.pin_boxes,
+        )  # fmt: skip
+    except InputError as exc:
+        raise InputError(f"columns.{exc.field}", exc.message) from exc
 
 
 def choose_model(runtime: Runtime, design: str, version: int | None) -> LoadedModel:

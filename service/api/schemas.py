@@ -10,12 +10,16 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from placeq.domain import (
     DESIGN_NAME_PATTERN,
+    MAX_DEVICES,
     MAX_NAME_LEN,
+    MAX_PINS,
     Circuit,
     DesignName,
     DeviceKind,
     Integer,
+    Name,
     Placement,
+    Subcircuit,
     Testbench,
 )
 from service.payloads import MAX_VERSION, FinetunePayload, LabelPayload, Version
@@ -38,19 +42,68 @@ IdempotencyKey = Annotated[
 ]
 
 
+class PinColumns(BaseModel):
+    """Pin i is terminal `terminal[i]` of device `devices[device[i]]`, on net `net[i]`."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    device: list[Annotated[int, Field(strict=True, ge=0, lt=MAX_DEVICES)]] = Field(
+        max_length=MAX_PINS, description="Index into `devices` of each pin's device."
+    )
+    terminal: list[Name] = Field(max_length=MAX_PINS, description="Terminal name of each pin (D, G, S, B, ...).")
+    net: list[Name] = Field(max_length=MAX_PINS, description="Net of each pin.")
+
+
+# A row of numbers: pydantic checks only that they are numbers; shapes and ranges are checked with numpy.
+NumberRow = list[Annotated[float, Field(strict=True)]]
+
+
+class PlacementColumns(BaseModel):
+    """A batch of one design in columns: the structure once, then one row of numbers per placement.
+
+    Scores are those of the same placements in the documented form; validating it costs a fraction (no object
+    per device or pin). `boxes[b]` is x, y, w, h of each device in `devices` order (4 numbers a device);
+    `pin_boxes[b]` is x0, y0, x1, y1 of each pin in `pins` order (4 numbers a pin). The limits and checks are
+    those of `placement`, and a 422 names the field (e.g. `columns.boxes[3][8]`).
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    design: DesignName
+    devices: list[Name] = Field(min_length=1, max_length=MAX_DEVICES, description="Device names.")
+    kinds: list[DeviceKind] = Field(max_length=MAX_DEVICES, description="Kind of each device.")
+    tags: list[list[Subcircuit]] | None = Field(
+        default=None, max_length=MAX_DEVICES,
+        description="Subcircuit tags of each device (default: the design's, when it is registered or built in).",
+    )
+    pins: PinColumns | None = Field(default=None, description="The pins, one entry each (default: none).")
+    boxes: list[NumberRow] = Field(
+        min_length=1, max_length=MAX_PREDICT_BATCH, description="Per placement: x, y, w, h of each device (um)."
+    )
+    pin_boxes: list[NumberRow] | None = Field(
+        default=None, max_length=MAX_PREDICT_BATCH,
+        description="Per placement: x0, y0, x1, y1 of each pin (um); required when there are pins.",
+    )
+
+
 class PredictRequest(BaseModel):
-    """One placement (`placement`) or a batch of one design (`placements`)."""
+    """One placement (`placement`), a batch of one design (`placements`), or a batch in columns (`columns`)."""
 
     model_config = ConfigDict(extra="forbid")
 
     placement: Placement | None = None
     placements: list[Placement] | None = Field(default=None, min_length=1, max_length=MAX_PREDICT_BATCH)
+    columns: PlacementColumns | None = Field(
+        default=None, description="A batch of one design in columns: the cheap form for many placements."
+    )
     model_version: Version | None = Field(default=None, description="Pin a version of the design's model.")
 
     @model_validator(mode="after")
     def _one_form(self) -> PredictRequest:
-        if (self.placement is None) == (self.placements is None):
-            raise ValueError("placements: give exactly one of 'placement' or 'placements'")
+        if sum(f is not None for f in (self.placement, self.placements, self.columns)) != 1:
+            raise ValueError("placements: give exactly one of 'placement', 'placements' or 'columns'")
+        if self.columns is not None:
+            return self
         items = self.items
         design = items[0].design
         for i, p in enumerate(items):

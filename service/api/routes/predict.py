@@ -9,12 +9,13 @@ from fastapi import APIRouter, Body, Response
 
 from placeq.domain import Placement
 from placeq.errors import InputError
+from placeq.features import rasterize_batch
 from service import metrics
 from service.api.auth import PREDICT
 from service.api.deps import RuntimeDep
 from service.api.errors import BODY_TOO_LARGE
 from service.api.gate import ScoringRoute
-from service.api.resolve import choose_model, features_of
+from service.api.resolve import choose_model, columns_batch, features_of
 from service.api.schemas import LayoutScore, ModelRef, PredictRequest, PredictResponse
 from service.runtime import Runtime
 
@@ -33,16 +34,22 @@ RESPONSES: dict[int | str, dict[str, object]] = {
 
 
 def score(runtime: Runtime, request: PredictRequest) -> PredictResponse:
-    placements = request.items
-    design = placements[0].design
-    if len(placements) > runtime.settings.max_batch:
-        raise InputError("placements", f"{len(placements)} placements exceed the limit of {runtime.settings.max_batch} "
-                                       "(PLACEQ_MAX_BATCH)")
+    columns = request.columns
+    placements = request.items if columns is None else []
+    design = placements[0].design if columns is None else columns.design
+    count, field = (len(placements), "placements") if columns is None else (len(columns.boxes), "columns.boxes")
+    if count > runtime.settings.max_batch:
+        raise InputError(field, f"{count} placements exceed the limit of {runtime.settings.max_batch} "
+                                "(PLACEQ_MAX_BATCH)")
     start = time.perf_counter()  # the in-flight slot was taken before the body was read (service.api.gate)
     model = choose_model(runtime, design, request.model_version)
-    x = features_of(placements, nofeat=model.input_kind == "nofeat", store=runtime.store)
+    nofeat = model.input_kind == "nofeat"
+    if columns is None:
+        x = features_of(placements, nofeat=nofeat, store=runtime.store)
+    else:
+        x = rasterize_batch(columns_batch(columns, runtime.store), nofeat=nofeat)
     probs = model.predict(x)
-    metrics.observe_predict(model.design, model.version, len(placements), time.perf_counter() - start)
+    metrics.observe_predict(model.design, model.version, count, time.perf_counter() - start)
     return PredictResponse(
         design=design,
         model=ModelRef(design=model.design, version=model.version, sha256=model.sha256),
