@@ -28,6 +28,14 @@ class LabelPayload(BaseModel):
     placements: list[Placement] = Field(min_length=1, max_length=MAX_JOB_PLACEMENTS)
 
 
+class LabelChunkPayload(LabelPayload):
+    """Placements `start`.. of label job `parent`, its chunk `index` (`service.workers.chunks`)."""
+
+    parent: str = Field(min_length=1, max_length=64)
+    index: int = Field(ge=0)
+    start: int = Field(ge=0)
+
+
 class FinetunePayload(BaseModel):
     """Labelled layouts of one design and how to fine-tune on them."""
 

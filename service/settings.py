@@ -66,6 +66,12 @@ class Settings(BaseSettings):
         description="Longest a labelling job may simulate (embedded and Celery): then ngspice is killed and the job "
         "fails with that reason. Keep it below the soft limit.",
     )
+    label_chunk_placements: int = Field(
+        default=1024,
+        ge=1,
+        description="A label job of more placements is split into chunks of this many, run by every worker at once "
+        "(Celery) or one after another (embedded); each chunk is retried alone and stores its labels once.",
+    )
     label_backend: Literal["shared", "batch"] = Field(
         default="shared",
         description="ngspice of labelling jobs: the shared library (fast) or `ngspice -b` processes "

@@ -374,7 +374,7 @@ class TcpProxy:
 FAKE_NGSPICE = """#!/bin/sh
 # A stand-in for ngspice whose behaviour the test picks by writing into ./mode: "ok" (the real ngspice), "segv"
 # (ngspice crashes), "segv-parent" (the process that runs ngspice crashes, as a libngspice segfault would kill
-# it) or "hang".
+# it), "hang" or "slow" (the real ngspice after a second's sleep: a job long enough to be killed in the middle).
 here=$(dirname "$0")
 if [ "$1" = "-v" ]; then echo "ngspice-fault-injection"; exit 0; fi
 echo $$ >> "$here/pids"
@@ -382,6 +382,7 @@ case "$(cat "$here/mode")" in
   segv) kill -SEGV $$ ;;
   segv-parent) kill -SEGV $PPID; exec sleep 3600 ;;
   hang) exec sleep 3600 ;;
+  slow) sleep 1; exec ngspice "$@" ;;
   *) exec ngspice "$@" ;;
 esac
 """

@@ -7,7 +7,9 @@ a job that raises is marked failed with its reason; a process that dies leaves a
 goes stale, and the reaper re-queues it (or fails it after `max_attempts`). A redelivered job whose holder is a
 dead process on this host (a Celery pool child SIGKILLed, `task_reject_on_worker_lost`) is taken over at once.
 Labelling simulates in a child process with a time limit (`Settings.label_time_limit_s`), so a crashed or hung
-ngspice fails the job with its reason instead of leaving it running.
+ngspice fails the job with its reason instead of leaving it running. A label job of more than
+`Settings.label_chunk_placements` placements runs as chunk jobs of its own (`service.workers.chunks`): each chunk
+is claimed, heartbeated, retried and finished like any job, so a worker killed mid-chunk costs that chunk only.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import threading
 import time
 import traceback
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -43,7 +46,7 @@ from placeq.domain import Circuit
 from placeq.errors import InputError, UnknownDesign
 from placeq.features import rasterize_batch
 from placeq.labels import critical_value, relabel
-from service.payloads import FinetunePayload, LabelPayload
+from service.payloads import FinetunePayload, LabelChunkPayload, LabelPayload
 from service.settings import Settings, get_settings
 
 if TYPE_CHECKING:
@@ -53,6 +56,17 @@ log = logging.getLogger(__name__)
 
 LABEL_CHUNK = 256
 HEARTBEAT_S = 10.0  # default liveness interval; callers pass stale_after / 4
+
+
+Dispatch = Callable[[Job], None]  # puts a queued job on the broker (Celery); None where the job table is the queue
+
+
+@dataclass(frozen=True)
+class JobContext:
+    """Who runs the job, and how it hands work to other workers (`dispatch`, None in the embedded worker)."""
+
+    worker: str
+    dispatch: Dispatch | None = None
 
 
 def worker_name(pid: int | None = None) -> str:
@@ -94,6 +108,7 @@ def run_job(
     worker: str | None = None,
     stale_after: float | None = None,
     settings: Settings | None = None,
+    dispatch: Dispatch | None = None,
 ) -> Job:
     """Claim and run job `job_id`; returns its final row. Safe to call again for the same id: a finished job is
     returned as it is, and a running one is taken over only when its heartbeat is `stale_after` s old or its
@@ -121,11 +136,17 @@ def run_job(
     if claimed is None:  # someone else holds it and is alive
         return store.get_job(job_id)
     beat = stale_after / 4 if stale_after else HEARTBEAT_S
-    return execute(store, claimed, worker=worker, beat_every_s=beat, settings=settings)
+    return execute(store, claimed, worker=worker, beat_every_s=beat, settings=settings, dispatch=dispatch)
 
 
 def execute(
-    store: ModelStore, job: Job, *, worker: str, beat_every_s: float = HEARTBEAT_S, settings: Settings | None = None
+    store: ModelStore,
+    job: Job,
+    *,
+    worker: str,
+    beat_every_s: float = HEARTBEAT_S,
+    settings: Settings | None = None,
+    dispatch: Dispatch | None = None,
 ) -> Job:
     """Run a job this worker has claimed; record success or the failure's reason. If the job was taken away
     meanwhile (the reaper re-queued it), stop and return its row as it is."""
@@ -148,7 +169,7 @@ def execute(
         handler = HANDLERS.get(job.kind)
         if handler is None:
             raise JobFailed(f"unknown job kind {job.kind!r}")
-        result = handler(store, job, progress, settings)
+        result = handler(store, job, progress, settings, JobContext(worker, dispatch))
     except JobStateError as exc:  # not ours any more: whoever holds it now records the outcome
         log.warning("job %s was taken from %s: %s", job.id, worker, exc)
         return store.get_job(job.id)
@@ -185,12 +206,32 @@ def _settle(store: ModelStore, job_id: str, worker: str, *, result: dict[str, An
 
 
 def label_job(
-    store: ModelStore, job: Job, progress: Callable[[float, str], None], settings: Settings
+    store: ModelStore, job: Job, progress: Callable[[float, str], None], settings: Settings, ctx: JobContext
 ) -> dict[str, Any]:
+    """Label the job's placements; beyond `label_chunk_placements` of them, as chunks any worker may run."""
+    placements = LabelPayload.model_validate(job.payload).placements
+    if len(placements) > settings.label_chunk_placements:
+        from service.workers.chunks import run_chunked
+
+        return run_chunked(store, job, progress, settings, ctx)
+    return label(store, job.design, PlacementBatch.from_placements(placements), progress, settings)
+
+
+def label_chunk_job(
+    store: ModelStore, job: Job, progress: Callable[[float, str], None], settings: Settings, ctx: JobContext
+) -> dict[str, Any]:
+    """One chunk of a label job: the same labels and result shape, for its slice of the placements."""
+    p = LabelChunkPayload.model_validate(job.payload)
+    return label(store, job.design, PlacementBatch.from_placements(p.placements), progress, settings)
+
+
+def label(
+    store: ModelStore, design: str, batch: PlacementBatch, progress: Callable[[float, str], None], settings: Settings
+) -> dict[str, Any]:
+    """Simulate `batch` in a killable child: {metric, label_source, values, ok, reasons, failed}."""
     from simulate.isolated import SimulationFailed, SimulationTimeout, label_batch_isolated
 
-    circuit = circuit_for(store, job.design)
-    batch = PlacementBatch.from_placements(LabelPayload.model_validate(job.payload).placements)
+    circuit = circuit_for(store, design)
     done = 0
 
     def tick(n: int) -> None:
@@ -226,7 +267,7 @@ def base_version(store: ModelStore, design: str, pinned: int | None) -> ModelVer
 
 
 def finetune_job(
-    store: ModelStore, job: Job, progress: Callable[[float, str], None], settings: Settings
+    store: ModelStore, job: Job, progress: Callable[[float, str], None], settings: Settings, ctx: JobContext
 ) -> dict[str, Any]:
     """Fine-tune through `training.pipeline.finetune_model` (what `placeq finetune` runs), publish the model
     directory through `model_store.publish_model_dir` under the key ``job-<id>``."""
@@ -298,10 +339,11 @@ def job_labels(p: FinetunePayload, circuit: Circuit) -> tuple[np.ndarray, float 
     return relabel(values, critical, metric).astype(np.int64), critical
 
 
-Handler = Callable[[ModelStore, Job, Callable[[float, str], None], Settings], dict[str, Any]]
+Handler = Callable[[ModelStore, Job, Callable[[float, str], None], Settings, JobContext], dict[str, Any]]
 HANDLERS: dict[str, Handler] = {
     "label": label_job,
+    "label_chunk": label_chunk_job,
     "finetune": finetune_job,
 }
 
-__all__ = ["JobFailed", "JobState", "run_job", "worker_name"]
+__all__ = ["Dispatch", "JobContext", "JobFailed", "JobState", "run_job", "worker_name"]

@@ -10,9 +10,10 @@ from billiard.einfo import ExceptionInfo
 from billiard.exceptions import TimeLimitExceeded
 from celery import Task
 
-from model_store import JobState, JobStateError, ModelStore
+from model_store import Job, JobState, JobStateError, ModelStore
 from service.settings import get_settings
 from service.workers.celery_app import app
+from service.workers.chunks import CHUNK_KIND
 from service.workers.runner import run_job, worker_name
 
 log = logging.getLogger(__name__)
@@ -49,7 +50,13 @@ class JobTask(Task):  # type: ignore[misc]
 def run_job_task(self: Task, job_id: str) -> str:
     """Run the job; if another worker holds it with a fresh heartbeat, check back after the stale window."""
     settings = get_settings()
-    job = run_job(store(), job_id, worker=worker_name(), stale_after=settings.job_stale_after_s, settings=settings)
-    if job.state == JobState.RUNNING and job.worker != worker_name():
+    job = run_job(store(), job_id, worker=worker_name(), stale_after=settings.job_stale_after_s, settings=settings,
+                  dispatch=send)
+    if job.state == JobState.RUNNING and job.worker != worker_name() and job.kind != CHUNK_KIND:
         raise self.retry(countdown=settings.job_stale_after_s)
-    return job.state.value
+    return job.state.value  # a chunk another worker runs is its parent's to watch (and take over if it dies)
+
+
+def send(job: Job) -> None:
+    """Put a queued job (a chunk of a label job) on the broker, as the API sends jobs."""
+    app.send_task("placeq.run_job", args=[job.id], task_id=f"{job.id}-{job.attempts}")

@@ -1,0 +1,103 @@
+"""A large label job as chunk jobs that every worker runs at once, built on job rows (no Celery chord).
+
+Why rows and not a Celery group/chord: a chord needs a result backend and a counter that a killed worker can leave
+half-updated; here every chunk is an ordinary job row of kind ``label_chunk``, so it is claimed, heartbeated,
+taken over from a dead holder, re-queued by the reaper and finished exactly like any job.
+
+- The parent job creates its chunks under the idempotency keys ``<parent>.chunk.<k>`` (unique in SQL), so a
+  parent delivered twice finds the chunks of its first delivery instead of making new ones. Each chunk row holds
+  its slice of the placements, so a chunk needs nothing but its own row.
+- In Celery mode the parent puts every queued chunk on the broker (idle workers take them from the front) and then
+  runs chunks itself from the back; in the embedded worker (no broker) it runs them itself, in order. The parent
+  never waits on a chunk nobody runs: whatever is still queued, or held by a dead or silent worker, it claims and
+  runs; it waits only for chunks that live workers are running (at most one chunk's time at the end).
+- Progress is the sum over chunks (a finished chunk counts whole, a running one by its own progress).
+- A chunk whose worker died is retried alone (a Celery redelivery, the reaper, or the parent taking it over);
+  its labels are written once, by the `finish` of whoever holds the row. A chunk that fails for a reason of its
+  own (ngspice crashed, time limit) fails the parent with that reason, as an unchunked job would fail.
+- The parent's result is the chunks' results joined in placement order: the same shape as an unchunked job's.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
+
+from model_store import Job, JobState, ModelStore
+from model_store.records import now
+from service.settings import Settings
+from service.workers.runner import JobContext, JobFailed, holder_is_dead, run_job
+
+CHUNK_KIND = "label_chunk"
+WAIT_S = 0.25  # between looks at chunks that other workers are running
+
+
+def chunk_key(parent_id: str, index: int) -> str:
+    return f"{parent_id}.chunk.{index}"
+
+
+def spawn_chunks(store: ModelStore, job: Job, size: int) -> list[Job]:
+    """The chunk jobs of label job `job` (created now, or found under their keys), in placement order."""
+    raw = job.payload["placements"]
+    return [
+        store.create_job(CHUNK_KIND, job.design,
+                         {"parent": job.id, "index": k, "start": start, "placements": raw[start:start + size]},
+                         idempotency_key=chunk_key(job.id, k))
+        for k, start in enumerate(range(0, len(raw), size))
+    ]
+
+
+def _free(chunk: Job, stale_after: float) -> bool:
+    """Whether this worker may claim `chunk` now: queued, or held by a dead or silent worker."""
+    if chunk.state == JobState.QUEUED:
+        return True
+    if chunk.state != JobState.RUNNING:
+        return False
+    silent = chunk.heartbeat_at is not None and chunk.heartbeat_at < now() - timedelta(seconds=stale_after)
+    return silent or holder_is_dead(chunk)
+
+
+def run_chunked(
+    store: ModelStore, job: Job, progress: Callable[[float, str], None], settings: Settings, ctx: JobContext
+) -> dict[str, Any]:
+    """Run label job `job` as chunks of `settings.label_chunk_placements`; returns the joined result."""
+    chunks = spawn_chunks(store, job, settings.label_chunk_placements)
+    if ctx.dispatch is not None:
+        for c in chunks:
+            if c.state == JobState.QUEUED:
+                ctx.dispatch(c)
+    ids = [c.id for c in chunks]
+    sizes = [len(c.payload["placements"]) for c in chunks]
+    total = sum(sizes)
+    while True:
+        rows = store.get_jobs(ids)
+        done = sum(n if r.state == JobState.SUCCEEDED else n * r.progress for r, n in zip(rows, sizes, strict=True))
+        finished = sum(r.state == JobState.SUCCEEDED for r in rows)
+        progress(done / total, f"{int(done)}/{total} simulated; {finished}/{len(rows)} chunks done")
+        for k, r in enumerate(rows):
+            if r.state == JobState.FAILED:
+                start = r.payload["start"]
+                raise JobFailed(f"chunk {k} (placements {start}-{start + sizes[k] - 1}) failed: {r.error}")
+        if finished == len(rows):
+            return join_results(rows)
+        order = reversed(rows) if ctx.dispatch is not None else iter(rows)  # meet the broker's workers midway
+        free = next((r for r in order if _free(r, settings.job_stale_after_s)), None)
+        if free is None:
+            time.sleep(WAIT_S)
+            continue
+        run_job(store, free.id, worker=ctx.worker, stale_after=settings.job_stale_after_s, settings=settings)
+
+
+def join_results(chunks: list[Job]) -> dict[str, Any]:
+    """The chunks' results in placement order, shaped as one label job's result."""
+    parts = [c.result or {} for c in chunks]
+    return {
+        "metric": parts[0]["metric"],
+        "label_source": parts[0]["label_source"],
+        "values": [v for p in parts for v in p["values"]],
+        "ok": [v for p in parts for v in p["ok"]],
+        "reasons": [v for p in parts for v in p["reasons"]],
+        "failed": sum(int(p["failed"]) for p in parts),
+    }
