@@ -124,7 +124,8 @@ def move_record(row: AliasHistoryRow) -> AliasMove:
     )
 
 
-def job_record(row: JobRow) -> Job:
+def job_record(row: JobRow, *, with_payload: bool = True) -> Job:
+    """`with_payload=False` leaves the payload out ({}): a large label job's is hundreds of megabytes of JSON."""
     return Job(
         id=row.id,
         kind=row.kind,
@@ -132,7 +133,7 @@ def job_record(row: JobRow) -> Job:
         state=JobState(row.state),
         progress=row.progress,
         message=row.message,
-        payload=dict(row.payload),
+        payload=dict(row.payload) if with_payload else {},
         result=dict(row.result) if row.result is not None else None,
         error=row.error,
         idempotency_key=row.idempotency_key,

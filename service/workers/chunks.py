@@ -70,16 +70,16 @@ def run_chunked(
                 ctx.dispatch(c)
     ids = [c.id for c in chunks]
     sizes = [len(c.payload["placements"]) for c in chunks]
+    starts = [int(c.payload["start"]) for c in chunks]
     total = sum(sizes)
     while True:
-        rows = store.get_jobs(ids)
+        rows = store.get_jobs(ids, with_payload=False)
         done = sum(n if r.state == JobState.SUCCEEDED else n * r.progress for r, n in zip(rows, sizes, strict=True))
         finished = sum(r.state == JobState.SUCCEEDED for r in rows)
         progress(done / total, f"{int(done)}/{total} simulated; {finished}/{len(rows)} chunks done")
         for k, r in enumerate(rows):
             if r.state == JobState.FAILED:
-                start = r.payload["start"]
-                raise JobFailed(f"chunk {k} (placements {start}-{start + sizes[k] - 1}) failed: {r.error}")
+                raise JobFailed(f"chunk {k} (placements {starts[k]}-{starts[k] + sizes[k] - 1}) failed: {r.error}")
         if finished == len(rows):
             return join_results(rows)
         order = reversed(rows) if ctx.dispatch is not None else iter(rows)  # meet the broker's workers midway

@@ -152,14 +152,14 @@ def execute(
     meanwhile (the reaper re-queued it), stop and return its row as it is."""
     settings = settings or get_settings()
     def progress(fraction: float, message: str = "") -> None:
-        store.heartbeat(job.id, progress=min(max(fraction, 0.0), 1.0), message=message, worker=worker)
+        store.beat(job.id, progress=min(max(fraction, 0.0), 1.0), message=message, worker=worker)
 
     stop = threading.Event()
 
     def beat() -> None:  # liveness between progress reports (an epoch can be long)
         while not stop.wait(beat_every_s):
             try:
-                store.heartbeat(job.id, worker=worker)
+                store.beat(job.id, worker=worker)
             except Exception as exc:  # the database may blip; the next beat retries
                 log.warning("heartbeat of job %s failed: %s", job.id, exc)
 
@@ -209,11 +209,12 @@ def label_job(
     store: ModelStore, job: Job, progress: Callable[[float, str], None], settings: Settings, ctx: JobContext
 ) -> dict[str, Any]:
     """Label the job's placements; beyond `label_chunk_placements` of them, as chunks any worker may run."""
-    placements = LabelPayload.model_validate(job.payload).placements
-    if len(placements) > settings.label_chunk_placements:
+    raw = job.payload.get("placements")
+    if isinstance(raw, list) and len(raw) > settings.label_chunk_placements:  # each chunk validates its own
         from service.workers.chunks import run_chunked
 
         return run_chunked(store, job, progress, settings, ctx)
+    placements = LabelPayload.model_validate(job.payload).placements
     return label(store, job.design, PlacementBatch.from_placements(placements), progress, settings)
 
 
