@@ -111,7 +111,7 @@ def batch_from_columns(
     if b == 0:
         raise InputError("boxes", "at least one placement is needed")
     lim = MAX_COORD_UM
-    _first_bad(np.abs(dev[..., :2]) > lim, "boxes", f"x, y must lie within +-{lim:g} um")
+    _first_bad((np.abs(dev[..., :2]) > lim).any(axis=-1), "boxes", f"x, y must lie within +-{lim:g} um")
     _first_bad(~((dev[..., 2:] > 0) & (dev[..., 2:] <= lim)).all(axis=-1), "boxes", f"w, h must be in (0, {lim:g}] um")
     _first_bad((dev[..., :2] + dev[..., 2:] > lim).any(axis=-1), "boxes", f"the device ends beyond {lim:g} um")
     if pin_boxes is None:
