@@ -3,7 +3,8 @@
     .venv/bin/python benchmarks/bench_models.py                # fast3d vs feat3d
     .venv/bin/python benchmarks/bench_models.py --archs all --repeats 30
 
-Each model is exported with `training.export.export_onnx` (the verified production path) to a temporary folder.
+Each model is exported with `training.export.export_onnx` (the verified production path) to a temporary folder,
+and once more with ``fold=False`` (a 3D body as Conv3d, as exported before issue 15: the ``ort3d`` columns).
 A measurement is the median over `--repeats` timed runs of one batch after `--warmup` runs; layouts/s =
 batch / median seconds. Weights are random (throughput does not depend on them); inputs are synthetic layouts
 from `training.synthetic.synthetic_task`. The 1-minute load average is printed: wall-clock numbers taken while other
@@ -71,6 +72,7 @@ def bench(arch: str, batch: int, threads: list[int], warmup: int, repeats: int, 
     model = ARCHITECTURES[arch]().eval()
     x, _ = synthetic_task(batch, seed=0, nofeat=model.config.input_kind == "nofeat")
     report = export_onnx(model, folder / f"{arch}.onnx", sample=x[:16])
+    unfolded = export_onnx(model, folder / f"{arch}_3d.onnx", sample=x[:16], fold=False)
     row: dict[str, float] = {
         "params": count_parameters(model),
         "mmac": macs_per_layout(model) / 1e6,
@@ -86,6 +88,9 @@ def bench(arch: str, batch: int, threads: list[int], warmup: int, repeats: int, 
         row[f"ort_t{t}"] = batch / s
         if t == 1:
             row["ort_cpu_t1"] = batch / cpu  # per CPU-second: robust to other processes sharing the cores
+        session = ort.InferenceSession(str(unfolded.path), so, providers=["CPUExecutionProvider"])
+        s, _ = _median_seconds(lambda: session.run(None, {INPUT_NAME: x}), warmup, repeats)  # noqa: B023
+        row[f"ort3d_t{t}"] = batch / s
         torch.set_num_threads(t)
         with torch.no_grad():
             s, _ = _median_seconds(lambda: model(xt), warmup, repeats)
@@ -108,7 +113,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         for arch in archs:
             rows[arch] = bench(arch, args.batch, threads, args.warmup, args.repeats, Path(tmp))
-    cols = ["params", "mmac", "onnx_kb"] + [f"{k}_t{t}" for k in ("ort", "torch") for t in threads]
+    cols = ["params", "mmac", "onnx_kb"] + [f"{k}_t{t}" for k in ("ort", "ort3d", "torch") for t in threads]
     if 1 in threads:
         cols.append("ort_cpu_t1")
     print(f"batch {args.batch}, median of {args.repeats}; load average {load_before:.2f} -> {os.getloadavg()[0]:.2f}")
@@ -118,6 +123,10 @@ def main() -> None:
         cells = [f"{row['params']:,.0f}", f"{row['mmac']:.1f}", f"{row['onnx_kb']:.0f}"]
         cells += [f"{row[c]:,.0f}" for c in cols[3:]]
         print(f"| {arch} | " + " | ".join(cells) + " |")
+    for arch, row in rows.items():
+        for t in threads:
+            print(f"{arch} at {t} thread(s): onnxruntime / torch {row[f'ort_t{t}'] / row[f'torch_t{t}']:.2f}, "
+                  f"folded / 3D export {row[f'ort_t{t}'] / row[f'ort3d_t{t}']:.2f}")
     if "fast3d" in rows and "feat3d" in rows:
         for t in threads:
             ratio = rows["fast3d"][f"ort_t{t}"] / rows["feat3d"][f"ort_t{t}"]
