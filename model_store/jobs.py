@@ -15,7 +15,7 @@ import uuid
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, CursorResult, delete, func, select
+from sqlalchemy import ColumnElement, CursorResult, delete, func, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, defer
 
@@ -27,10 +27,12 @@ from placeq.errors import InputError
 
 DEFAULT_MAX_ATTEMPTS = 3
 MAX_LIST = 1000
+_SLICE = text("SELECT jsonb_path_query_array(payload::jsonb, CAST(:path AS jsonpath)) FROM jobs WHERE id = :id")
 
 
-def _row(s: Session, job_id: str) -> JobRow:
-    row = s.get(JobRow, job_id)
+def _row(s: Session, job_id: str, *, light: bool = False) -> JobRow:
+    """The job's row; `light` leaves the payload unread (megabytes for a large label job)."""
+    row = s.get(JobRow, job_id, options=[defer(JobRow.payload)] if light else None)
     if row is None:
         raise JobNotFound(job_id)
     return row
@@ -101,6 +103,22 @@ class Jobs(_Part):
                 raise JobNotFound(missing[0])
             return [job_record(rows[i], with_payload=with_payload) for i in job_ids]
 
+    def payload_items(self, job_id: str, key: str, start: int, stop: int) -> list[Any]:
+        """``payload[key][start:stop]`` of job `job_id`. PostgreSQL slices it itself (jsonpath), so a worker running
+        one chunk of a large label job reads its chunk, not the whole payload; SQLite's slice is taken here."""
+        if not key.isidentifier() or not 0 <= start <= stop:
+            raise InputError("key", f"{key!r}[{start}:{stop}] is not a slice of a payload list")
+        with self.db.session() as s:
+            if s.get_bind().dialect.name == "postgresql":
+                if stop == start:
+                    _row(s, job_id, light=True)
+                    return []
+                found = s.execute(_SLICE, {"path": f"$.{key}[{start} to {stop - 1}]", "id": job_id}).first()
+                if found is None:
+                    raise JobNotFound(job_id)
+                return list(found[0])
+            return list(_row(s, job_id).payload.get(key, [])[start:stop])
+
     def list_jobs(
         self,
         *,
@@ -152,7 +170,7 @@ class Jobs(_Part):
         if dead_worker is not None:
             free = free | ((JobRow.state == JobState.RUNNING.value) & (JobRow.worker == dead_worker))
         with self.db.session() as s:
-            _row(s, job_id)
+            _row(s, job_id, light=True)
             row = s.scalar(select(JobRow).where(JobRow.id == job_id, free).with_for_update())
             return self._claim(s, row, worker, ts) if row is not None else None
 

@@ -28,12 +28,16 @@ class LabelPayload(BaseModel):
     placements: list[Placement] = Field(min_length=1, max_length=MAX_JOB_PLACEMENTS)
 
 
-class LabelChunkPayload(LabelPayload):
-    """Placements `start`.. of label job `parent`, its chunk `index` (`service.workers.chunks`)."""
+class LabelChunkPayload(BaseModel):
+    """Chunk `index` of label job `parent`: its placements `start` to `stop` - 1 (read from the parent's payload, so
+    a chunk row holds four numbers, not a copy of its placements; `service.workers.chunks`)."""
+
+    model_config = ConfigDict(extra="forbid")
 
     parent: str = Field(min_length=1, max_length=64)
     index: int = Field(ge=0)
     start: int = Field(ge=0)
+    stop: int = Field(ge=1)
 
 
 class FinetunePayload(BaseModel):

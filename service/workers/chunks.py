@@ -5,8 +5,9 @@ half-updated; here every chunk is an ordinary job row of kind ``label_chunk``, s
 taken over from a dead holder, re-queued by the reaper and finished exactly like any job.
 
 - The parent job creates its chunks under the idempotency keys ``<parent>.chunk.<k>`` (unique in SQL), so a
-  parent delivered twice finds the chunks of its first delivery instead of making new ones. Each chunk row holds
-  its slice of the placements, so a chunk needs nothing but its own row.
+  parent delivered twice finds the chunks of its first delivery instead of making new ones. A chunk row holds
+  only its range; the worker reads its slice of the parent's placements (PostgreSQL slices the JSON itself), so
+  splitting costs the parent a few small inserts, not a copy of the placements.
 - In Celery mode the parent puts every queued chunk on the broker (idle workers take them from the front) and then
   runs chunks itself from the back; in the embedded worker (no broker) it runs them itself, in order. The parent
   never waits on a chunk nobody runs: whatever is still queued, or held by a dead or silent worker, it claims and
@@ -40,12 +41,12 @@ def chunk_key(parent_id: str, index: int) -> str:
 
 def spawn_chunks(store: ModelStore, job: Job, size: int) -> list[Job]:
     """The chunk jobs of label job `job` (created now, or found under their keys), in placement order."""
-    raw = job.payload["placements"]
+    n = len(job.payload["placements"])
     return [
         store.create_job(CHUNK_KIND, job.design,
-                         {"parent": job.id, "index": k, "start": start, "placements": raw[start:start + size]},
+                         {"parent": job.id, "index": k, "start": start, "stop": min(start + size, n)},
                          idempotency_key=chunk_key(job.id, k))
-        for k, start in enumerate(range(0, len(raw), size))
+        for k, start in enumerate(range(0, n, size))
     ]
 
 
@@ -69,7 +70,7 @@ def run_chunked(
             if c.state == JobState.QUEUED:
                 ctx.dispatch(c)
     ids = [c.id for c in chunks]
-    sizes = [len(c.payload["placements"]) for c in chunks]
+    sizes = [int(c.payload["stop"]) - int(c.payload["start"]) for c in chunks]
     starts = [int(c.payload["start"]) for c in chunks]
     total = sum(sizes)
     while True:

@@ -116,7 +116,7 @@ def run_job(
     being run again: a job that kills its worker (out of memory, say) must not loop through redeliveries."""
     worker = worker or worker_name()
     settings = settings or get_settings()
-    job = store.get_job(job_id)
+    job = peek(store, job_id)
     if job.state.terminal:
         return job
     dead = job.state == JobState.RUNNING and holder_is_dead(job)
@@ -128,15 +128,20 @@ def run_job(
             return store.fail(job_id, f"worker {job.worker} {why}; gave up after {job.attempts} attempts",
                               worker=job.worker)
         except JobStateError:  # someone else moved it meanwhile
-            return store.get_job(job_id)
+            return peek(store, job_id)
     claimed = store.claim_job(job_id, worker=worker, stale_after=stale_after,
                               dead_worker=job.worker if dead else None)
     if claimed is not None and dead:
         log.warning("job %s: its worker %s is dead; taken over (attempt %d)", job_id, job.worker, claimed.attempts)
     if claimed is None:  # someone else holds it and is alive
-        return store.get_job(job_id)
+        return peek(store, job_id)
     beat = stale_after / 4 if stale_after else HEARTBEAT_S
     return execute(store, claimed, worker=worker, beat_every_s=beat, settings=settings, dispatch=dispatch)
+
+
+def peek(store: ModelStore, job_id: str) -> Job:
+    """The job's row without its payload (megabytes for a large label job; only the handler needs it)."""
+    return store.get_jobs([job_id], with_payload=False)[0]
 
 
 def execute(
@@ -172,7 +177,7 @@ def execute(
         result = handler(store, job, progress, settings, JobContext(worker, dispatch))
     except JobStateError as exc:  # not ours any more: whoever holds it now records the outcome
         log.warning("job %s was taken from %s: %s", job.id, worker, exc)
-        return store.get_job(job.id)
+        return peek(store, job.id)
     except Exception as exc:  # record every failure with its reason; the row is never left running
         reason = _reason(exc, settings)
         log.error("job %s failed: %s\n%s", job.id, reason, traceback.format_exc())
@@ -199,7 +204,7 @@ def _settle(store: ModelStore, job_id: str, worker: str, *, result: dict[str, An
         return store.fail(job_id, reason, worker=worker)
     except JobStateError as exc:
         log.warning("job %s was taken from %s before it was recorded: %s", job_id, worker, exc)
-        return store.get_job(job_id)
+        return peek(store, job_id)
 
 
 # --- labelling ------------------------------------------------------------------------------------------------
@@ -223,7 +228,9 @@ def label_chunk_job(
 ) -> dict[str, Any]:
     """One chunk of a label job: the same labels and result shape, for its slice of the placements."""
     p = LabelChunkPayload.model_validate(job.payload)
-    return label(store, job.design, PlacementBatch.from_placements(p.placements), progress, settings)
+    raw = store.payload_items(p.parent, "placements", p.start, p.stop)
+    placements = LabelPayload.model_validate({"placements": raw}).placements
+    return label(store, job.design, PlacementBatch.from_placements(placements), progress, settings)
 
 
 def label(

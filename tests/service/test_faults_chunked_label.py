@@ -28,7 +28,7 @@ from service_helpers import (
     wait_for,
 )
 
-from model_store import Job, JobState, ModelStore
+from model_store import Job, JobState, ModelStore, upgrade
 from placeq.batch import PlacementBatch
 from placeq.circuits import load_design
 from placeq.domain import Placement
@@ -83,9 +83,15 @@ def _assert_labelled_once(store: ModelStore, done: Job, items: list[dict[str, ob
     return chunks
 
 
-def test_embedded_runs_the_chunks_itself_in_order(store: ModelStore, tmp_path: Path, example: Placement) -> None:
-    """No broker (the embedded worker's case): the parent runs its chunks one after another; a second delivery of
-    the finished parent changes nothing."""
+def test_embedded_runs_the_chunks_itself_in_order(db_url: str, tmp_path: Path, example: Placement) -> None:
+    """No broker (the embedded worker's case, on SQLite as `placeq serve` runs it, and on PostgreSQL): the parent
+    runs its chunks one after another; a second delivery of the finished parent changes nothing."""
+    upgrade(db_url)
+    with ModelStore(db_url, tmp_path / "blobs") as store:
+        _embedded(store, tmp_path, example)
+
+
+def _embedded(store: ModelStore, tmp_path: Path, example: Placement) -> None:
     items = placements_json(example, 3 * CHUNK + 3, seed=11)
     job = store.create_job("label", "ota1", {"placements": items})
     settings = Settings(home=tmp_path / "home", label_chunk_placements=CHUNK, label_backend="batch")
