@@ -200,10 +200,13 @@ class SharedSpice:
 
     def run(self, netlist: str, probe: Probe) -> SimResult:
         """Load `netlist` (no control block), run op and a 10 Hz AC, read and validate, then clean up."""
+        return self.run_lines([ln.encode() for ln in netlist.splitlines() if ln.strip()], probe)
+
+    def run_lines(self, lines: list[bytes], probe: Probe) -> SimResult:
+        """`run` for a netlist already split into encoded non-blank lines (`NetlistTemplate.line_renderer`)."""
         if self._dead:
             return SimResult(math.nan, math.nan, False, "ngspice library exited; restart the worker")
         self._errors.clear()
-        lines = [ln.encode() for ln in netlist.splitlines() if ln.strip()]
         array = (ctypes.c_char_p * (len(lines) + 1))(*lines, None)
         try:
             if self._lib.ngSpice_Circ(array) != 0 or self._errors:
