@@ -1,0 +1,90 @@
+"""Issue 15: the faster labeller (lines encoded once per chunk, layout numbers computed in the workers) gives the
+labels of the straightforward path it replaced, on every built-in design, failures included."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from placeq.batch import PlacementBatch
+from placeq.circuits import BUILTIN_DESIGNS, load_design
+from placeq.domain import Circuit
+from placeq.footprint import footprint
+from simulate.label import RETRY_OPTIONS, _nodeset, _probe, _spice, label_batch
+from simulate.netlist import build_template, layout_values
+from simulate.ngspice import SimResult
+from simulate.techfile import Tech, load_tech
+
+pytestmark = pytest.mark.ngspice
+
+
+def shuffled_rows(circuit: Circuit, count: int, seed: int) -> PlacementBatch:
+    """`count` legal placements: footprints packed into 50 um rows in a random device order each."""
+    rng = np.random.default_rng(seed)
+    prints = [footprint(d) for d in circuit.devices]
+    nets = circuit.nets()
+    dev, terms, pin_net, rel = [], [], [], []
+    for n, (d, fp) in enumerate(zip(circuit.devices, prints, strict=True)):
+        for term, box in fp.pins.items():
+            dev.append(n)
+            terms.append(term)
+            pin_net.append(nets.index(d.terminals[term]))
+            rel.append(box)
+    boxes = np.zeros((count, len(prints), 4))  # (B, N, 4)
+    for b in range(count):
+        x = y = row_h = 0.0
+        for n in rng.permutation(len(prints)):
+            if x + prints[n].w > 50.0:
+                x, y, row_h = 0.0, y + row_h + 0.4, 0.0
+            boxes[b, n] = (x, y, prints[n].w, prints[n].h)
+            x, row_h = x + prints[n].w + 0.4, max(row_h, prints[n].h)
+    pins = boxes[:, np.array(dev), :2][..., [0, 1, 0, 1]] + np.array(rel)[None]  # (B, P, 4)
+    return PlacementBatch(
+        design=circuit.name, device_names=tuple(d.name for d in circuit.devices),
+        kinds=tuple(d.kind for d in circuit.devices), tags=tuple(d.tags for d in circuit.devices),
+        pin_device=np.array(dev), pin_terminal=tuple(terms), pin_net=np.array(pin_net), nets=tuple(nets),
+        boxes=boxes, pin_boxes=pins,
+    )
+
+
+def reference_labels(circuit: Circuit, batch: PlacementBatch, tech: Tech) -> list[SimResult]:
+    """The labeller before issue 15: numbers for the whole batch in the caller, each netlist rendered as text and
+    split, encoded and loaded by `SharedSpice.run`, the same retry."""
+    template, routing = build_template(circuit, batch, tech)
+    values = layout_values(circuit, batch, routing, tech)
+    spice = _spice()
+    probe = _probe(template, ac=True)
+    seeded = template.with_nodeset(_nodeset(spice, template))
+    retry = replace(template, nodeset=RETRY_OPTIONS)
+    out = []
+    for i in range(len(batch)):
+        res = spice.run(seeded.render(values, i, f"placement {i}"), probe)
+        if not res.ok and not res.reason.startswith("|offset|"):
+            again = spice.run(retry.render(values, i, f"placement {i}"), probe)
+            res = again if again.ok else SimResult(res.offset, res.cm_gain, False,
+                                                   f"{res.reason}; retry with gmin/source stepping: {again.reason}")
+        out.append(res)
+    return out
+
+
+@pytest.mark.parametrize("design", BUILTIN_DESIGNS)
+def test_fast_labeller_gives_the_reference_labels(design: str) -> None:
+    circuit = load_design(design)
+    batch = shuffled_rows(circuit, 24, seed=15)
+    steep = dataclasses.replace(load_tech(), vth_grad_x=5e-3)  # 5 mV/um: the widely split pairs leave linear range
+    failed = 0
+    for tech in (load_tech(), steep):
+        ref = reference_labels(circuit, batch, tech)
+        table = label_batch(circuit, batch, tech=tech, jobs=2, chunk_size=7, measure="both")
+        assert table.ok.tolist() == [r.ok for r in ref]
+        assert list(table.reason) == [r.reason for r in ref]
+        ref_offset = np.array([r.offset for r in ref])
+        ref_cmrr = np.array([min(-20 * math.log10(r.cm_gain), 300.0) if r.cm_gain > 0 else math.nan for r in ref])
+        np.testing.assert_allclose(table.offset, ref_offset, rtol=0, atol=1e-9, equal_nan=True)
+        np.testing.assert_allclose(table.cmrr_db, ref_cmrr, rtol=0, atol=1e-6, equal_nan=True)
+        failed += int((~table.ok).sum())
+    assert 0 < failed < 2 * len(batch)  # failures were compared too, and not everything failed
