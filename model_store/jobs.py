@@ -196,16 +196,9 @@ class Jobs(_Part):
         self, job_id: str, *, progress: float | None = None, message: str | None = None, worker: str | None = None
     ) -> Job:
         """Record liveness (and progress in [0, 1]); `JobStateError` if the job is no longer this worker's."""
-        if progress is not None and not 0.0 <= progress <= 1.0:
-            raise InputError("progress", f"{progress} is not in [0, 1]")
         with self.db.session() as s:
             row = _row(s, job_id)
-            _owned(row, worker, "heartbeat")
-            row.heartbeat_at = row.updated_at = now()
-            if progress is not None:
-                row.progress = progress
-            if message is not None:
-                row.message = message
+            _stamp(row, worker, progress, message)
             return job_record(row)
 
     def beat(
@@ -213,18 +206,11 @@ class Jobs(_Part):
     ) -> None:
         """`heartbeat` without reading the job back: a running worker's liveness and progress, at the cost of a
         few columns whatever the size of its payload."""
-        if progress is not None and not 0.0 <= progress <= 1.0:
-            raise InputError("progress", f"{progress} is not in [0, 1]")
         with self.db.session() as s:
             row = s.get(JobRow, job_id, options=[defer(JobRow.payload), defer(JobRow.result)])
             if row is None:
                 raise JobNotFound(job_id)
-            _owned(row, worker, "heartbeat")
-            row.heartbeat_at = row.updated_at = now()
-            if progress is not None:
-                row.progress = progress
-            if message is not None:
-                row.message = message
+            _stamp(row, worker, progress, message)
 
     def finish(self, job_id: str, result: dict[str, Any], *, worker: str | None = None) -> Job:
         """running -> succeeded with `result`; finishing an already succeeded job returns it unchanged."""
@@ -302,3 +288,15 @@ class Jobs(_Part):
                 .execution_options(synchronize_session=False)
             )
             return int(gone.rowcount or 0)
+
+
+def _stamp(row: JobRow, worker: str | None, progress: float | None, message: str | None) -> None:
+    """A heartbeat on `row`: liveness now, and progress in [0, 1] and a message when given."""
+    if progress is not None and not 0.0 <= progress <= 1.0:
+        raise InputError("progress", f"{progress} is not in [0, 1]")
+    _owned(row, worker, "heartbeat")
+    row.heartbeat_at = row.updated_at = now()
+    if progress is not None:
+        row.progress = progress
+    if message is not None:
+        row.message = message
