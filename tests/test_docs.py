@@ -27,7 +27,6 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import signal
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -35,7 +34,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from service_helpers import free_port, is_ready, kill_group, log_tail, service_env, start_process, wait_for
+from service_helpers import live_api
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
@@ -166,18 +165,8 @@ def docs_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def docs_server(docs_home: Path) -> Iterator[str]:
     """`placeq serve` as the README runs it (SQLite under PLACEQ_HOME, embedded worker, shipped base model)."""
-    port = free_port()
-    log = docs_home / "serve.log"
-    proc = start_process([sys.executable, "-m", "cli", "serve", "--port", str(port)],
-                         service_env(home=docs_home, worker="embedded"), log)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        wait_for(f"placeq serve on {base}", lambda: is_ready(base) or (proc.poll() is not None and "exited"), 120)
-        if proc.poll() is not None:
-            raise AssertionError(f"placeq serve exited with {proc.returncode}:\n{log_tail(log)}")
+    with live_api(docs_home, worker=True) as base:
         yield base
-    finally:
-        kill_group(proc, signal.SIGTERM)
 
 
 class _Summary:
