@@ -66,7 +66,7 @@ async function refresh() {
     const models = await call("GET", "/models");
     $("models").tBodies[0].innerHTML = models.map((m) => `<tr><td>${esc(m.design)}</td><td>${m.version}</td>
       <td>${esc(m.arch)}</td><td>${m.threshold.toFixed(3)}</td>
-      <td>${esc(Object.entries(m.metrics).filter(([, v]) => typeof v === "number").slice(0, 4).map(([k, v]) => `${k}=${(+v).toFixed(3)}`).join(" "))}</td>
+      <td>${esc(Object.entries(m.metrics).filter(([, v]) => typeof v === "number").slice(0, 4).map(([k, v]) => `${k}=${+(+v).toPrecision(3)}`).join(" "))}</td>
       <td>${esc(m.aliases.join(", "))}</td>
       <td>${m.aliases.includes("live")
         ? `<button data-action="rollback" data-d="${esc(m.design)}">roll back</button>`
