@@ -206,7 +206,7 @@ def build_circuit(
     caller gives kinds: the API's ``types`` field and the CLI's ``--types`` file are different places, and the
     message must send the user to the one they can edit.
     """
-    nl = _parse(text, source, dialect)
+    nl = parse_cards(text, source, dialect)
     sub, ports, cards = choose_top(nl, name, source)
     elements = flatten(nl, sub, cards, ports, dict(params or {}))
     _refuse_testbench(elements, nl, sub or source)
@@ -264,7 +264,9 @@ def build_circuit(
     return circuit if symmetry is None else apply_symmetry(circuit, symmetry, notes=notes)
 
 
-def _parse(text: str, source: str, dialect: DialectArg) -> Netlist:
+def parse_cards(text: str, source: str, dialect: DialectArg = "auto") -> Netlist:
+    """Every card, subckt and parameter of SPICE or Spectre text, before any design is chosen (the design
+    import and the testbench reader share this one reader)."""
     nl = Netlist()
     for line in logical_lines(text, detect_dialect(text) if dialect == "auto" else dialect, source):
         if line.dialect == "spice":

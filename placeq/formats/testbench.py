@@ -18,8 +18,7 @@ Every value read is reported in the notes with the testbench line it came from.
 from __future__ import annotations
 
 import json
-import re
-from collections.abc import Iterator
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -28,13 +27,13 @@ from pydantic import ValidationError
 from placeq import ports as roles
 from placeq.domain import Circuit, Testbench
 from placeq.errors import InputError, NetlistError
-from placeq.formats._tokens import parse_number
+from placeq.formats._tokens import Card, Dialect, Scope, parse_number
+from placeq.formats.netlist import parse_cards
 from placeq.textio import read_text
 
 _GROUND = {"0", "gnd", "gnd!"}
 _KINDS = {"vsource": "V", "isource": "I", "vcvs": "E", "resistor": "R", "capacitor": "C"}
-_SPECTRE_ELEMENT = re.compile(r"^(\S+)\s*\(([^)]*)\)\s*(\S+)\s*(.*)$")
-_PARAM = re.compile(r"(\w+)\s*=\s*(\S+)")
+_NODES = {"V": 2, "I": 2, "E": 4, "R": 2, "C": 2}
 
 
 @dataclass(frozen=True)
@@ -45,15 +44,16 @@ class Element:
     kind: str
     nodes: tuple[str, ...]
     master: str
-    params: dict[str, str]
+    params: Mapping[str, str]
     where: str  # file:line
     value: str | None = None  # SPICE's positional value (V/I DC, E gain, R/C value)
+    dialect: Dialect = "spice"
 
 
 @dataclass
 class _Deck:
     elements: list[Element] = field(default_factory=list)
-    parameters: dict[str, str] = field(default_factory=dict)
+    scope: Scope = field(default_factory=Scope)  # the testbench's parameters, evaluated
     subckts: set[str] = field(default_factory=set)
 
 
@@ -61,67 +61,30 @@ def _unescape(net: str) -> str:
     return net.replace("\\", "")
 
 
-def _logical(text: str) -> Iterator[tuple[int, str]]:
-    """(first line number, joined line) with Spectre ``\\`` and SPICE ``+`` continuations, comments dropped."""
-    buf, start = "", 0
-    for k, raw in enumerate(text.splitlines(), start=1):
-        line = raw.strip()
-        if not line or line.startswith(("//", "*", ";")):
-            continue
-        if line.startswith("+") and buf:
-            buf += " " + line[1:].strip()
-            continue
-        if buf.endswith("\\"):
-            buf = buf[:-1] + " " + line
-            continue
-        if buf:
-            yield start, buf
-        buf, start = line, k
-    if buf:
-        yield start, buf.rstrip("\\")
-
-
-def _spice_element(name: str, tokens: list[str], where: str) -> Element:
-    kind = name[0].upper()
-    plain = [t for t in tokens if "=" not in t]
-    params = {k.lower(): v for k, v in _PARAM.findall(" ".join(t for t in tokens if "=" in t))}
-    count = {"V": 2, "I": 2, "E": 4, "R": 2, "C": 2}.get(kind)
-    if count is None:  # X and anything else: nodes, then the subckt name
-        return Element(name, "X", tuple(map(_unescape, plain[:-1])), plain[-1] if plain else "", params, where)
-    nodes, rest = tuple(map(_unescape, plain[:count])), plain[count:]
+def _element(card: Card) -> Element:
+    """A card of the project's netlist reader as a testbench element: SPICE says the kind by its letter (an E
+    card's gain is its fifth positional), Spectre by its master."""
+    kind = card.letter if card.letter in _NODES else _KINDS.get((card.master or "").lower(), "X")
+    count = _NODES.get(kind)
+    positional = [*card.nets, *card.values]
+    if count is None:
+        return Element(card.name, "X", tuple(map(_unescape, card.nets)), card.master or "", card.params, card.where,
+                       dialect=card.dialect)
+    rest = positional[count:]
     if kind in "VI" and rest and rest[0].lower() == "dc" and len(rest) > 1:
         value: str | None = rest[1]
     else:
-        value = next((t for t in rest if parse_number(t) is not None), None)
-    return Element(name, kind, nodes, "", params, where, value)
+        value = next((t for t in rest if parse_number(t, card.dialect) is not None), None)
+    return Element(card.name, kind, tuple(map(_unescape, positional[:count])), card.master or "", card.params,
+                   card.where, value, card.dialect)
 
 
 def parse_testbench(text: str, source: str) -> _Deck:
-    """Every element, parameter and subckt name of a Spectre or SPICE testbench (every scope, flattened)."""
-    deck = _Deck()
-    for line_no, line in _logical(text):
-        where = f"{source}:{line_no}"
-        head = line.split()[0].lower()
-        if head in ("parameters", ".param"):
-            deck.parameters |= {k.lower(): v for k, v in _PARAM.findall(line)}
-            continue
-        if head in ("subckt", ".subckt", "inline"):
-            deck.subckts.add(line.split()[1].lower() if len(line.split()) > 1 else "")
-            continue
-        if head.startswith(".") or head in ("ends", "simulator", "global", "include", "ahdl_include", "ic",
-                                             "save", "library", "endlibrary", "section", "endsection"):
-            continue
-        m = _SPECTRE_ELEMENT.match(line)
-        if m and not line.split()[0].startswith("."):
-            name, nodes, master, rest = m.groups()
-            params = {k.lower(): v for k, v in _PARAM.findall(rest)}
-            kind = _KINDS.get(master.lower(), "X")
-            deck.elements.append(Element(name, kind, tuple(_unescape(n) for n in nodes.split()), master, params,
-                                         where))
-        elif "=" not in line.split()[0] and not m:
-            tokens = line.split()
-            deck.elements.append(_spice_element(tokens[0], tokens[1:], where))
-    return deck
+    """Every element, parameter and subckt name of a Spectre or SPICE testbench (every scope, flattened), read by
+    the project's netlist reader (`placeq.formats.netlist.parse_cards`)."""
+    nl = parse_cards(text, source)
+    cards = [*nl.top, *(c for _, cs in nl.subckts.values() for c in cs)]
+    return _Deck([_element(c) for c in cards], nl.scope, {s.lower() for s in nl.subckts})
 
 
 class _Values:
@@ -130,20 +93,21 @@ class _Values:
     def __init__(self, deck: _Deck) -> None:
         self.deck = deck
 
-    def number(self, text: str | None, default: float | None = None) -> float | None:
+    def number(self, e: Element, text: str | None, default: float | None = None) -> float | None:
         if text is None:
             return default
-        value = parse_number(text)
-        if value is None and text.lower() in self.deck.parameters:
-            value = parse_number(self.deck.parameters[text.lower()])
-        return float(f"{value:.12g}") if value is not None else default  # 20u -> 2e-05, not 1.9999999999999998e-05
+        try:
+            value = self.deck.scope.evaluate(text, e.where, e.name, e.dialect)
+        except NetlistError:
+            return default
+        return float(f"{value:.12g}")  # 20u -> 2e-05, not 1.9999999999999998e-05
 
     def dc(self, e: Element) -> float | None:
         """A V/I source's DC value (0 for a source with no dc: an AC or sine-only source)."""
-        return self.number(e.params.get("dc", e.value), 0.0)
+        return self.number(e, e.params.get("dc", e.value), 0.0)
 
     def gain(self, e: Element) -> float | None:
-        return self.number(e.params.get("gain", e.value))
+        return self.number(e, e.params.get("gain", e.value))
 
     def voltage(self, net: str, seen: frozenset[str] = frozenset()) -> tuple[float, str] | None:
         """(DC voltage of `net`, where it comes from) or None when no source sets it."""
@@ -251,7 +215,7 @@ def read_testbench_with_notes(path: Path, circuit: Circuit) -> tuple[Testbench, 
     common_mode = sum(c[0] for c in cms if c is not None) / 2
     notes.append(f"common_mode = {common_mode:g} V (the DC voltage of {net_of[inputs[0]]}, {net_of[inputs[1]]})")
     notes.append(f"inputs = {list(inputs)}, outputs = {list(outputs)} (from the port names)")
-    loads = [values.number(e.params.get("c", e.value)) for e in deck.elements if e.kind == "C"
+    loads = [values.number(e, e.params.get("c", e.value)) for e in deck.elements if e.kind == "C"
              and any(net_of[o] in e.nodes[:2] for o in outputs)
              and any(n.lower() in _GROUND or n in {net_of[s] for s in supplies} for n in e.nodes[:2])]
     load = next((c for c in loads if c is not None), None)
