@@ -245,6 +245,17 @@ def _env() -> dict[str, str]:
     return env
 
 
+def run_batch(deck: Path, timeout_s: float, binary: str | None = None) -> subprocess.CompletedProcess[str]:
+    """`ngspice -b deck` with the environment ngspice needs; `SpiceUnavailable` when the binary is missing. The
+    caller reads stdout/stderr and decides what a crash means (`batch_run` raises `SimulatorCrashed`)."""
+    binary = binary or ngspice_binary()
+    exe = shutil.which(binary)
+    if exe is None:
+        raise SpiceUnavailable(f"{binary} not found (Debian package ngspice)")
+    return subprocess.run([exe, "-b", str(deck)], capture_output=True, text=True, env=_env(), timeout=timeout_s,
+                          check=False)
+
+
 _VALUE = re.compile(r"^([\w()]+)\s*=\s*(\S+)", re.MULTILINE)
 
 
@@ -258,9 +269,6 @@ def batch_run(
     after `timeout_s`.
     """
     binary = binary or ngspice_binary()
-    exe = shutil.which(binary)
-    if exe is None:
-        raise SpiceUnavailable(f"{binary} not found (Debian package ngspice)")
     diff = probe.differential
     with tempfile.TemporaryDirectory(prefix="placeq-spice-") as tmp:
         control = ["* placeq batch", ".control", "set num_threads=1"]
@@ -279,8 +287,7 @@ def batch_run(
         control += ["quit", ".endc", ".end"]
         deck = Path(tmp) / "batch.cir"
         deck.write_text("\n".join(control) + "\n")
-        run = subprocess.run([exe, "-b", str(deck)], capture_output=True, text=True, env=_env(), timeout=timeout_s,
-                             check=False)
+        run = run_batch(deck, timeout_s, binary)
     if run.returncode < 0:
         tail = " | ".join(run.stderr.strip().splitlines()[-3:])
         raise SimulatorCrashed(f"{binary} -b died with {_signal_name(run.returncode)}" + (f": {tail}" if tail else ""))

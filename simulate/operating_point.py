@@ -15,8 +15,6 @@ from __future__ import annotations
 
 import math
 import re
-import shutil
-import subprocess
 import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -25,7 +23,7 @@ from pathlib import Path
 from placeq.domain import Circuit, DeviceKind
 from placeq.errors import InputError
 from simulate.netlist import build_template, nominal_values
-from simulate.ngspice import SpiceUnavailable, _env, ngspice_binary
+from simulate.ngspice import run_batch
 from simulate.nominal import row_placement
 from simulate.techfile import Tech
 from simulate.testbench import LOOP_FREQ_HZ, loop_gain_lines
@@ -151,14 +149,10 @@ def _parse(chunk: str, deck: NominalDeck, errors: tuple[str, ...]) -> OperatingP
 
 def run_deck(deck: NominalDeck, variants: Sequence[Variant] = ({},)) -> list[OperatingPoint]:
     """The operating point of every variant (the first usually `{}`: the testbench as given)."""
-    exe = shutil.which(ngspice_binary())
-    if exe is None:
-        raise SpiceUnavailable(f"{ngspice_binary()} not found (Debian package ngspice)")
     with tempfile.TemporaryDirectory(prefix="placeq-check-") as tmp:
         path = Path(tmp) / "check.cir"
         path.write_text(deck.netlist + "\n".join(_control(deck, variants)) + "\n")
-        run = subprocess.run([exe, "-b", str(path)], capture_output=True, text=True, env=_env(), timeout=TIMEOUT_S,
-                             check=False)
+        run = run_batch(path, TIMEOUT_S)
     errors = tuple(dict.fromkeys(ln.strip() for ln in run.stderr.splitlines()
                                  if _ERROR.search(ln) and "gmin" not in ln.lower()))
     chunks = re.split(r"^@@run(\d+)\s*$", run.stdout, flags=re.MULTILINE)
