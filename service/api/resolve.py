@@ -5,6 +5,8 @@ Shared by the routes (a route never imports another route).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 
 from model_store import BASE_DESIGN, ModelStore
@@ -47,30 +49,42 @@ def tagged(placements: list[Placement], store: ModelStore | None) -> list[Placem
     placement whatever it looks like (issue 12: 0.69 tagged, 9e-8 untagged, silently). Without a `store` (the OIP
     route) untagged devices are refused.
     """
-    designs: dict[str, Circuit | None] = {}
+    designs: dict[str, dict[str, tuple[Subcircuit, ...]]] = {}
     out: list[Placement] = []
     for i, p in enumerate(placements):
-        bare = [d.name for d in p.devices if not d.tags]
-        if not bare:
+        if all(d.tags for d in p.devices):
             out.append(p)
             continue
-        if store is not None and p.design not in designs:
-            try:
-                designs[p.design] = store.circuit(p.design)
-            except UnknownDesign:
-                designs[p.design] = None
-        circuit = designs.get(p.design)
-        tags = {d.name: d.tags for d in circuit.devices} if circuit is not None else {}
-        missing = [n for n in bare if not tags.get(n)]
-        if missing:
-            listed = ", ".join(missing[:10]) + (f" and {len(missing) - 10} more" if len(missing) > 10 else "")
-            raise InputError(f"placements[{i}].devices", f"devices without a subcircuit tag: {listed}; an untagged "
-                             "device draws no image and the model would prune the placement: give each device its "
-                             "tags (first_stage, other_stage, feedback, cmfb, bias) or register the design with "
-                             "tags (POST /designs)")
-        devices = tuple(d if d.tags else d.model_copy(update={"tags": tags[d.name]}) for d in p.devices)
+        if p.design not in designs:
+            designs[p.design] = _design_tags(store, p.design)
+        tags = _filled(f"placements[{i}].devices", [d.name for d in p.devices], [d.tags for d in p.devices],
+                       designs[p.design])
+        devices = tuple(d if d.tags else d.model_copy(update={"tags": t}) for d, t in zip(p.devices, tags, strict=True))
         out.append(p.model_copy(update={"devices": devices}))
     return out
+
+
+def _design_tags(store: ModelStore | None, design: str) -> dict[str, tuple[Subcircuit, ...]]:
+    """Device -> tags of the design `store` knows by that name (registered, else built-in); empty if none."""
+    if store is None:
+        return {}
+    try:
+        circuit = store.circuit(design)
+    except UnknownDesign:
+        return {}
+    return {d.name: d.tags for d in circuit.devices}
+
+
+def _filled(field: str, names: Sequence[str], given: Sequence[Sequence[Subcircuit]],
+            known: dict[str, tuple[Subcircuit, ...]]) -> list[tuple[Subcircuit, ...]]:
+    """Each device's tags: as given, else the design's; `InputError` on `field` naming the devices with neither."""
+    missing = [n for n, t in zip(names, given, strict=True) if not t and not known.get(n)]
+    if missing:
+        listed = ", ".join(missing[:10]) + (f" and {len(missing) - 10} more" if len(missing) > 10 else "")
+        raise InputError(field, f"devices without a subcircuit tag: {listed}; an untagged device draws no image "
+                         "and the model would prune the placement: give each device its tags (first_stage, "
+                         "other_stage, feedback, cmfb, bias) or register the design with tags (POST /designs)")
+    return [tuple(t) or known[n] for n, t in zip(names, given, strict=True)]
 
 
 def features_of(placements: list[Placement], nofeat: bool, store: ModelStore | None = None) -> np.ndarray:
@@ -87,23 +101,11 @@ def features_of(placements: list[Placement], nofeat: bool, store: ModelStore | N
 def columns_batch(columns: PlacementColumns, store: ModelStore | None) -> PlacementBatch:
     """The `PlacementBatch` of a columnar request, checked as `Placement` checks the documented form (a 422 naming
     `columns.<field>` otherwise); devices without tags take the design's, as in `tagged`."""
-    tags: list[list[Subcircuit]] = columns.tags if columns.tags is not None else [[] for _ in columns.devices]
-    bare = [name for name, t in zip(columns.devices, tags, strict=False) if not t]
-    if bare:
-        circuit: Circuit | None = None
-        if store is not None:
-            try:
-                circuit = store.circuit(columns.design)
-            except UnknownDesign:
-                circuit = None
-        known = {d.name: list(d.tags) for d in circuit.devices} if circuit is not None else {}
-        missing = [n for n in bare if not known.get(n)]
-        if missing:
-            listed = ", ".join(missing[:10]) + (f" and {len(missing) - 10} more" if len(missing) > 10 else "")
-            raise InputError("columns.tags", f"devices without a subcircuit tag: {listed}; an untagged device draws "
-                             "no image and the model would prune the placement: give each device its tags or "
-                             "register the design with tags (POST /designs)")
-        tags = [t or known[n] for n, t in zip(columns.devices, tags, strict=False)]
+    given = columns.tags if columns.tags is not None else [[] for _ in columns.devices]
+    tags = given
+    if not all(given) and len(given) == len(columns.devices):  # a length mismatch is batch_from_columns' to name
+        tags = [list(t) for t in _filled("columns.tags", columns.devices, given,
+                                         _design_tags(store, columns.design))]
     pins = columns.pins
     try:
         return batch_from_columns(
