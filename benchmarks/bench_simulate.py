@@ -30,44 +30,10 @@ from pathlib import Path
 
 import numpy as np
 
-from placeq.batch import PlacementBatch
 from placeq.circuits import BUILTIN_DESIGNS, load_design
-from placeq.domain import Circuit
-from placeq.footprint import footprint
 from simulate.label import label_batch, write_labels
+from simulate.nominal import row_placements
 from training.heuristics import false_omission_rate, hpwl, pair_distance
-
-
-def random_rows(circuit: Circuit, count: int, seed: int, row_um: float = 60.0) -> PlacementBatch:
-    """`count` legal placements: footprints packed into rows in a random device order each."""
-    rng = np.random.default_rng(seed)
-    prints = [footprint(d) for d in circuit.devices]
-    nets = circuit.nets()
-    pin_device, pin_terminal, pin_net, rel = [], [], [], []
-    for n, (dev, fp) in enumerate(zip(circuit.devices, prints, strict=True)):
-        for term, box in fp.pins.items():
-            pin_device.append(n)
-            pin_terminal.append(term)
-            pin_net.append(nets.index(dev.terminals[term]))
-            rel.append(box)
-    size = np.array([(fp.w, fp.h) for fp in prints])  # (N, 2)
-    boxes = np.zeros((count, len(prints), 4))
-    for b in range(count):
-        x = y = row_h = 0.0
-        for n in rng.permutation(len(prints)):
-            w, h = size[n]
-            if x + w > row_um:
-                x, y, row_h = 0.0, y + row_h + 0.4, 0.0
-            boxes[b, n] = (x, y, w, h)
-            x, row_h = x + w + 0.4, max(row_h, h)
-    dev = np.array(pin_device)
-    pins = boxes[:, dev, :2][..., [0, 1, 0, 1]] + np.array(rel)[None]  # (B, P, 4)
-    return PlacementBatch(
-        design=circuit.name, device_names=tuple(d.name for d in circuit.devices),
-        kinds=tuple(d.kind for d in circuit.devices), tags=tuple(d.tags for d in circuit.devices),
-        pin_device=dev, pin_terminal=tuple(pin_terminal), pin_net=np.array(pin_net), nets=tuple(nets),
-        boxes=boxes, pin_boxes=pins,
-    )
 
 
 def space(path: Path, name: str, jobs: int, plot: Path | None) -> None:
@@ -114,7 +80,7 @@ def space(path: Path, name: str, jobs: int, plot: Path | None) -> None:
 def one_run(name: str, count: int, jobs: int, chunk_size: int, out: Path) -> None:
     """Child of --before: label once, print the rate, keep the labels for the comparison."""
     circuit = load_design(name)
-    batch = random_rows(circuit, count, seed=0)
+    batch = row_placements(circuit, count, seed=0, gap_um=0.4)
     start = time.perf_counter()
     table = label_batch(circuit, batch, jobs=jobs, chunk_size=chunk_size)
     write_labels(table, out)
@@ -196,7 +162,7 @@ def main() -> None:
         return
     for name in args.designs.split(","):
         circuit = load_design(name)
-        batch = random_rows(circuit, args.count, seed=0)
+        batch = row_placements(circuit, args.count, seed=0, gap_um=0.4)
         rates, failed = [], 0
         for _ in range(args.repeat):
             with tempfile.TemporaryDirectory() as tmp:

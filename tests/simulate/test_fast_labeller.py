@@ -13,42 +13,13 @@ import pytest
 from placeq.batch import PlacementBatch
 from placeq.circuits import BUILTIN_DESIGNS, load_design
 from placeq.domain import Circuit
-from placeq.footprint import footprint
 from simulate.label import RETRY_OPTIONS, _nodeset, _probe, _spice, label_batch
 from simulate.netlist import build_template, layout_values
 from simulate.ngspice import SimResult
+from simulate.nominal import row_placements
 from simulate.techfile import Tech, load_tech
 
 pytestmark = pytest.mark.ngspice
-
-
-def shuffled_rows(circuit: Circuit, count: int, seed: int) -> PlacementBatch:
-    """`count` legal placements: footprints packed into 50 um rows in a random device order each."""
-    rng = np.random.default_rng(seed)
-    prints = [footprint(d) for d in circuit.devices]
-    nets = circuit.nets()
-    dev, terms, pin_net, rel = [], [], [], []
-    for n, (d, fp) in enumerate(zip(circuit.devices, prints, strict=True)):
-        for term, box in fp.pins.items():
-            dev.append(n)
-            terms.append(term)
-            pin_net.append(nets.index(d.terminals[term]))
-            rel.append(box)
-    boxes = np.zeros((count, len(prints), 4))  # (B, N, 4)
-    for b in range(count):
-        x = y = row_h = 0.0
-        for n in rng.permutation(len(prints)):
-            if x + prints[n].w > 50.0:
-                x, y, row_h = 0.0, y + row_h + 0.4, 0.0
-            boxes[b, n] = (x, y, prints[n].w, prints[n].h)
-            x, row_h = x + prints[n].w + 0.4, max(row_h, prints[n].h)
-    pins = boxes[:, np.array(dev), :2][..., [0, 1, 0, 1]] + np.array(rel)[None]  # (B, P, 4)
-    return PlacementBatch(
-        design=circuit.name, device_names=tuple(d.name for d in circuit.devices),
-        kinds=tuple(d.kind for d in circuit.devices), tags=tuple(d.tags for d in circuit.devices),
-        pin_device=np.array(dev), pin_terminal=tuple(terms), pin_net=np.array(pin_net), nets=tuple(nets),
-        boxes=boxes, pin_boxes=pins,
-    )
 
 
 def reference_labels(circuit: Circuit, batch: PlacementBatch, tech: Tech) -> list[SimResult]:
@@ -74,7 +45,7 @@ def reference_labels(circuit: Circuit, batch: PlacementBatch, tech: Tech) -> lis
 @pytest.mark.parametrize("design", BUILTIN_DESIGNS)
 def test_fast_labeller_gives_the_reference_labels(design: str) -> None:
     circuit = load_design(design)
-    batch = shuffled_rows(circuit, 24, seed=15)
+    batch = row_placements(circuit, 24, seed=15, row_um=50.0, gap_um=0.4)  # random device orders
     steep = dataclasses.replace(load_tech(), vth_grad_x=5e-3)  # 5 mV/um: the widely split pairs leave linear range
     failed = 0
     for tech in (load_tech(), steep):
