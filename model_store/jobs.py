@@ -12,6 +12,7 @@ under the same key is refused, as the Azure long-running-operation guidelines as
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -21,7 +22,7 @@ from sqlalchemy.orm import Session, defer
 
 from model_store._rows import _Part, check_design, check_json, check_key, job_record
 from model_store.errors import IdempotencyConflict, InvalidName, JobNotFound, JobStateError
-from model_store.orm import JobRow
+from model_store.orm import JobPartRow, JobRow
 from model_store.records import Job, JobState, now
 from placeq.errors import InputError
 
@@ -47,15 +48,29 @@ def _owned(row: JobRow, worker: str | None, wanted: str) -> None:
 
 class Jobs(_Part):
     def create_job(
-        self, kind: str, design: str, payload: dict[str, Any], *, idempotency_key: str | None = None
+        self,
+        kind: str,
+        design: str,
+        payload: dict[str, Any],
+        *,
+        idempotency_key: str | None = None,
+        parts: Sequence[tuple[int, int, str]] = (),
     ) -> Job:
-        """A queued job, or the existing one created under the same `idempotency_key`."""
+        """A queued job, or the existing one created under the same `idempotency_key`.
+
+        `parts` are (start, stop, JSON text) slices of a large input, stored beside the row in the same transaction
+        (a worker never sees the job without them) and read back by range with `job_parts`. The idempotency check
+        compares payloads only, so a caller storing parts puts a digest of them in the payload.
+        """
         if not kind.isidentifier() or len(kind) > 32:
             raise InvalidName("kind", f"{kind!r} is not a job kind (a short identifier such as 'finetune')")
         check_design(design)
         body = check_json(payload, "payload")
         if idempotency_key is not None:
             check_key(idempotency_key)
+        for start, stop, _ in parts:
+            if not 0 <= start < stop:
+                raise InputError("parts", f"[{start}, {stop}) is not a range of items")
         ts = now()
         row = JobRow(
             id=uuid.uuid4().hex,
@@ -73,6 +88,8 @@ class Jobs(_Part):
         try:
             with self.db.session() as s:
                 s.add(row)
+                s.flush()
+                s.add_all(JobPartRow(job_id=row.id, start=a, stop=b, body=text) for a, b, text in parts)
                 s.flush()
                 return job_record(row)
         except IntegrityError:
@@ -118,6 +135,20 @@ class Jobs(_Part):
                     raise JobNotFound(job_id)
                 return list(found[0])
             return list(_row(s, job_id).payload.get(key, [])[start:stop])
+
+    def job_parts(self, job_id: str, start: int, stop: int) -> list[tuple[int, int, str]]:
+        """The parts of job `job_id` that hold any of its items `start` to `stop` - 1: (start, stop, JSON text), in
+        order (only those rows are read: a chunk of a large job reads its own slice)."""
+        q = (
+            select(JobPartRow.start, JobPartRow.stop, JobPartRow.body)
+            .where(JobPartRow.job_id == job_id, JobPartRow.stop > start, JobPartRow.start < stop)
+            .order_by(JobPartRow.start)
+        )
+        with self.db.session() as s:
+            found = [(int(a), int(b), str(t)) for a, b, t in s.execute(q).all()]
+            if not found:
+                _row(s, job_id, light=True)  # JobNotFound for an unknown job
+        return found
 
     def list_jobs(
         self,

@@ -168,6 +168,21 @@ class JobRow(Base):
     finished_at: Mapped[datetime | None] = mapped_column(Timestamp, nullable=True)
 
 
+class JobPartRow(Base):
+    """Items `start` to `stop` - 1 of a job's input, as JSON text, written with the job in one transaction.
+
+    A large label job's placement numbers live here in parts (`ModelStore.create_job(parts=...)`), so its job row
+    stays small and a chunk reads only the parts it covers (`ModelStore.job_parts`). Immutable; deleted with the job.
+    """
+
+    __tablename__ = "job_parts"
+
+    job_id: Mapped[str] = mapped_column(String(32), ForeignKey("jobs.id", ondelete="CASCADE"), primary_key=True)
+    start: Mapped[int] = mapped_column(Integer, primary_key=True)
+    stop: Mapped[int] = mapped_column(Integer, nullable=False)
+    body: Mapped[str] = mapped_column(Text, nullable=False)
+
+
 class ApiKeyRow(Base):
     """An API key of the service. Only the sha256 of its secret is stored: the token is shown once, at creation."""
 

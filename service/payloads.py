@@ -2,19 +2,33 @@
 
 The API's request bodies (`service.api.schemas.LabelRequest`, `FinetuneRequest`) are these plus the design and
 the idempotency key, which the job row keeps in columns of its own.
+
+A label job sent in columns (`/label` with ``columns``) keeps only its structure in the row
+(`LabelColumnsPayload`: devices, kinds, tags, pins, the count and a digest); its numbers go in parts of
+`PART_PLACEMENTS` placements beside the row (`ModelStore.create_job(parts=...)`, table ``job_parts``), and a chunk
+reads only the parts of its range (`columns_batch_of`). A 16,384-placement OTA1 job is then a row of a few KB and
+64 parts of about 1 MB, instead of one 245 MiB row.
 """
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+import hashlib
+import json
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
 from placeq import recipes
-from placeq.domain import Integer, Placement, Real, json_integer
+from placeq.batch import PlacementBatch
+from placeq.columns import batch_from_columns
+from placeq.domain import DeviceKind, Integer, Placement, Real, Subcircuit, json_integer
 from placeq.recipes import DEFAULT_EPOCHS, RecipeChoice
 
+if TYPE_CHECKING:
+    from model_store import ModelStore
+
 MAX_JOB_PLACEMENTS = 20_000  # placements in one /label or /finetune request
+PART_PLACEMENTS = 256  # placements of a columnar label job per `job_parts` row (as `runner.LABEL_CHUNK`)
 MAX_VERSION = 2**31 - 1  # model versions are SQL INTEGERs
 Version = Annotated[int, Field(ge=1, le=MAX_VERSION), BeforeValidator(json_integer)]  # bounds, then no bools
 Label = Annotated[Literal[0, 1], BeforeValidator(json_integer)]
@@ -28,6 +42,72 @@ class LabelPayload(BaseModel):
     placements: list[Placement] = Field(min_length=1, max_length=MAX_JOB_PLACEMENTS)
 
 
+class LabelColumnsPayload(BaseModel):
+    """A label job in columns: the structure of its placements (tags filled in); the numbers are in its parts."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    form: Literal["columns"] = "columns"
+    design: str
+    devices: list[str]
+    kinds: list[DeviceKind]
+    tags: list[list[Subcircuit]]
+    pin_device: list[int]
+    pin_terminal: list[str]
+    pin_net: list[str]
+    count: int = Field(ge=1, le=MAX_JOB_PLACEMENTS)
+    sha256: str = Field(description="Digest of the parts, so an idempotent resubmission compares the numbers too.")
+
+
+def columns_job(
+    batch: PlacementBatch, part: int = PART_PLACEMENTS
+) -> tuple[LabelColumnsPayload, list[tuple[int, int, str]]]:
+    """The row payload and the parts (start, stop, JSON text) of `part` placements each of a validated batch, for
+    `ModelStore.create_job(parts=...)`."""
+    n = len(batch)
+    boxes = batch.boxes.reshape(n, -1)
+    pins = batch.pin_boxes.reshape(n, -1)
+    parts = [
+        (a, min(a + part, n), json.dumps({"boxes": boxes[a : a + part].tolist(), "pin_boxes": pins[a : a + part].tolist()}))
+        for a in range(0, n, part)
+    ]
+    digest = hashlib.sha256()
+    for _, _, text in parts:
+        digest.update(text.encode())
+    payload = LabelColumnsPayload(
+        design=batch.design, devices=list(batch.device_names), kinds=list(batch.kinds),
+        tags=[list(t) for t in batch.tags], pin_device=batch.pin_device.tolist(),
+        pin_terminal=list(batch.pin_terminal), pin_net=[batch.nets[int(m)] for m in batch.pin_net],
+        count=n, sha256=digest.hexdigest(),
+    )  # fmt: skip
+    return payload, parts
+
+
+def is_columns(payload: dict[str, Any]) -> bool:
+    return payload.get("form") == "columns"
+
+
+def columns_batch_of(store: ModelStore, job_id: str, payload: dict[str, Any], start: int, stop: int) -> PlacementBatch:
+    """Placements `start` to `stop` - 1 of columnar label job `job_id` (its `payload`), from the parts covering them
+    only; checked again as the API checked them (`placeq.columns.batch_from_columns`)."""
+    p = LabelColumnsPayload.model_validate(payload)
+    boxes: list[Any] = []
+    pin_boxes: list[Any] = []
+    for a, b, text in store.job_parts(job_id, start, stop):
+        part = json.loads(text)
+        lo, hi = max(start, a) - a, min(stop, b) - a
+        boxes += part["boxes"][lo:hi]
+        pin_boxes += part["pin_boxes"][lo:hi]
+    if len(boxes) != stop - start:
+        from placeq.errors import InputError
+
+        raise InputError("parts", f"job {job_id} holds {len(boxes)} of placements {start} to {stop - 1}")
+    return batch_from_columns(
+        design=p.design, devices=p.devices, kinds=p.kinds, tags=p.tags, pin_device=p.pin_device,
+        pin_terminal=p.pin_terminal, pin_net=p.pin_net, boxes=boxes, pin_boxes=pin_boxes,
+    )  # fmt: skip
+
+
 class LabelChunkPayload(BaseModel):
     """Chunk `index` of label job `parent`: its placements `start` to `stop` - 1 (read from the parent's payload, so
     a chunk row holds four numbers, not a copy of its placements; `service.workers.chunks`)."""
@@ -38,6 +118,7 @@ class LabelChunkPayload(BaseModel):
     index: int = Field(ge=0)
     start: int = Field(ge=0)
     stop: int = Field(ge=1)
+    form: Literal["placements", "columns"] = Field(default="placements", description="The parent's payload form.")
 
 
 class FinetunePayload(BaseModel):

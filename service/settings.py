@@ -38,6 +38,11 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(
         default=16 * 2**20, ge=1024, description="Largest request body accepted (bytes); above it: 413, unread."
     )
+    max_label_body_bytes: int = Field(
+        default=96 * 2**20, ge=1024,
+        description="Largest POST /label body (bytes), for jobs sent in columns (a 16,384-placement OTA1 job is "
+        "65 MB); a body in the documented form stays within PLACEQ_MAX_BODY_BYTES.",
+    )
     max_netlist_bytes: int = Field(
         default=2**20, ge=1, le=MAX_NETLIST_BYTES, description="Largest netlist POST /designs parses (bytes): 422."
     )

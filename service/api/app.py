@@ -15,7 +15,7 @@ from model_store import Job
 from placeq import __version__
 from placeq.domain import Placement
 from service.api import auth, errors
-from service.api.limits import BodyLimit
+from service.api.limits import LABEL_SETTING, BodyLimit
 from service.api.routes import designs, health, jobs, models, oip, predict
 from service.runtime import Runtime
 from service.settings import Settings, get_settings
@@ -58,7 +58,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app = FastAPI(title="placeq", version=__version__, description=DESCRIPTION, lifespan=lifespan)
     errors.install(app)
-    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)  # 413 before a body is read
+    app.add_middleware(  # 413 before a body is read; a label job in columns may be larger
+        BodyLimit, max_bytes=settings.max_body_bytes,
+        larger={"/label": (max(settings.max_label_body_bytes, settings.max_body_bytes), LABEL_SETTING)},
+    )
     auth.document(app, settings)  # /openapi.json shows the security this process enforces
     app.state.outage_keys = auth.OutageKeys(settings.auth_outage_grace_s)  # keys usable in a database outage
     for module in (predict, designs, jobs, models, oip, health):

@@ -18,6 +18,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from service.api.errors import error_field
 
 SETTING = "PLACEQ_MAX_BODY_BYTES"
+LABEL_SETTING = "PLACEQ_MAX_LABEL_BODY_BYTES"
 
 
 class BodyTooLarge(HTTPException):
@@ -28,9 +29,9 @@ class BodyTooLarge(HTTPException):
         super().__init__(status_code=413, detail=message, headers={"Connection": "close"})
 
 
-def too_large(limit: int, *, declared: int | None = None) -> str:
+def too_large(limit: int, *, declared: int | None = None, setting: str = SETTING) -> str:
     size = f"Content-Length {declared}" if declared is not None else "the streamed body"
-    return f"request body too large: {size} exceeds the limit of {limit} bytes ({SETTING})"
+    return f"request body too large: {size} exceeds the limit of {limit} bytes ({setting})"
 
 
 def error_body(path: str, message: str) -> bytes:
@@ -58,31 +59,45 @@ async def reject(scope: Scope, send: Send, message: str) -> None:
     await send({"type": "http.response.body", "body": body})
 
 
-class BodyLimit:
-    """413 for request bodies over `max_bytes`, declared or streamed (see the module docstring)."""
+BODY_BYTES = "placeq.body_bytes"  # scope key: the bytes of the body received so far (a route may ask)
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+
+def body_bytes(scope: Scope) -> int:
+    """How many body bytes the request has sent (all of them, once the route runs)."""
+    return int(scope.get(BODY_BYTES, 0))
+
+
+class BodyLimit:
+    """413 for request bodies over `max_bytes`, declared or streamed (see the module docstring). `larger` names
+    POST paths with a limit of their own (``{"/label": ...}``: a job sent in columns), with the setting to name."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int, larger: dict[str, tuple[int, str]] | None = None) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.larger = larger or {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        own = self.larger.get(scope.get("path", "")) if scope.get("method") == "POST" else None
+        limit, setting = own if own is not None else (self.max_bytes, SETTING)
         declared = declared_length(scope)
-        if declared is not None and declared > self.max_bytes:
-            await reject(scope, send, too_large(self.max_bytes, declared=declared))
+        if declared is not None and declared > limit:
+            await reject(scope, send, too_large(limit, declared=declared, setting=setting))
             return
         received = 0
         started = False
+        scope[BODY_BYTES] = 0
 
         async def counting_receive() -> Message:
             nonlocal received
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > self.max_bytes:
-                    raise BodyTooLarge(too_large(self.max_bytes))
+                scope[BODY_BYTES] = received
+                if received > limit:
+                    raise BodyTooLarge(too_large(limit, setting=setting))
             return message
 
         async def watching_send(message: Message) -> None:
@@ -101,4 +116,4 @@ class BodyLimit:
             matched, rest = group.split(BodyTooLarge)
             if matched is None or rest is not None or started:
                 raise
-            await reject(scope, send, too_large(self.max_bytes))
+            await reject(scope, send, too_large(limit, setting=setting))

@@ -22,7 +22,7 @@ from placeq.domain import (
     Subcircuit,
     Testbench,
 )
-from service.payloads import MAX_VERSION, FinetunePayload, LabelPayload, Version
+from service.payloads import MAX_JOB_PLACEMENTS, MAX_VERSION, FinetunePayload, LabelPayload, Version
 from service.settings import MAX_NETLIST_BYTES
 
 # Documented limit; the deployed value is Settings.max_batch (never above this).
@@ -181,15 +181,42 @@ class DesignOut(BaseModel):
     notes: list[str] = Field(default_factory=list, description="What the import decided or inferred (on register).")
 
 
-class LabelRequest(LabelPayload):
+class LabelColumns(PlacementColumns):
+    """Placements of one design in columns, as `/predict` takes them, up to the job limit: the cheap form for a
+    large label job (a 16,384-placement OTA1 job is 65 MB in columns, 245 MiB in the documented form)."""
+
+    boxes: list[NumberRow] = Field(
+        min_length=1, max_length=MAX_JOB_PLACEMENTS, description="Per placement: x, y, w, h of each device (um)."
+    )
+    pin_boxes: list[NumberRow] | None = Field(
+        default=None, max_length=MAX_JOB_PLACEMENTS,
+        description="Per placement: x0, y0, x1, y1 of each pin (um); required when there are pins.",
+    )
+
+
+class LabelRequest(BaseModel):
+    """Placements to simulate: documented (`placements`) or in columns (`columns`, one design, the form for large
+    jobs: its body may be up to PLACEQ_MAX_LABEL_BODY_BYTES; the documented form stays within
+    PLACEQ_MAX_BODY_BYTES)."""
+
     model_config = ConfigDict(extra="forbid")
 
     design: DesignName
     idempotency_key: IdempotencyKey | None = None
+    placements: list[Placement] | None = Field(default=None, min_length=1, max_length=MAX_JOB_PLACEMENTS)
+    columns: LabelColumns | None = Field(default=None, description="The placements in columns (one design).")
+
+    @model_validator(mode="after")
+    def _one_form(self) -> LabelRequest:
+        if (self.placements is None) == (self.columns is None):
+            raise ValueError("placements: give exactly one of 'placements' or 'columns'")
+        if self.columns is not None and self.columns.design != self.design:
+            raise ValueError(f"columns.design: {self.columns.design!r} differs from design {self.design!r}")
+        return self
 
     def payload(self) -> LabelPayload:
-        """What the job row stores and the worker reads back (`LabelPayload`)."""
-        return LabelPayload.model_validate(self.model_dump(include=set(LabelPayload.model_fields)))
+        """What the job row stores and the worker reads back for the documented form (`LabelPayload`)."""
+        return LabelPayload.model_validate({"placements": self.placements})
 
 
 class FinetuneRequest(FinetunePayload):

@@ -6,8 +6,9 @@ taken over from a dead holder, re-queued by the reaper and finished exactly like
 
 - The parent job creates its chunks under the idempotency keys ``<parent>.chunk.<k>`` (unique in SQL), so a
   parent delivered twice finds the chunks of its first delivery instead of making new ones. A chunk row holds
-  only its range; the worker reads its slice of the parent's placements (PostgreSQL slices the JSON itself), so
-  splitting costs the parent a few small inserts, not a copy of the placements.
+  only its range; the worker reads its slice of the parent's placements (PostgreSQL slices the JSON itself; a
+  parent sent in columns keeps its numbers in ``job_parts`` rows and the chunk reads only the parts of its range),
+  so splitting costs the parent a few small inserts, not a copy of the placements.
 - In Celery mode the parent puts every queued chunk on the broker (idle workers take them from the front) and then
   runs chunks itself from the back; in the embedded worker (no broker) it runs them itself, in order. The parent
   never waits on a chunk nobody runs: whatever is still queued, or held by a dead or silent worker, it claims and
@@ -28,8 +29,9 @@ from typing import Any
 
 from model_store import Job, JobState, ModelStore
 from model_store.records import now
+from service.payloads import is_columns
 from service.settings import Settings
-from service.workers.runner import JobContext, JobFailed, holder_is_dead, run_job
+from service.workers.runner import JobContext, JobFailed, holder_is_dead, label_count, run_job
 
 CHUNK_KIND = "label_chunk"
 WAIT_S = 0.25  # between looks at chunks that other workers are running
@@ -41,10 +43,11 @@ def chunk_key(parent_id: str, index: int) -> str:
 
 def spawn_chunks(store: ModelStore, job: Job, size: int) -> list[Job]:
     """The chunk jobs of label job `job` (created now, or found under their keys), in placement order."""
-    n = len(job.payload["placements"])
+    n = label_count(job.payload)
+    form = {"form": "columns"} if is_columns(job.payload) else {}  # documented chunks keep today's payload
     return [
         store.create_job(CHUNK_KIND, job.design,
-                         {"parent": job.id, "index": k, "start": start, "stop": min(start + size, n)},
+                         {"parent": job.id, "index": k, "start": start, "stop": min(start + size, n), **form},
                          idempotency_key=chunk_key(job.id, k))
         for k, start in enumerate(range(0, n, size))
     ]

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from pydantic import ValidationError
 
 from model_store import (
     BASE_DESIGN,
@@ -46,7 +47,7 @@ from placeq.domain import Circuit
 from placeq.errors import InputError, UnknownDesign
 from placeq.features import rasterize_batch
 from placeq.labels import critical_value, relabel
-from service.payloads import FinetunePayload, LabelChunkPayload, LabelPayload
+from service.payloads import FinetunePayload, LabelChunkPayload, LabelPayload, columns_batch_of, is_columns
 from service.settings import Settings, get_settings
 
 if TYPE_CHECKING:
@@ -214,13 +215,31 @@ def label_job(
     store: ModelStore, job: Job, progress: Callable[[float, str], None], settings: Settings, ctx: JobContext
 ) -> dict[str, Any]:
     """Label the job's placements; beyond `label_chunk_placements` of them, as chunks any worker may run."""
-    raw = job.payload.get("placements")
-    if isinstance(raw, list) and len(raw) > settings.label_chunk_placements:  # each chunk validates its own
+    if label_count(job.payload) > settings.label_chunk_placements:  # each chunk validates its own
         from service.workers.chunks import run_chunked
 
         return run_chunked(store, job, progress, settings, ctx)
-    placements = LabelPayload.model_validate(job.payload).placements
-    return label(store, job.design, PlacementBatch.from_placements(placements), progress, settings)
+    if is_columns(job.payload):
+        batch = read_columns(store, job.id, job.payload, 0, label_count(job.payload))
+    else:
+        batch = PlacementBatch.from_placements(LabelPayload.model_validate(job.payload).placements)
+    return label(store, job.design, batch, progress, settings)
+
+
+def label_count(payload: dict[str, Any]) -> int:
+    """Placements of a label job's payload: documented (``placements``) or in columns (``count``)."""
+    if is_columns(payload):
+        return int(payload.get("count", 0))
+    raw = payload.get("placements")
+    return len(raw) if isinstance(raw, list) else 0
+
+
+def read_columns(store: ModelStore, job_id: str, payload: dict[str, Any], start: int, stop: int) -> PlacementBatch:
+    """Placements `start`..`stop` - 1 of a columnar label job, from its parts; a damaged row fails the job."""
+    try:
+        return columns_batch_of(store, job_id, payload, start, stop)
+    except (InputError, ValidationError) as exc:
+        raise JobFailed(f"the placements of job {job_id} cannot be read: {exc}") from exc
 
 
 def label_chunk_job(
@@ -228,9 +247,13 @@ def label_chunk_job(
 ) -> dict[str, Any]:
     """One chunk of a label job: the same labels and result shape, for its slice of the placements."""
     p = LabelChunkPayload.model_validate(job.payload)
-    raw = store.payload_items(p.parent, "placements", p.start, p.stop)
-    placements = LabelPayload.model_validate({"placements": raw}).placements
-    return label(store, job.design, PlacementBatch.from_placements(placements), progress, settings)
+    if p.form == "columns":
+        parent = store.get_job(p.parent)  # a small row: the numbers are in its parts
+        batch = read_columns(store, p.parent, parent.payload, p.start, p.stop)
+    else:
+        raw = store.payload_items(p.parent, "placements", p.start, p.stop)
+        batch = PlacementBatch.from_placements(LabelPayload.model_validate({"placements": raw}).placements)
+    return label(store, job.design, batch, progress, settings)
 
 
 def label(

@@ -15,7 +15,7 @@ from model_store import ModelStore, current, downgrade, head, upgrade
 from model_store.db import make_engine
 from model_store.orm import Base
 
-TABLES = {"store_state", "designs", "model_versions", "aliases", "alias_history", "jobs", "api_keys"}
+TABLES = {"store_state", "designs", "model_versions", "aliases", "alias_history", "jobs", "api_keys", "job_parts"}
 
 
 def _tables(url: str) -> set[str]:

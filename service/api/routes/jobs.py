@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
-from fastapi import APIRouter, Query, Request, Response, status
+from fastapi import APIRouter, HTTPException, Query, Request, Response, status
 
 from model_store import Job
+from placeq.errors import PlacementMismatch
 from service import metrics
 from service.api.auth import ADMIN, PREDICT
 from service.api.deps import RuntimeDep, StoreDep
 from service.api.errors import BODY_TOO_LARGE, Responses, ServiceUnavailable
 from service.api.gate import GatedRoute
-from service.api.resolve import get_circuit, labellable
+from service.api.limits import SETTING, body_bytes
+from service.api.resolve import columns_batch, get_circuit, labellable
 from service.api.schemas import FinetuneRequest, JobOut, LabelRequest
+from service.payloads import columns_job
 
 router = APIRouter(tags=["jobs"], route_class=GatedRoute)
 
@@ -46,12 +50,12 @@ def job_out(job: Job, request: Request) -> JobOut:
 
 
 def _submit(kind: str, design: str, payload: dict[str, Any], key: str | None, runtime: RuntimeDep,
-            request: Request, response: Response) -> JobOut:
+            request: Request, response: Response, parts: Sequence[tuple[int, int, str]] = ()) -> JobOut:
     limit = runtime.settings.max_queued_jobs
     if (waiting := runtime.store.count_jobs()) >= limit:  # a soft bound: concurrent submits may pass it together
         raise ServiceUnavailable(f"job queue full: {waiting} jobs queued or running, the limit is {limit} "
                                  "(PLACEQ_MAX_QUEUED_JOBS); retry later", retry_after=QUEUE_FULL_RETRY_S)
-    job = runtime.store.create_job(kind, design, payload, idempotency_key=key)  # committed here
+    job = runtime.store.create_job(kind, design, payload, idempotency_key=key, parts=parts)  # committed here
     runtime.enqueue(job)  # after commit: a worker can never see an id whose row does not exist yet
     metrics.JOBS.labels(kind).inc()
     out = job_out(job, request)
@@ -63,12 +67,42 @@ def _submit(kind: str, design: str, payload: dict[str, Any], key: str | None, ru
 @router.post("/label", status_code=status.HTTP_202_ACCEPTED, response_model=JobOut, responses=ACCEPTED,
              dependencies=[ADMIN])
 def label(body: LabelRequest, runtime: RuntimeDep, request: Request, response: Response) -> JobOut:
-    """Simulate placements of a registered (or built-in) design: layout effects -> ngspice -> metric values."""
+    """Simulate placements of a registered (or built-in) design: layout effects -> ngspice -> metric values.
+
+    Large jobs go in columns (`columns`, as /predict takes them): the body is about a quarter of the documented
+    form's, and the job row keeps only the structure while the numbers are stored in parts that each chunk of
+    the job reads by range (docs/performance.md)."""
     circuit = labellable(get_circuit(runtime.store, body.design))
-    for p in body.placements:
+    if body.columns is not None:
+        batch = columns_batch(body.columns, runtime.store)
+        try:
+            batch.placement(0).check_against(circuit)  # one structure for all: the first placement checks it
+        except PlacementMismatch as exc:
+            raise PlacementMismatch(columns_field(exc.field), exc.message) from exc
+        structure, parts = columns_job(batch)
+        return _submit("label", body.design, structure.model_dump(mode="json"), body.idempotency_key, runtime,
+                       request, response, parts=parts)
+    limit = runtime.settings.max_body_bytes
+    if (size := body_bytes(request.scope)) > limit:
+        raise HTTPException(413, f"placements: a body of {size} bytes in the documented form exceeds {limit} bytes "
+                                 f"({SETTING}); send large label jobs in columns ('columns')")
+    for p in body.placements or []:
         p.check_against(circuit)
     payload = body.payload().model_dump(mode="json")
     return _submit("label", body.design, payload, body.idempotency_key, runtime, request, response)
+
+
+COLUMN_OF = {"devices.name": "devices", "devices.kind": "kinds", "devices.tags": "tags", "pins.device": "pins.device",
+             "pins.terminal": "pins.terminal", "pins.net": "pins.net"}
+
+
+def columns_field(field: str) -> str:
+    """The columnar field of a documented placement's field: ``devices[3].kind`` -> ``columns.kinds[3]``,
+    ``pins[5].net`` -> ``columns.pins.net[5]``, ``design`` -> ``columns.design``."""
+    head, _, attr = field.partition("].")
+    name, _, index = head.partition("[")
+    column = COLUMN_OF.get(f"{name}.{attr}")
+    return f"columns.{column}[{index}]" if column else f"columns.{field}"
 
 
 @router.post("/finetune", status_code=status.HTTP_202_ACCEPTED, response_model=JobOut, responses=ACCEPTED,
