@@ -39,7 +39,8 @@ from simulate.ngspice import Probe, SharedSpice, SimResult, batch_run, ngspice_v
 from simulate.techfile import Tech, load_tech
 
 LABEL_SOURCE = "ngspice-bsim4"  # labels from SPICE; any stand-in must use another source name
-SIM_VERSION = "placeq-sim-1"  # bump when netlists or measurements change: invalidates the cache
+# bump when netlists or measurements change: invalidates the cache (2: BSIM4 WPE and stress, rms gradient label)
+SIM_VERSION = "placeq-sim-2"
 DEFAULT_CACHE = Path("var/cache/labels.sqlite")
 CMRR_CAP_DB = 300.0  # a perfectly symmetric layout has no cm->dm gain; report at most this (solver floor)
 RETRY_OPTIONS = ".option gminsteps=100 srcsteps=100 itl1=500"
@@ -154,40 +155,87 @@ def _nodeset(spice: SharedSpice, t: NetlistTemplate) -> dict[str, float]:
     return _NODESETS[key]
 
 
-def netlist_path(netlist_dir: str | Path, design: str, index: int) -> Path:
+def netlist_path(netlist_dir: str | Path, design: str, index: int, suffix: str = "") -> Path:
     """Where the `index`-th netlist goes: always directly inside `netlist_dir`. Design names are checked at the
     door (placeq.domain.DESIGN_NAME_PATTERN); a name that got past it (``../x``, ``/etc/x``, a circuit built with
     `model_construct`) is flattened to one file name here rather than trusted as a path (issue 16, finding 4)."""
     stem = re.sub(r"[^A-Za-z0-9_.+-]", "_", design).lstrip(".-") or "design"
-    return Path(netlist_dir) / f"{stem}_{index:06d}.cir"
+    return Path(netlist_dir) / f"{stem}_{index:06d}{suffix}.cir"
+
+
+VARIANT_SUFFIX = {1: ("",), 3: ("", "_gx", "_gy")}  # netlist file suffix of each gradient variant
 
 
 @dataclass(frozen=True)
 class _Layout:
     """A chunk's placements whose numbers the worker computes itself (`layout_values` in parallel, not serially in
     the caller: ~0.16 ms a label for ota1, issue 15). Row r of the chunk gives the same numbers as row r of the
-    whole batch: every array operation of `layout_values` is per placement."""
+    whole batch: every array operation of `layout_values` is per placement. With the rms gradient label each
+    placement is simulated under three gradients (`Tech.gradient_vectors`): rows are variant-major."""
 
     circuit: Circuit
     batch: PlacementBatch
     routing: _Routing
     tech: Tech
 
+    @property
+    def variants(self) -> int:
+        return len(self.tech.gradient_vectors())
+
     def values(self) -> LayoutValues:
-        return layout_values(self.circuit, self.batch, self.routing, self.tech)
+        parts = [layout_values(self.circuit, self.batch, self.routing, self.tech, g_vth, g_beta)
+                 for g_vth, g_beta in self.tech.gradient_vectors()]
+        return parts[0].stack(*parts[1:])
+
+
+def combine_gradients(parts: list[SimResult]) -> SimResult:
+    """One label from a placement's simulations without gradient and with the gradient along x and along y.
+
+    The metric is linear in a small gradient g: m(g) = m0 + (gx * dx + gy * dy) / s, with dx = m(s x) - m0 from the
+    run at g = (s, 0). With gx, gy independent, zero mean and standard deviation s (`Tech.vth_grad`: Pelgrom's
+    S_VT), E[|m|^2] = |m0|^2 + |dx|^2 + |dy|^2; the label is its square root, for the offset and for the
+    (complex) common-mode gain alike. `benchmarks/gradient_linearity.py` checks it against brute force.
+    """
+    if len(parts) == 1:
+        return parts[0]
+    bad = [(name, r) for name, r in zip(("no gradient", "gradient along x", "gradient along y"), parts,
+                                        strict=True) if not r.ok]
+    if bad:
+        name, r = bad[0]
+        return SimResult(r.offset, r.cm_gain, False, f"{r.reason} (simulation with {name})")
+    o0, ox, oy = (r.offset for r in parts)
+    offset = math.sqrt(o0 * o0 + (ox - o0) ** 2 + (oy - o0) ** 2)
+    c0, cx, cy = (r.cm for r in parts)
+    cm = math.sqrt(abs(c0) ** 2 + abs(cx - c0) ** 2 + abs(cy - c0) ** 2)
+    return SimResult(offset, cm, True, "", complex(cm, 0.0))
 
 
 _Job = tuple[NetlistTemplate, "LayoutValues | _Layout", int, "str | None", str, bool]
 
 
 def _simulate_chunk(job: _Job) -> list[SimResult]:
-    """Worker entry: format and simulate a chunk; write netlists when asked."""
+    """Worker entry: format and simulate a chunk (every gradient variant of every placement), write netlists when
+    asked, and return one combined result per placement."""
     template, layout, start, netlist_dir, backend, ac = job
     values = layout.values() if isinstance(layout, _Layout) else layout
+    variants = layout.variants if isinstance(layout, _Layout) else 1
+    rows = len(values.r)
+    count = rows // variants
+    raw = _simulate_rows(template, values, start, count, variants, netlist_dir, backend, ac)
+    return [combine_gradients([raw[k * count + i] for k in range(variants)]) for i in range(count)]
+
+
+def _simulate_rows(template: NetlistTemplate, values: LayoutValues, start: int, count: int, variants: int,
+                   netlist_dir: str | None, backend: str, ac: bool) -> list[SimResult]:
+    """Simulate every row of `values` (row k * count + i: variant k of placement start + i)."""
     probe = _probe(template, ac)
-    texts: list[str] = []
+    suffix = VARIANT_SUFFIX[variants]
+
+    def title(r: int) -> str:
+        return f"placement {start + r % count}{suffix[r // count]}"
+
     if backend == "batch":
-        texts = [template.render(values, i, f"placement {start + i}") for i in range(len(values.r))]
+        texts = [template.render(values, r, title(r)) for r in range(len(values.r))]
         return batch_run(texts, probe)
     spice = _spice()
     volts = _nodeset(spice, template)
@@ -195,17 +243,16 @@ def _simulate_chunk(job: _Job) -> list[SimResult]:
     retry = replace(template, nodeset=RETRY_OPTIONS)
     lines, retry_lines = seeded.line_renderer(), retry.line_renderer()
     results = []
-    for i in range(len(values.r)):
-        title = f"placement {start + i}"
-        res = spice.run_lines(lines(values, i, title), probe)
+    for r in range(len(values.r)):
+        res = spice.run_lines(lines(values, r, title(r)), probe)
         if not res.ok and not res.reason.startswith("|offset|"):
-            again = spice.run_lines(retry_lines(values, i, title), probe)
+            again = spice.run_lines(retry_lines(values, r, title(r)), probe)
             res = again if again.ok else SimResult(res.offset, res.cm_gain, False,
                                                    f"{res.reason}; retry with gmin/source stepping: {again.reason}")
         results.append(res)
         if netlist_dir is not None:
-            path = netlist_path(netlist_dir, template.design, start + i)
-            path.write_text(seeded.render(values, i, title, control=True))
+            path = netlist_path(netlist_dir, template.design, start + r % count, suffix[r // count])
+            path.write_text(seeded.render(values, r, title(r), control=True))
     return results
 
 

@@ -1,26 +1,26 @@
-"""Layout-dependent device effects from device boxes, vectorized over placements (equations: `techfile`).
+"""Layout-dependent device effects from device boxes, vectorized over placements (sources: `techfile`).
 
-All three turn a placement into per-device threshold shifts (and a current-factor scale), which is how a
-placement reaches the simulator besides wires: a linear process gradient (matched devices placed apart
-mismatch; common-centroid and interdigitated arrangements cancel it to first order), well proximity (devices near
-the layout edge shift) and neighbour spacing (a device crowded by a neighbour shifts).
+What a placement changes in a transistor, computed the way an extraction flow feeds it to BSIM4:
+- **Well proximity (WPE)**: every MOSFET gets the BSIM4 instance parameter `sc`, the distance from its active
+  area to the nearest n-well edge. PMOS sit in n-wells (each PMOS's active plus `nwell_enclosure_um`; wells closer
+  than `nwell_space_um` are drawn as one, as layout tools merge them), so a PMOS in the middle of a merged well is
+  far from its edge and one at the well's rim is not. NMOS sit in the p-well, whose edge is the n-well's edge.
+  BSIM4 (`wpemod=1`) turns `sc` into SCA/SCB/SCC and the threshold and mobility shifts of the model cards.
+- **Length of diffusion (STI stress)**: `sa`, `sb`, `sd` from the device's footprint (gate to diffusion edge,
+  finger pitch); BSIM4's stress model turns them into mobility and threshold shifts. Our placer never merges two
+  devices' diffusions, so these are the same in every placement; they move the operating point, not the ranking.
+- **Process gradient**: BSIM4 has no parameter for it, so it stays a `delvto` (threshold) and a W scale (current
+  factor) linear in the device centre relative to the layout centre, for a gradient vector g (V/um). Its
+  direction on a given die is unknown at layout time; `label` measures the metric over a distribution of g.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 
-from simulate.techfile import Tech
+from placeq.footprint import DIFF_END, MARGIN, SD_PITCH
 
-
-@dataclass(frozen=True)
-class DeviceShifts:
-    """Per placement and device: dVth (V, positive raises |Vth|) and the current-factor scale beta/beta0."""
-
-    dvth: np.ndarray  # (B, N) float64
-    beta: np.ndarray  # (B, N) float64
+FAR_UM = 100.0  # `sc` of a device with no n-well in reach: BSIM4's SCA ~ scref^2 / (sc (sc + w)) ~ 0
 
 
 def centres(boxes: np.ndarray) -> np.ndarray:
@@ -35,43 +35,87 @@ def layout_frame(boxes: np.ndarray) -> np.ndarray:
     return np.concatenate([lo, hi], axis=1)
 
 
-def gradient(boxes: np.ndarray, tech: Tech) -> tuple[np.ndarray, np.ndarray]:
-    """(dVth, beta scale), both (B, N): linear in the device centre relative to the layout's centre."""
+def gradient(boxes: np.ndarray, g_vth: tuple[float, float], g_beta: tuple[float, float]) -> tuple[
+        np.ndarray, np.ndarray]:
+    """(dVth, beta scale), both (B, N), for threshold gradient `g_vth` (V/um) and current-factor gradient `g_beta`
+    (1/um): linear in the device centre relative to the layout's centre."""
     frame = layout_frame(boxes)
     origin = 0.5 * (frame[:, None, :2] + frame[:, None, 2:])  # (B, 1, 2)
     rel = centres(boxes) - origin  # (B, N, 2)
-    dvth = tech.vth_grad_x * rel[..., 0] + tech.vth_grad_y * rel[..., 1]
-    beta = 1.0 + tech.beta_grad_x * rel[..., 0] + tech.beta_grad_y * rel[..., 1]
+    dvth = g_vth[0] * rel[..., 0] + g_vth[1] * rel[..., 1]
+    beta = 1.0 + g_beta[0] * rel[..., 0] + g_beta[1] * rel[..., 1]
     return dvth, beta
 
 
-def edge_distance(boxes: np.ndarray) -> np.ndarray:
-    """(B, N) distance (um) of each device box to the nearest edge of the layout frame."""
-    frame = layout_frame(boxes)[:, None, :]  # (B, 1, 4)
-    x0, y0 = boxes[..., 0], boxes[..., 1]
-    x1, y1 = x0 + boxes[..., 2], y0 + boxes[..., 3]
-    sides = [x0 - frame[..., 0], y0 - frame[..., 1], frame[..., 2] - x1, frame[..., 3] - y1]
-    return np.asarray(np.minimum.reduce(sides))
+def active_areas(boxes: np.ndarray) -> np.ndarray:
+    """(B, N, 4) x0, y0, x1, y1 of each device's active area: its outline less the footprint's keep-out ring."""
+    lo = boxes[..., :2] + MARGIN
+    hi = boxes[..., :2] + boxes[..., 2:] - MARGIN
+    return np.concatenate([lo, hi], axis=-1)
 
 
-def neighbour_gap(boxes: np.ndarray) -> np.ndarray:
-    """(B, N) edge-to-edge gap (um) to the nearest other device (Chebyshev gap of the two boxes, >= 0)."""
-    x0, y0 = boxes[..., 0], boxes[..., 1]
-    x1, y1 = x0 + boxes[..., 2], y0 + boxes[..., 3]
-    gx = np.maximum(x0[:, :, None] - x1[:, None, :], x0[:, None, :] - x1[:, :, None])  # (B, N, N)
-    gy = np.maximum(y0[:, :, None] - y1[:, None, :], y0[:, None, :] - y1[:, :, None])
-    gap = np.maximum(np.maximum(gx, gy), 0.0)
-    n = boxes.shape[1]
-    gap[:, np.arange(n), np.arange(n)] = np.inf
-    return np.asarray(gap.min(axis=2))
+def _rect_distance(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """(B, N, P) Euclidean distance between rectangles a (B, N, 4) and b (B, P, 4) (0 when they touch)."""
+    gx = np.maximum(np.maximum(b[:, None, :, 0] - a[:, :, None, 2], a[:, :, None, 0] - b[:, None, :, 2]), 0.0)
+    gy = np.maximum(np.maximum(b[:, None, :, 1] - a[:, :, None, 3], a[:, :, None, 1] - b[:, None, :, 3]), 0.0)
+    return np.asarray(np.hypot(gx, gy))
 
 
-def device_shifts(boxes: np.ndarray, is_mos: np.ndarray, tech: Tech) -> DeviceShifts:
-    """All device effects of (B, N, 4) boxes; passives (is_mos False) get dVth 0 and beta 1."""
-    dvth, beta = gradient(boxes, tech)
-    dvth = dvth + tech.wpe_dvth * np.exp(-np.maximum(edge_distance(boxes), 0.0) / tech.wpe_decay_um)
-    gap = neighbour_gap(boxes)
-    near = gap < tech.spacing_max_um
-    dvth = dvth + np.where(near, tech.spacing_dvth * np.exp(-np.where(near, gap, 0.0) / tech.spacing_decay_um), 0.0)
-    mos = np.asarray(is_mos, dtype=bool)[None, :]
-    return DeviceShifts(dvth=np.where(mos, dvth, 0.0), beta=np.where(mos, beta, 1.0))
+def _ray_to_edge(act: np.ndarray, wells: np.ndarray, half: float, axis: int, sign: int) -> np.ndarray:
+    """(B, N) distance from each active's side (axis 0 = x, 1 = y; sign +1 = towards larger coordinates) to where
+    the union of `wells` ends along the active's centre line. Wells are grown by `half` on every side so that
+    wells closer than 2 * half join, and the join is taken back at the end."""
+    other = 1 - axis
+    line = 0.5 * (act[..., other] + act[..., other + 2])  # (B, N) centre line coordinate
+    crosses = (wells[:, None, :, other] - half <= line[..., None]) & (line[..., None] <= wells[:, None, :, other + 2]
+                                                                         + half)  # (B, N, P)
+    lo = wells[:, None, :, axis] - half  # (B, 1, P)
+    hi = wells[:, None, :, axis + 2] + half
+    if sign > 0:
+        start = act[..., axis + 2]
+        reach = start.copy()
+        for _ in range(wells.shape[1]):
+            ext = np.where(crosses & (lo <= reach[..., None]), hi, -np.inf).max(axis=-1, initial=-np.inf)
+            reach = np.maximum(reach, ext)
+        return np.asarray(reach - half - start)
+    start = act[..., axis]
+    reach = start.copy()
+    for _ in range(wells.shape[1]):
+        ext = np.where(crosses & (hi >= reach[..., None]), lo, np.inf).min(axis=-1, initial=np.inf)
+        reach = np.minimum(reach, ext)
+    return np.asarray(start - (reach + half))
+
+
+def well_distance(boxes: np.ndarray, is_pmos: np.ndarray, is_nmos: np.ndarray, enclosure_um: float,
+                  space_um: float, floor_um: float) -> np.ndarray:
+    """(B, N) `sc` (um): each MOSFET's distance to the nearest n-well edge, at least `floor_um`; FAR_UM where no
+    n-well is in reach; 0 for devices that are neither (passives carry no `sc`)."""
+    pmos = np.flatnonzero(np.asarray(is_pmos, dtype=bool))
+    nmos = np.asarray(is_nmos, dtype=bool)
+    act = active_areas(boxes)
+    out = np.zeros(boxes.shape[:2])
+    out[:, nmos] = FAR_UM
+    if len(pmos) == 0:
+        return out
+    wells = act[:, pmos].copy()
+    wells[..., :2] -= enclosure_um
+    wells[..., 2:] += enclosure_um
+    if nmos.any():  # outside every well: distance to the nearest one (distance to a union = min over its parts)
+        d = _rect_distance(act[:, nmos], wells).min(axis=-1)
+        out[:, nmos] = np.minimum(np.maximum(d, floor_um), FAR_UM)
+    half = 0.5 * space_um
+    inside = act[:, pmos]
+    rays = [_ray_to_edge(inside, wells, half, axis, sign) for axis in (0, 1) for sign in (1, -1)]
+    out[:, pmos] = np.maximum(np.minimum.reduce(rays), floor_um)
+    return out
+
+
+def diffusion() -> tuple[float, float, float]:
+    """(sa, sb, sd) in um of every MOSFET, from the footprint rules: the outer gates are a contacted source/drain
+    strip plus the diffusion end away from the diffusion edge, and fingers are a strip apart (BSIM4 averages the
+    inner fingers' stress from these and nf)."""
+    edge = SD_PITCH + DIFF_END
+    return edge, edge, SD_PITCH
+
+
+__all__ = ["FAR_UM", "active_areas", "centres", "diffusion", "gradient", "layout_frame", "well_distance"]

@@ -3,8 +3,10 @@
 The template is built once from the circuit, the batch's pin structure and the technology; `layout_values`
 computes every placement's numbers as arrays (wires, device shifts) and `render` formats one placement. Netlist
 shape per device terminal: the terminal's node `p_<device>_<terminal>` hangs on its net's hub node through its
-branch resistor (and capacitor), see `parasitics`. MOSFETs carry `delvto` (threshold shift; ngspice adds it to
-vth0, so for PMOS the sign flips to raise |Vth|) and a W scaled by the beta shift.
+branch resistor (and capacitor), see `parasitics`. MOSFETs carry BSIM4's layout instance parameters (`sa`, `sb`,
+`sd` for stress, `sc` for well proximity; the model cards turn them into shifts), and the process gradient as
+`delvto` (threshold shift; ngspice adds it to vth0, so for PMOS the sign flips to raise |Vth|) and a W scaled by
+the current-factor shift. A technology with an effect switched off (`Tech.effects`) leaves its parameters out.
 
 Mode "dc" (the labelling default) routes only pins that carry DC current (MOS drain/source, resistor ends) and
 leaves out wire capacitors: branches into gates and capacitor plates carry no DC current and femtofarads do
@@ -24,7 +26,7 @@ import numpy as np
 from placeq.batch import PlacementBatch
 from placeq.domain import Circuit, DeviceKind
 from placeq.errors import InputError, PlacementMismatch
-from simulate.lde import device_shifts
+from simulate.lde import FAR_UM, diffusion, gradient, well_distance
 from simulate.parasitics import branch_rc
 from simulate.techfile import Tech
 from simulate.testbench import TestbenchLines, control_block, testbench_lines
@@ -51,12 +53,19 @@ def _node_names(nets: list[str]) -> dict[str, str]:
 
 @dataclass(frozen=True)
 class LayoutValues:
-    """The numbers of B placements: branch R/C per routed pin, dVth and W per device."""
+    """The numbers of B placements: branch R/C per routed pin, dVth, W and well distance per device."""
 
     r: np.ndarray  # (B, Q) ohm
     c: np.ndarray  # (B, Q) F
     delvto: np.ndarray  # (B, N) V, ngspice sign convention
     w: np.ndarray  # (B, N) um (beta-scaled MOSFET width; unused for passives)
+    sc: np.ndarray  # (B, N) um, BSIM4 distance to the well edge (written only when the template has `wpe`)
+
+    def stack(self, *others: LayoutValues) -> LayoutValues:
+        """Rows of self then of each of `others` (the gradient variants of one chunk, simulated together)."""
+        parts = (self, *others)
+        return LayoutValues(*(np.concatenate([getattr(v, f) for v in parts]) for f in ("r", "c", "delvto", "w",
+                                                                                          "sc")))
 
 
 @dataclass(frozen=True)
@@ -74,6 +83,7 @@ class NetlistTemplate:
     hubs: tuple[str, ...]  # hub node of every net, in circuit net order
     widths: tuple[float, ...]  # (N,) schematic MOSFET widths (um), 0 for passives
     via_r: float  # branch resistance of the nominal (wire-free) netlist
+    wpe: bool = False  # MOSFET lines end in ` sc=<um>u`
     nodeset: str = ""
 
     def with_nodeset(self, volts: dict[str, float]) -> NetlistTemplate:
@@ -83,11 +93,12 @@ class NetlistTemplate:
 
     def render(self, values: LayoutValues, i: int, title: str = "", control: bool = False) -> str:
         """The netlist of placement i (a string ngspice parses; with `control`, runnable by hand)."""
-        w, dv, r, c = values.w[i], values.delvto[i], values.r[i], values.c[i]
+        w, dv, r, c, sc = values.w[i], values.delvto[i], values.r[i], values.c[i], values.sc[i]
         lines = [f"* placeq post-layout netlist: {self.design} {title}".rstrip(), self.models]
         for n in range(len(self.head)):
             if self.is_mos[n]:
-                lines.append(f"{self.head[n]}{w[n]:.9g}u{self.mid[n]}{dv[n]:.9g}")
+                well = f" sc={sc[n]:.6g}u" if self.wpe else ""
+                lines.append(f"{self.head[n]}{w[n]:.9g}u{self.mid[n]}{dv[n]:.9g}{well}")
             else:
                 lines.append(self.head[n])
         full = self.mode == "full"
@@ -116,13 +127,16 @@ class NetlistTemplate:
         pins = [(f"RW{name} {pin} {hub} ", f"CW{name} {pin} 0 ") for name, pin, hub in self.pin_lines]
         tail = [ln.encode() for ln in (*self.bench.lines, self.nodeset, ".end") if ln.strip()]
         full = self.mode == "full"
+        wpe = self.wpe
         banner = f"* placeq post-layout netlist: {self.design} "
 
         def lines(values: LayoutValues, i: int, title: str = "") -> list[bytes]:
             w, dv, r = values.w[i].tolist(), values.delvto[i].tolist(), values.r[i].tolist()
+            sc = values.sc[i].tolist()
             out = [(banner + title).rstrip().encode(), *models, *head]
             for n, h, m in mos:
-                out[1 + len(models) + n] = f"{h}{w[n]:.9g}u{m}{dv[n]:.9g}".encode()
+                well = f" sc={sc[n]:.6g}u" if wpe else ""
+                out[1 + len(models) + n] = f"{h}{w[n]:.9g}u{m}{dv[n]:.9g}{well}".encode()
             if full:
                 c = values.c[i].tolist()
                 for q, (rp, cp) in enumerate(pins):
@@ -171,6 +185,8 @@ def build_template(circuit: Circuit, batch: PlacementBatch, tech: Tech, mode: Mo
     batch_pin = {(int(d), t): k for k, (d, t) in enumerate(zip(batch.pin_device, batch.pin_terminal, strict=True))}
     head: list[str] = []
     mid: list[str] = []
+    sa, sb, sd = diffusion()
+    stress = f" sa={sa!r}u sb={sb!r}u sd={sd!r}u" if tech.on("lod") else ""
     pin_lines: list[tuple[str, str, str]] = []
     per_net: dict[int, list[int]] = {}
     source: list[int] = []
@@ -196,7 +212,7 @@ def build_template(circuit: Circuit, batch: PlacementBatch, tech: Tech, mode: Mo
         if dev.kind in _MOS:
             model = "nch" if dev.kind is DeviceKind.NMOS else "pch"
             head.append(f"M{n}_{dev.name} {t['D']} {t['G']} {t['S']} {t['B']} {model} W=")
-            mid.append(f" L={dev.l!r}u nf={dev.nf} m={dev.m} delvto=")
+            mid.append(f" L={dev.l!r}u nf={dev.nf} m={dev.m}{stress} delvto=")
         elif dev.kind is DeviceKind.CAP:
             head.append(f"C{n}_{dev.name} {t['PLUS']} {t['MINUS']} {dev.value or 100e-15!r}")
             mid.append("")
@@ -209,6 +225,7 @@ def build_template(circuit: Circuit, batch: PlacementBatch, tech: Tech, mode: Mo
         design=circuit.name, mode=mode, models=tech.model_cards().strip(), head=tuple(head), mid=tuple(mid),
         is_mos=tuple(d.kind in _MOS for d in circuit.devices), pin_lines=tuple(pin_lines), bench=bench,
         hubs=tuple(node[n] for n in nets), widths=tuple(d.w or 0.0 for d in circuit.devices), via_r=tech.via_r,
+        wpe=tech.on("wpe"),
     )
     routing = _Routing(
         nets=tuple((k, tuple(qs)) for k, qs in per_net.items()),
@@ -218,29 +235,44 @@ def build_template(circuit: Circuit, batch: PlacementBatch, tech: Tech, mode: Mo
     return template, routing
 
 
-def layout_values(circuit: Circuit, batch: PlacementBatch, routing: _Routing, tech: Tech) -> LayoutValues:
-    """All placements' numbers at once: (B, Q) branch R and C of the emitted pins, (B, N) delvto and W."""
+def layout_values(circuit: Circuit, batch: PlacementBatch, routing: _Routing, tech: Tech,
+                  g_vth: tuple[float, float] = (0.0, 0.0), g_beta: tuple[float, float] = (0.0, 0.0)) -> LayoutValues:
+    """All placements' numbers at once: (B, Q) branch R and C of the emitted pins, (B, N) delvto, W and sc, for
+    the process gradient (g_vth in V/um, g_beta in 1/um; see `Tech.gradient_vectors`)."""
     boxes = batch.boxes  # (B, N, 4)
-    centre = boxes[..., :2] + 0.5 * boxes[..., 2:]  # (B, N, 2)
-    pin_centre = 0.5 * (batch.pin_boxes[..., :2] + batch.pin_boxes[..., 2:])  # (B, P, 2)
-    src = routing.pin_source
-    points = np.where((src >= 0)[None, :, None], pin_centre[:, np.maximum(src, 0)], centre[:, routing.pin_device])
-    b, q = boxes.shape[0], len(src)
+    b, q = boxes.shape[0], len(routing.pin_source)
     r, c = np.zeros((b, q)), np.zeros((b, q))
-    for net, qs in routing.nets:
-        idx = np.array(qs)
-        scale = tech.supply_r_scale if routing.supply[net] else 1.0
-        r[:, idx], c[:, idx] = branch_rc(points[:, idx], tech.wire_r_per_um, tech.wire_c_per_um, tech.via_r, scale)
-    is_mos = np.array([d.kind in _MOS for d in circuit.devices])
-    shifts = device_shifts(boxes, is_mos, tech)
-    sign = np.array([-1.0 if d.kind is DeviceKind.PMOS else 1.0 for d in circuit.devices])
+    wire_r, wire_c = (tech.wire_r_per_um, tech.wire_c_per_um) if tech.on("wires") else (0.0, 0.0)
+    if wire_r or wire_c:
+        centre = boxes[..., :2] + 0.5 * boxes[..., 2:]  # (B, N, 2)
+        pin_centre = 0.5 * (batch.pin_boxes[..., :2] + batch.pin_boxes[..., 2:])  # (B, P, 2)
+        src = routing.pin_source
+        points = np.where((src >= 0)[None, :, None], pin_centre[:, np.maximum(src, 0)], centre[:, routing.pin_device])
+        for net, qs in routing.nets:
+            idx = np.array(qs)
+            scale = tech.supply_r_scale if routing.supply[net] else 1.0
+            r[:, idx], c[:, idx] = branch_rc(points[:, idx], wire_r, wire_c, tech.via_r, scale)
+    else:  # no wires: every branch is its via (as `branch_rc` with zero wire gives)
+        for net, qs in routing.nets:
+            r[:, np.array(qs)] = tech.via_r * (tech.supply_r_scale if routing.supply[net] else 1.0)
+    kinds = [d.kind for d in circuit.devices]
+    is_mos = np.array([k in _MOS for k in kinds])
+    dvth, beta = gradient(boxes, g_vth, g_beta)
+    dvth, beta = np.where(is_mos[None, :], dvth, 0.0), np.where(is_mos[None, :], beta, 1.0)
+    if tech.on("wpe"):
+        sc = well_distance(boxes, np.array([k is DeviceKind.PMOS for k in kinds]),
+                           np.array([k is DeviceKind.NMOS for k in kinds]), tech.nwell_enclosure_um,
+                           tech.nwell_space_um, tech.sc_floor_um)
+    else:
+        sc = np.zeros(boxes.shape[:2])
+    sign = np.array([-1.0 if k is DeviceKind.PMOS else 1.0 for k in kinds])
     width = np.array([d.w if d.w is not None else 0.0 for d in circuit.devices])
-    return LayoutValues(r=r[:, routing.emit], c=c[:, routing.emit], delvto=shifts.dvth * sign[None, :],
-                        w=width[None, :] * shifts.beta)
+    return LayoutValues(r=r[:, routing.emit], c=c[:, routing.emit], delvto=dvth * sign[None, :],
+                        w=width[None, :] * beta, sc=sc)
 
 
 def nominal_values(template: NetlistTemplate) -> LayoutValues:
     """Schematic numbers (vias only, no wires, no shifts) for the one-off nominal operating point."""
     q, n = len(template.pin_lines), len(template.head)
     return LayoutValues(r=np.full((1, q), max(template.via_r, 1e-3)), c=np.zeros((1, q)), delvto=np.zeros((1, n)),
-                        w=np.array(template.widths, dtype=np.float64)[None, :])
+                        w=np.array(template.widths, dtype=np.float64)[None, :], sc=np.full((1, n), FAR_UM))

@@ -86,6 +86,7 @@ class SimResult:
     cm_gain: float
     ok: bool
     reason: str = ""
+    cm: complex = complex(math.nan, math.nan)  # the 10 Hz common-mode-to-output gain itself (|cm| = cm_gain)
 
 
 class _VectorInfo(ctypes.Structure):
@@ -228,7 +229,7 @@ class SharedSpice:
                 out = self._vector(probe.pos) - (self._vector(probe.neg) if probe.differential else 0)
                 cm_gain = abs(out)
             reason = _check(offset, cm_gain, volts, probe)
-            return SimResult(offset, cm_gain, not reason, reason)
+            return SimResult(offset, cm_gain, not reason, reason, out if probe.ac else complex(math.nan, math.nan))
         except KeyError as exc:
             return SimResult(math.nan, math.nan, False, f"vector {exc.args[0]!r} missing after the analysis")
         finally:
@@ -276,13 +277,15 @@ def batch_run(
             path = Path(tmp) / f"c{i}.cir"
             path.write_text(text if text.rstrip().endswith(".end") else text + "\n.end\n")
             vos = f"v({probe.pos}) - v({probe.neg})"
-            cm = f"v({probe.pos}) - v({probe.neg})" if diff else f"v({probe.pos})"
+            cm_expr = f"v({probe.pos}) - v({probe.neg})" if diff else f"v({probe.pos})"
             checks = " ".join(f"v({n})" for n in probe.watched)
             control += [
                 f"echo id{i}", f"source {path}", "op", f"let vos{i} = {vos}", f"print vos{i}",
                 f"print {checks}",
             ]
-            control += [AC_COMMAND, f"let cmr{i} = mag({cm})", f"print cmr{i}"] if probe.ac else []
+            if probe.ac:
+                control += [AC_COMMAND, f"let cmr{i} = real({cm_expr})", f"let cmi{i} = imag({cm_expr})",
+                            f"print cmr{i} cmi{i}"]
             control += ["remcirc", "destroy all"]
         control += ["quit", ".endc", ".end"]
         deck = Path(tmp) / "batch.cir"
@@ -301,13 +304,15 @@ def batch_run(
         values = {k.lower(): v for k, v in _VALUE.findall(found[i])}
         try:
             offset = float(values[f"vos{i}"])
-            cm_gain = float(values[f"cmr{i}"]) if probe.ac else math.nan
+            cm = complex(float(values[f"cmr{i}"]), float(values[f"cmi{i}"])) if probe.ac else complex(math.nan,
+                                                                                                          math.nan)
             volts = {n: float(values[f"v({n})"]) for n in probe.watched}
         except (KeyError, ValueError):
             results.append(SimResult(math.nan, math.nan, False, "ngspice -b: analysis failed or was skipped"))
             continue
+        cm_gain = abs(cm) if probe.ac else math.nan
         reason = _check(offset, cm_gain, volts, probe)
-        results.append(SimResult(offset, cm_gain, not reason, reason))
+        results.append(SimResult(offset, cm_gain, not reason, reason, cm))
     return results
 
 

@@ -68,7 +68,9 @@ def testbench_lines(tb: Testbench, node: dict[str, str], temperature_c: float) -
 
 
 def control_block(pos: str, neg: str, differential: bool) -> str:
-    """A `.control` block for running a written netlist by hand: `ngspice -b file.cir` prints both labels."""
+    """A `.control` block for running a written netlist by hand: `ngspice -b file.cir` prints both labels of
+    that one simulation, and the complex common-mode gain (cm_re, cm_im) that the rms gradient label combines
+    over a placement's three netlists (`simulate.label.combine_gradients`)."""
     cm = f"v({pos}) - v({neg})" if differential else f"v({pos})"
     return "\n".join([
         ".control",
@@ -79,6 +81,9 @@ def control_block(pos: str, neg: str, differential: bool) -> str:
         "ac lin 1 10 10",
         f"let cmrr_db = -20 * log10(mag({cm}))",
         "print cmrr_db",
+        f"let cm_re = real({cm})",
+        f"let cm_im = imag({cm})",
+        "print cm_re cm_im",
         ".endc",
     ])
 

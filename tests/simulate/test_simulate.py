@@ -14,13 +14,12 @@ from placeq.domain import Circuit
 from placeq.footprint import footprint
 from simulate.label import LabelCache, label_batch, netlist_path, simulate_values
 from simulate.netlist import LayoutValues, build_template, layout_values, nominal_values
-from simulate.ngspice import batch_run
 from simulate.techfile import Tech, load_tech
 
 pytestmark = pytest.mark.ngspice
 
-# only the effect under test: no gradient, no well proximity, no spacing shift
-QUIET = dict(vth_grad_x=0.0, vth_grad_y=0.0, beta_grad_x=0.0, beta_grad_y=0.0, wpe_dvth=0.0, spacing_dvth=0.0)
+# only the effect under test: wires, no gradient, no well proximity, no stress
+QUIET = dict(effects=("wires",))
 
 
 def row_batch(circuit: Circuit, row_um: float = 60.0) -> PlacementBatch:
@@ -60,8 +59,10 @@ def moved(batch: PlacementBatch, moves: dict[str, tuple[float, float]]) -> Place
 
 
 def offset_of(circuit: Circuit, batch: PlacementBatch, tech: Tech) -> float:
+    """The signed offset of one placement under the technology's (first) gradient vector."""
     template, routing = build_template(circuit, batch, tech)
-    (res,) = simulate_values(template, layout_values(circuit, batch, routing, tech), ac=False)
+    g_vth, g_beta = tech.gradient_vectors()[0]
+    (res,) = simulate_values(template, layout_values(circuit, batch, routing, tech, g_vth, g_beta), ac=False)
     assert res.ok, res.reason
     return res.offset
 
@@ -85,7 +86,8 @@ def test_input_pair_vth_mismatch_of_5mv_gives_5mv_offset() -> None:
 
 def test_common_centroid_cancels_the_gradient() -> None:
     circuit = load_design("ota3")
-    tech = dataclasses.replace(load_tech(), **{**QUIET, "vth_grad_x": 100e-6, "wire_r_per_um": 0.0})
+    tech = dataclasses.replace(load_tech(), effects=("gradient",), gradient_label="fixed", vth_grad=100e-6,
+                               beta_grad=0.0)
     # the loads stacked on one x in both variants, so only the input pair's arrangement differs
     base = moved(row_batch(circuit), {"M3": (10.0, 130.0), "M4": (10.0, 150.0)})
     w = base.boxes[0, 0, 2]
@@ -129,10 +131,11 @@ def test_unusable_placement_is_recorded_as_failed_with_reason(tmp_path: Path) ->
     circuit = load_design("ota3")
     batch = row_batch(circuit)
     two = dataclasses.replace(batch, boxes=np.repeat(batch.boxes, 2, 0), pin_boxes=np.repeat(batch.pin_boxes, 2, 0))
-    wild = dataclasses.replace(load_tech(), vth_grad_x=0.05)  # 50 mV/um: the amplifier rails
+    wild = dataclasses.replace(load_tech(), vth_grad=0.05)  # 50 mV/um: the amplifier rails
     table = label_batch(circuit, two, tech=wild)
     assert table.status.tolist() == ["failed", "failed"]
     assert "linear region" in table.reason[0] and np.isnan(table.value).all()
+    assert "(simulation with gradient along x)" in table.reason[0]  # which of the three runs failed
     ok = label_batch(circuit, two)
     assert ok.status.tolist() == ["ok", "ok"] and ok.reason == ("", "")
 
@@ -145,7 +148,7 @@ def test_cache_hit_returns_the_same_labels_without_simulating(tmp_path: Path) ->
     second = label_batch(circuit, batch, cache=cache)
     assert first.simulated == 1 and second.simulated == 0
     assert second.value.tolist() == first.value.tolist() and second.key == first.key
-    other = label_batch(circuit, batch, cache=cache, tech=dataclasses.replace(load_tech(), vth_grad_x=41e-6))
+    other = label_batch(circuit, batch, cache=cache, tech=dataclasses.replace(load_tech(), vth_grad=41e-6))
     assert other.simulated == 1  # another technology is another key
     assert first.metric == "cmrr" and 40 < first.value[0] < 300
 
@@ -158,14 +161,12 @@ def test_dc_netlist_equals_full_netlist_and_batch_backend_agrees(tmp_path: Path)
     assert full.offset[0] == pytest.approx(dc.offset[0], rel=1e-6, abs=1e-9)
     assert full.cmrr_db[0] == pytest.approx(dc.cmrr_db[0], abs=0.01)
     written = (tmp_path / "ota3_000000.cir").read_text()
-    assert "CW" in written and ".control" in written
-    tech = load_tech()
-    template, routing = build_template(circuit, batch, tech)
-    values = layout_values(circuit, batch, routing, tech)
-    from simulate.label import _probe
-
-    (res,) = batch_run([template.render(values, 0)], _probe(template, True))
-    assert res.ok and res.offset == pytest.approx(dc.offset[0], abs=0.5e-6)  # print: 6 digits, no nodeset
+    assert "CW" in written and ".control" in written and " sc=" in written and " sa=" in written
+    assert {p.name for p in tmp_path.iterdir()} == {"ota3_000000.cir", "ota3_000000_gx.cir", "ota3_000000_gy.cir"}
+    batch_backend = label_batch(circuit, batch, measure="both", backend="batch")  # ngspice -b, no nodeset
+    assert batch_backend.ok[0]
+    assert batch_backend.offset[0] == pytest.approx(dc.offset[0], abs=0.5e-6)  # print: 6 digits
+    assert batch_backend.cmrr_db[0] == pytest.approx(dc.cmrr_db[0], abs=0.05)
 
 
 def test_two_jobs_give_the_same_labels_as_one() -> None:

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from placeq.errors import InputError
-from simulate.lde import edge_distance, gradient, neighbour_gap
+from simulate.lde import active_areas, gradient, well_distance
 from simulate.parasitics import branch_rc, spanning_tree
 from simulate.techfile import Tech, load_tech
 
@@ -69,34 +69,91 @@ def test_branch_rc_uses_per_um_values() -> None:
     np.testing.assert_allclose(c[0], [1e-15, 0.0, 5e-16])
 
 
-def test_device_effects_match_loops() -> None:
+def slow_well_distance(act: np.ndarray, pmos: list[int], enc: float, space: float, floor: float) -> list[float]:
+    """One placement on a 0.01 um raster: n-wells painted (merged across gaps < space), distance by brute force."""
+    step = 0.01
+    wells = [(act[p, 0] - enc, act[p, 1] - enc, act[p, 2] + enc, act[p, 3] + enc) for p in pmos]
+    lo = np.min([w[:2] for w in wells], axis=0) - 5
+    hi = np.max([w[2:] for w in wells], axis=0) + 5
+    xs = np.arange(lo[0], hi[0], step) + step / 2
+    ys = np.arange(lo[1], hi[1], step) + step / 2
+    grid = np.zeros((len(ys), len(xs)), dtype=bool)
+    h = space / 2
+    for x0, y0, x1, y1 in wells:  # grown by half the spacing (joins gaps < space), shrunk back below
+        grid |= (xs[None, :] >= x0 - h) & (xs[None, :] <= x1 + h) & (ys[:, None] >= y0 - h) & (ys[:, None] <= y1 + h)
+    out = []
+    for n in range(len(act)):
+        x0, y0, x1, y1 = act[n]
+        cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
+        if n in pmos:  # along the centre lines until the (grown) well ends, minus the growth
+            row, col = grid[np.abs(ys - cy).argmin()], grid[:, np.abs(xs - cx).argmin()]
+            def run(line: np.ndarray, coords: np.ndarray, start: float, sign: int) -> float:
+                i = np.abs(coords - start).argmin()
+                while 0 <= i + sign < len(line) and line[i + sign]:
+                    i += sign
+                return abs(coords[i] - start) + step / 2 - h
+            d = min(run(row, xs, x1, 1), run(row, xs, x0, -1), run(col, ys, y1, 1), run(col, ys, y0, -1))
+        else:
+            d = min(float(np.hypot(max(w[0] - x1, x0 - w[2], 0), max(w[1] - y1, y0 - w[3], 0))) for w in wells)
+        out.append(max(d, floor))
+    return out
+
+
+def test_gradient_and_well_distance_match_references() -> None:
     rng = np.random.default_rng(1)
-    boxes = np.concatenate([rng.random((5, 6, 2)) * 40, 1 + rng.random((5, 6, 2)) * 5], axis=-1)
-    tech = Tech()
-    dvth, beta = gradient(boxes, tech)
-    edge, gap = edge_distance(boxes), neighbour_gap(boxes)
-    for b in range(5):
+    boxes = np.concatenate([rng.random((4, 6, 2)) * 12, 1 + rng.random((4, 6, 2)) * 3], axis=-1)
+    dvth, beta = gradient(boxes, (3e-6, -2e-6), (1e-6, 5e-7))
+    is_p = np.array([True, True, True, False, False, False])
+    sc = well_distance(boxes, is_p, ~is_p, 0.2, 0.4, 0.05)
+    act = active_areas(boxes)
+    for b in range(4):
         x0, y0 = boxes[b, :, 0].min(), boxes[b, :, 1].min()
         x1, y1 = (boxes[b, :, 0] + boxes[b, :, 2]).max(), (boxes[b, :, 1] + boxes[b, :, 3]).max()
         for n in range(6):
             x, y, w, h = boxes[b, n]
             cx, cy = x + w / 2 - (x0 + x1) / 2, y + h / 2 - (y0 + y1) / 2
-            assert dvth[b, n] == pytest.approx(tech.vth_grad_x * cx + tech.vth_grad_y * cy)
-            assert beta[b, n] == pytest.approx(1 + tech.beta_grad_x * cx + tech.beta_grad_y * cy)
-            assert edge[b, n] == pytest.approx(min(x - x0, y - y0, x1 - x - w, y1 - y - h))
-            gaps = [max(boxes[b, m, 0] - x - w, x - boxes[b, m, 0] - boxes[b, m, 2],
-                        boxes[b, m, 1] - y - h, y - boxes[b, m, 1] - boxes[b, m, 3], 0.0) for m in range(6) if m != n]
-            assert gap[b, n] == pytest.approx(min(gaps))
+            assert dvth[b, n] == pytest.approx(3e-6 * cx - 2e-6 * cy)
+            assert beta[b, n] == pytest.approx(1 + 1e-6 * cx + 5e-7 * cy)
+        # overlapping random boxes make odd wells; the raster reference agrees within its step
+        np.testing.assert_allclose(sc[b], slow_well_distance(act[b], [0, 1, 2], 0.2, 0.4, 0.05), atol=0.03)
+
+
+def test_well_distance_of_pmos_in_one_well_and_an_nmos_beside_it() -> None:
+    """PMOS closer than the well spacing share one merged well: one in the middle of a 3 x 3 block is far from
+    the well's edge (1.6 um, to the block's top and bottom), the others sit at the enclosure; an NMOS 0.9 um
+    right of the block's last active is 0.9 - 0.2 from the well."""
+    boxes = [[2.4 * i, 1.4 * j, 2.2, 1.2] for j in range(3) for i in range(3)]  # actives 0.4 um apart
+    boxes.append([7.8, 0.0, 2.2, 1.2])  # NMOS: active from 7.9, the block's last active ends at 6.9
+    is_p = np.array([True] * 9 + [False])
+    sc = well_distance(np.array([boxes]), is_p, ~is_p, enclosure_um=0.2, space_um=0.2, floor_um=0.05)[0]
+    assert sc[4] == pytest.approx(1.6)
+    assert np.delete(sc[:9], 4).tolist() == pytest.approx([0.2] * 8)
+    assert sc[9] == pytest.approx(1.0 - 0.2)
+    apart = np.array([boxes])
+    apart[0, [3, 5], 0] += np.array([-0.4, 0.4])  # side neighbours 0.4 um further: wells 0.4 apart, not merged
+    sc2 = well_distance(apart, is_p, ~is_p, enclosure_um=0.2, space_um=0.2, floor_um=0.05)[0]
+    assert sc2[4] == pytest.approx(0.2)  # its own well now ends 0.2 um beside it
+    merged = well_distance(apart, is_p, ~is_p, enclosure_um=0.2, space_um=0.5, floor_um=0.05)[0]
+    assert merged[4] == pytest.approx(1.6)  # unless the spacing rule merges wells 0.4 apart
 
 
 def test_tech_file_overrides_and_rejects_unknown_keys(tmp_path: Path) -> None:
     path = tmp_path / "t.json"
-    path.write_text(json.dumps({"vth_grad_x": 1e-4}))
+    path.write_text(json.dumps({"vth_grad": 1e-4}))
     tech = load_tech(path)
-    assert tech.vth_grad_x == 1e-4 and tech.wire_r_per_um == load_tech().wire_r_per_um
+    assert tech.vth_grad == 1e-4 and tech.wire_r_per_um == load_tech().wire_r_per_um
     assert tech.content_hash() != load_tech().content_hash()
     path.write_text(json.dumps({"vth_gradx": 1e-4}))
     with pytest.raises(InputError, match="vth_gradx"):
+        load_tech(path)
+    path.write_text(json.dumps({"vth_grad_x": 1e-4}))  # a key of the old technology file: says what replaced it
+    with pytest.raises(InputError, match="vth_grad_x.*replaced by vth_grad"):
+        load_tech(path)
+    path.write_text(json.dumps({"effects": ["gradient", "stress"]}))
+    with pytest.raises(InputError, match="stress"):
+        load_tech(path)
+    path.write_text(json.dumps({"gradient_label": "worst"}))
+    with pytest.raises(InputError, match="gradient_label"):
         load_tech(path)
     path.write_text(json.dumps({"wire_r_per_um": -1}))
     with pytest.raises(InputError, match="wire_r_per_um"):
@@ -123,8 +180,17 @@ def test_simulate_command_writes_labels_and_netlists(tmp_path: Path) -> None:
     header, row = out.read_text().splitlines()
     assert header.startswith("index,value,offset_v,cmrr_db,status,reason,label_source")
     assert ",ok,," in row and "ngspice-bsim4" in row
-    netlist = tmp_path / "nets" / "ota4_000000.cir"
-    by_hand = subprocess.run(["ngspice", "-b", str(netlist)], capture_output=True, text=True, check=False,
-                             env={"HOME": str(tmp_path), "PATH": "/usr/bin:/bin"})
-    cmrr = float(by_hand.stdout.split("cmrr_db = ")[1].split()[0])
+    # the label is the rms over gradient directions of the placement's three netlists, each runnable by hand
+    gains, offsets = [], []
+    for suffix in ("", "_gx", "_gy"):
+        netlist = tmp_path / "nets" / f"ota4_000000{suffix}.cir"
+        by_hand = subprocess.run(["ngspice", "-b", str(netlist)], capture_output=True, text=True, check=False,
+                                 env={"HOME": str(tmp_path), "PATH": "/usr/bin:/bin"}).stdout
+        gains.append(complex(float(by_hand.split("cm_re = ")[1].split()[0]),
+                             float(by_hand.split("cm_im = ")[1].split()[0])))
+        offsets.append(float(by_hand.split("offset_v = ")[1].split()[0]))
+    g0, gx, gy = gains
+    cmrr = -20 * np.log10(np.sqrt(abs(g0) ** 2 + abs(gx - g0) ** 2 + abs(gy - g0) ** 2))
     assert cmrr == pytest.approx(float(row.split(",")[3]), abs=0.01)
+    o0, ox, oy = offsets
+    assert np.sqrt(o0**2 + (ox - o0) ** 2 + (oy - o0) ** 2) == pytest.approx(float(row.split(",")[2]), rel=1e-3)
