@@ -110,8 +110,8 @@ def run(args: argparse.Namespace) -> int:
         Circuit.model_validate(circuit.model_dump())  # the written file must read back
         target.write_text(circuit.model_dump_json(indent=2) + "\n", encoding="utf-8")
         changed = ", ".join(f"{k} {old:g} -> {new:g}" for k, (old, new) in fix.changed.items()) or "nothing changed"
-        fixed_note = (f"--fix-bias: {changed}; smallest margin {fix.margin_before:.3f} -> {fix.margin_after:.3f} V; "
-                      f"written to {target}")
+        fixed_note = (f"--fix-bias: {changed}; smallest signal-path margin {fix.margin_before:.3f} -> "
+                      f"{fix.margin_after:.3f} V; written to {target}")
     report = check_design(circuit, tech)
     notes = [*notes, *([fixed_note] if fixed_note else [])]
     if args.json:

@@ -202,7 +202,8 @@ CURRENT_SCALES = tuple(4 ** (k / 8) for k in range(-8, 9))
 
 @dataclass(frozen=True)
 class BiasFix:
-    """What `--fix-bias` found: the new bias values and the smallest signal-path margin before and after."""
+    """What `--fix-bias` found: the new bias values and the smallest signal-path margin before and after (-inf: no
+    usable operating point)."""
 
     testbench: Testbench
     margin_before: float
@@ -210,13 +211,35 @@ class BiasFix:
     changed: dict[str, tuple[float, float]]  # port -> (old, new)
 
 
-def _score(circuit: Circuit, op: OperatingPoint) -> float:
-    """Smallest saturation margin of any MOSFET (V); -inf when the op is not a usable one. Every MOSFET, not just
-    the signal path: a CMFB or bias device pushed into triode would move the output common mode instead."""
+# --fix-bias first raises the smallest signal-path margin to this, then the smallest margin of any MOSFET
+FIX_TARGET_V = 2 * MIN_MARGIN_V
+_UNUSABLE = (-math.inf, -math.inf)
+
+
+def _score(path: set[str], op: OperatingPoint) -> tuple[float, float]:
+    """What --fix-bias maximizes, compared as a pair: the smallest signal-path margin up to `FIX_TARGET_V`, then the
+    smallest margin of any MOSFET (a CMFB or bias device pushed into triode would move the output common mode
+    instead). The signal path comes first: a bias device that sits in triode whatever the ports do (a diode stack's
+    bottom device) must not steer the sweep away from the devices the labels need. (-inf, -inf) when the op is not
+    a usable one (no convergence, a NaN, a gain below `MIN_GAIN_DB` or of the wrong sign)."""
     if not op.converged or op.nonfinite or not op.gain >= 10 ** (MIN_GAIN_DB / 20):
-        return -math.inf
+        return _UNUSABLE
     margins = [d.margin for d in op.devices]
-    return min(margins, default=-math.inf) if all(math.isfinite(m) for m in margins) else -math.inf
+    if not margins or not all(math.isfinite(m) for m in margins):
+        return _UNUSABLE
+    signal = [d.margin for d in op.devices if d.name in path] or margins
+    return min(min(signal), FIX_TARGET_V), min(margins)
+
+
+def _better(a: tuple[float, float], b: tuple[float, float], tol: float = 1e-4) -> bool:
+    return a[0] > b[0] + tol or (abs(a[0] - b[0]) <= tol and a[1] > b[1] + tol)
+
+
+def _signal_margin(path: set[str], op: OperatingPoint) -> float:
+    """The smallest signal-path margin (V) of a usable op, else -inf: what `BiasFix` reports."""
+    if _score(path, op) == _UNUSABLE:
+        return -math.inf
+    return min([d.margin for d in op.devices if d.name in path] or [d.margin for d in op.devices])
 
 
 CM_SOURCE = "vcm"  # the testbench's input common-mode source (simulate.testbench)
@@ -224,7 +247,8 @@ CM_SOURCE = "vcm"  # the testbench's input common-mode source (simulate.testbenc
 
 def fix_bias(circuit: Circuit, tech: Tech | None = None, *, common_mode: bool = False) -> BiasFix:
     """Sweep each given bias port (coordinate by coordinate, `SWEEP_PASSES` times) to the value that maximizes the
-    smallest saturation margin of any MOSFET; the other ports stay where they are while one moves.
+    smallest signal-path saturation margin (up to `FIX_TARGET_V`, then the smallest margin of any MOSFET: `_score`);
+    the other ports stay where they are while one moves.
 
     The testbench's own bias_voltages and bias_currents move; supplies never do (the designer's operating
     conditions), and the input common mode only with `common_mode` (a drafted testbench's mid-supply guess, not a
@@ -244,8 +268,10 @@ def fix_bias(circuit: Circuit, tech: Tech | None = None, *, common_mode: bool = 
     if common_mode:
         values[CM_SOURCE] = tb.common_mode
     given = dict(values)
+    path = signal_path(circuit)
     (first,) = run_deck(deck, [values])
-    before = best = _score(circuit, first)
+    best = _score(path, first)
+    before = _signal_margin(path, first)
     for _ in range(SWEEP_PASSES):
         for source in list(values):
             if source.startswith("vbias_") or source == CM_SOURCE:
@@ -255,8 +281,8 @@ def fix_bias(circuit: Circuit, tech: Tech | None = None, *, common_mode: bool = 
                 candidates = [given[source] * s for s in CURRENT_SCALES]
             variants: list[Variant] = [{**values, source: c} for c in candidates]
             for c, op in zip(candidates, run_deck(deck, variants), strict=True):
-                score = _score(circuit, op)
-                if score > best + 1e-4:
+                score = _score(path, op)
+                if _better(score, best):
                     best, values[source] = score, c
     port = {f"vbias_{node[n]}": n for n in tb.bias_voltages} | {f"ibias_{node[n]}": n for n in tb.bias_currents}
     new_v = {n: float(f"{values[f'vbias_{node[n]}']:.4g}") for n in tb.bias_voltages}
@@ -272,4 +298,4 @@ def fix_bias(circuit: Circuit, tech: Tech | None = None, *, common_mode: bool = 
     if common_mode:
         rounded[CM_SOURCE] = cm
     (last,) = run_deck(deck, [rounded])
-    return BiasFix(testbench=fixed, margin_before=before, margin_after=_score(circuit, last), changed=changed)
+    return BiasFix(testbench=fixed, margin_before=before, margin_after=_signal_margin(path, last), changed=changed)

@@ -64,7 +64,9 @@ def test_fix_bias_writes_the_swept_values_back(tmp_path: Path, capsys: pytest.Ca
     assert "not saturated" in capsys.readouterr().out
     assert main(["check", "--design", str(path), "--fix-bias"]) == 0
     out = capsys.readouterr().out
-    assert out.startswith("--fix-bias: VBN 6e-05 -> ") and f"written to {path}" in out
+    first = out.splitlines()[0]
+    assert first.startswith("--fix-bias: ") and "VBN 6e-05 -> " in first and f"written to {path}" in first
+    assert "smallest signal-path margin -0.0" in first
     fixed = Circuit.model_validate_json(path.read_text())
     assert fixed.testbench is not None and fixed.testbench.bias_currents["VBN"] < 6e-5
     assert main(["check", "--design", str(path)]) == 0
