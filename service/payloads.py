@@ -68,7 +68,8 @@ def columns_job(
     boxes = batch.boxes.reshape(n, -1)
     pins = batch.pin_boxes.reshape(n, -1)
     parts = [
-        (a, min(a + part, n), json.dumps({"boxes": boxes[a : a + part].tolist(), "pin_boxes": pins[a : a + part].tolist()}))
+        (a, min(a + part, n), json.dumps({"boxes": boxes[a : a + part].tolist(),
+                                          "pin_boxes": pins[a : a + part].tolist()}))
         for a in range(0, n, part)
     ]
     digest = hashlib.sha256()
