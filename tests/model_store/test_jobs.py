@@ -138,3 +138,23 @@ def test_purge_removes_only_old_finished_jobs(store: ModelStore) -> None:
     assert store.purge_jobs(finished) == 0  # strictly before
     assert store.purge_jobs(finished + timedelta(seconds=1)) == 1
     assert [j.id for j in store.list_jobs()] == [queued.id]
+
+
+def test_job_parts_are_read_by_range_and_go_with_their_job(store: ModelStore) -> None:
+    """A job's parts: written with its row, read back only where they overlap the range asked, deleted with it."""
+    parts = [(0, 3, '{"n": [0, 1, 2]}'), (3, 6, '{"n": [3, 4, 5]}'), (6, 7, '{"n": [6]}')]
+    job = store.create_job("label", "ota1", {"count": 7}, parts=parts)
+    assert store.job_parts(job.id, 0, 7) == parts
+    assert store.job_parts(job.id, 2, 4) == parts[:2]
+    assert store.job_parts(job.id, 6, 7) == parts[2:]
+    assert store.create_job("label", "ota1", {}, parts=[]).id  # no parts: an ordinary job
+    with pytest.raises(JobNotFound):
+        store.job_parts("0" * 32, 0, 1)
+    with pytest.raises(InputError, match="parts"):
+        store.create_job("label", "ota1", {}, parts=[(3, 3, "{}")])
+    store.claim_job(job.id, worker="w")
+    finished = store.finish(job.id, {"n": 7}).finished_at
+    assert finished is not None
+    assert store.purge_jobs(finished + timedelta(seconds=1)) == 1
+    with pytest.raises(JobNotFound):
+        store.job_parts(job.id, 0, 7)  # the parts went with the row (ON DELETE CASCADE)
