@@ -23,6 +23,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "draw",
     "place",
     "check",
+    "generate",
     "simulate",
     "training",
     "report",
