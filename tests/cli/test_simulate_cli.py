@@ -31,7 +31,8 @@ def test_every_placement_failing_exits_2_with_the_reason(tmp_path: Path) -> None
     )
     assert done.returncode == 2, done.stderr
     assert json.loads(done.stdout)["failed"] == 3
-    assert "all 3 placements failed to simulate: ngspice -b produced no output (rc 0) (simulation with no gradient) (x3)" in done.stderr
+    reason = "ngspice -b produced no output (rc 0) (simulation with no gradient)"
+    assert f"all 3 placements failed to simulate: {reason} (x3)" in done.stderr
     assert "--tech" in done.stderr and "Traceback" not in done.stderr
     assert pq.read_table(out).column("status").to_pylist() == ["failed"] * 3
 
