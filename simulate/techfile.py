@@ -78,8 +78,9 @@ class Tech:
                                           "rule 2.3, 6 lambda, at lambda = 0.033 um.")
     nwell_space_um: float = _key(0.2, "N-wells closer than this are drawn as one well (um): SCMOS deep rule "
                                       "1.3, wells at the same potential, 6 lambda.")
-    sc_floor_um: float = _key(0.2, "Smallest `sc` passed to BSIM4 (um): the active-to-well-edge rule (6 "
-                                   "lambda); a closer NMOS would be moved by DRC to this distance.")
+    sc_floor_um: float = _key(0.5, "Smallest `sc` passed to BSIM4 (um). BSIM4's SCA grows as 1 / sc; the "
+                                   "published near-edge shifts (20-50 mV) are the largest we let it give, which "
+                                   "the cards reach at 0.5 um.")
     effects: tuple[str, ...] = _key(EFFECTS, "Layout effects that are on (any of gradient, wpe, lod, wires).")
     model_file: str = _key("models/bsim4.lib", "BSIM4 model cards (nch, pch) with WPE and stress coefficients; "
                                                "relative to the tech file.")
