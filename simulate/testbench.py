@@ -118,9 +118,10 @@ def loop_gain_lines(tb: Testbench, node: dict[str, str], temperature_c: float) -
         ]
     else:
         out = node[tb.outputs[0]]
-        feedback = [
+        feedback = [  # a buffer first: the low-pass's 1 GF would short the output at 1 Hz
             f"VCM {inp} 0 DC {tb.common_mode!r} AC 1",
-            f"RTB_LP {out} tb_lp 1",
+            f"ETB_BUF tb_buf 0 {out} 0 1",
+            "RTB_LP tb_buf tb_lp 1",
             f"CTB_LP tb_lp 0 {_LOOP_C}",
             f"EFB {inm} 0 tb_lp 0 1",
         ]

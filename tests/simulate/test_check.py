@@ -49,6 +49,18 @@ def test_builtin_designs_can_be_labelled_with_every_signal_path_device_saturated
     assert 0.5 < report.output_cm < 1.0  # docs/circuits.md: 0.62 V (ota1/ota2), 0.88-0.89 V (ota3/ota4)
 
 
+def test_single_ended_open_loop_gain_is_the_amplifiers_not_the_low_pass_load() -> None:
+    """A single-ended OTA's loop is opened behind a buffer: the 1 GF low-pass on the output itself shorted it at
+    1 Hz, and every single-ended design read ~0 dB (16 of 16 generated ones were rejected for it)."""
+    from placeq.generate import generate
+
+    single = [g.circuit for g in generate(48, seed=0) if len(g.circuit.testbench.outputs) == 1][:2]
+    assert single
+    for circuit in single:
+        report = check_design(circuit)
+        assert report.gain_db > MIN_GAIN_DB and report.gain > 0, (circuit.name, report.gain_db)
+
+
 def test_floating_bias_node_is_found_before_simulating_and_the_labeller_refuses_it() -> None:
     circuit = floating_ota1()
     report = check_design(circuit)
