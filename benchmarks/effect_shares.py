@@ -44,8 +44,13 @@ def spearman(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def worst(values: np.ndarray, metric: str) -> np.ndarray:
-    """Boolean mask of the worst quartile (largest offset, lowest CMRR)."""
-    return values >= np.quantile(values, 0.75) if metric == "offset" else values <= np.quantile(values, 0.25)
+    """Boolean mask of the worst quartile by rank (largest offset, lowest CMRR); ties, such as the CMRR cap of a
+    perfectly symmetric netlist, are broken at random (seeded), as a pruning rule would have to."""
+    order = np.random.default_rng(0).permutation(len(values))
+    key = -values[order] if metric == "offset" else values[order]
+    mask = np.zeros(len(values), dtype=bool)
+    mask[order[np.argsort(key, kind="stable")[: len(values) // 4]]] = True
+    return mask
 
 
 def shares(design: str, space: Path, count: int, seed: int, jobs: int, tech: Tech) -> dict[str, Any]:
@@ -63,9 +68,11 @@ def shares(design: str, space: Path, count: int, seed: int, jobs: int, tech: Tec
         ok = full.ok & alone.ok
         v = metric_of(alone)
         both = worst(full_v[ok], full.metric)
+        flat = np.ptp(v[ok]) < 1e-9 * max(1.0, float(np.abs(v[ok]).max()))  # the effect alone changes nothing
+        found = float("nan") if flat else float((worst(v[ok], full.metric) & both).sum() / max(both.sum(), 1))
         out["effects"][effect] = {
-            "variance": float(np.var(v[ok])), "spearman_with_full": spearman(v[ok], full_v[ok]),
-            "worst_quartile_found": float((worst(v[ok], full.metric) & both).sum() / max(both.sum(), 1)),
+            "variance": float(np.var(v[ok])), "worst_quartile_found": found,
+            "spearman_with_full": float("nan") if flat else spearman(v[ok], full_v[ok]),
             "failed": int((~alone.ok).sum()), "median": float(np.median(v[ok])),
         }
     total = sum(e["variance"] for e in out["effects"].values()) or 1.0
