@@ -99,3 +99,28 @@ def test_every_ota_places_into_16_distinct_tagged_layouts(path: Path) -> None:
     assert (sets.sum(axis=2)[:, drawn] > 0).all() and np.isfinite(x).all()
     sizes = {d.name: (d.w, d.l) for d in circuit.devices}  # type: ignore[attr-defined]
     assert sizes == {d.name: (d.w, d.l) for d in read_netlist(path).devices}  # imported sizes kept
+
+
+@pytest.mark.slow
+def test_two_corpus_otas_pass_the_check_with_the_default_cards(tmp_path: Path,
+                                                                capsys: pytest.CaptureFixture[str]) -> None:
+    """What docs/simulator.md says of the corpus: OTA_XT_MAGICAL checks as imported; MAGICAL's ota1 needs
+    --fix-bias since the calibrated cards' STI stress moved its voltage-set bias (issue 13), and then checks."""
+    import json
+
+    from cli import main
+
+    xt, mota1 = tmp_path / "xt.json", tmp_path / "mota1.json"
+    assert main(["import-netlist", str(SHARED / "corpus/magical-circuits/OTA/OTA_XT_MAGICAL.sp"), "--sym",
+                 str(SHARED / "corpus/magical/OTA_XT_MAGICAL.sym"), "-o", str(xt)]) == 0
+    assert main(["import-netlist", str(SHARED / "corpus/magical/ota1.sp"), "--sidecars", "-o", str(mota1)]) == 0
+    capsys.readouterr()
+    assert main(["check", "--design", str(xt), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["ok"] is True
+    assert main(["check", "--design", str(mota1)]) == 2  # the drafted bias: input pair in triode
+    capsys.readouterr()
+    fixed = tmp_path / "mota1_fixed.json"
+    main(["check", "--design", str(mota1), "--fix-bias", "-o", str(fixed)])
+    capsys.readouterr()
+    assert main(["check", "--design", str(fixed), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["ok"] is True
