@@ -27,6 +27,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "simulate",
     "training",
     "report",
+    "loto",
     "serve",
     "keys",
 )

@@ -1,0 +1,87 @@
+"""``placeq loto``: leave-one-topology-out over a labelled corpus (issue 14; training/loto.py, docs/generalization.md).
+
+Writes ``loto.json`` (config, pretraining record and every per-repeat row), ``loto.md`` (the table) and
+``loto.png`` (per-family means) into ``--out``; the JSON is rewritten after each family, so a long run that is
+stopped keeps what it finished. torch is imported inside the handler only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+from placeq.architectures import ARCHITECTURES, DEFAULT_ARCHITECTURE
+from placeq.devices import DEVICES
+from placeq.errors import InputError
+
+log = logging.getLogger(__name__)
+
+
+def register(sub: Any) -> None:
+    p = sub.add_parser("loto", help="leave-one-topology-out: pretrain on the other families, measure on one")
+    p.add_argument("--corpus", type=Path, default=Path("var/corpus"),
+                   help="corpus folder with designs/, spaces/ and labels/ (docs/corpus.md)")
+    p.add_argument("--builtins", type=Path, default=None,
+                   help="folder with otaN.parquet + otaN.labels.parquet: the built-ins join every pretraining set")
+    p.add_argument("--families", default="", help="comma-separated families to hold out (default: every one)")
+    p.add_argument("--family-key", choices=("stage_output", "stage", "topology"), default="stage_output",
+                   help="how design names group into families (default stage_output: e.g. fc_fd)")
+    p.add_argument("--list", action="store_true", help="print the designs per family and exit")
+    p.add_argument("--max-per-design", type=int, default=512, help="pretraining layouts per design (0 = all)")
+    p.add_argument("--eval-per-design", type=int, default=0, help="layouts per held-out design (0 = all)")
+    p.add_argument("--arch", choices=ARCHITECTURES, default=DEFAULT_ARCHITECTURE, help="CNN architecture")
+    p.add_argument("--epochs", type=int, default=1, help="pretraining epochs (early stopping on validation)")
+    p.add_argument("--batch-size", type=int, default=64, help="minibatch size")
+    p.add_argument("--shots", type=int, default=16, help="few-shot training layouts")
+    p.add_argument("--repeats", type=int, default=20, help="few-shot draws per held-out design (issue 14: 100)")
+    p.add_argument("--ft-epochs", type=int, default=5, help="few-shot fine-tuning epochs")
+    p.add_argument("--alphas", default="0.1", help="comma-separated fine-tuning training shares ('' = none)")
+    p.add_argument("--alpha-epochs", type=int, default=5, help="epochs of the alpha fine-tunes")
+    p.add_argument("--seed", type=int, default=0, help="seed of subsamples, splits, initialization, draws")
+    p.add_argument("--threads", type=int, default=1, help="torch (and GBM) threads")
+    p.add_argument("--device", choices=DEVICES, default="cpu", help="where the CNN trains")
+    p.add_argument("--cache-dir", type=Path, help="cache features per design as float16 .npy (memory-mapped)")
+    p.add_argument("-o", "--out", type=Path, default=Path("var/loto"), help="output folder")
+    p.set_defaults(handler=loto)
+
+
+def loto(args: argparse.Namespace) -> int:
+    from training.loto import LotoConfig, discover, family_of, plot, render_markdown, run_loto
+
+    sources = discover(args.corpus if args.corpus and args.corpus.is_dir() else None, args.builtins)
+    if not sources:
+        raise InputError("corpus", f"no labelled designs under {args.corpus} (or {args.builtins})")
+    if args.list:
+        fams: dict[str, list[str]] = {}
+        for s in sources:
+            fams.setdefault(family_of(s.name, args.family_key), []).append(s.name)
+        for f, names in sorted(fams.items()):
+            print(f"{f} ({len(names)}): {' '.join(names)}")
+        return 0
+    config = LotoConfig(
+        families=tuple(f for f in args.families.split(",") if f) or None, family_key=args.family_key,
+        max_per_design=args.max_per_design or None, eval_per_design=args.eval_per_design or None, arch=args.arch,
+        epochs=args.epochs, batch_size=args.batch_size, shots=args.shots, repeats=args.repeats,
+        ft_epochs=args.ft_epochs, alphas=tuple(float(a) for a in args.alphas.split(",") if a),
+        alpha_epochs=args.alpha_epochs, seed=args.seed, threads=args.threads, device=args.device,
+    )
+    out: Path = args.out
+    out.mkdir(parents=True, exist_ok=True)
+    done: dict[str, Any] = {}
+
+    def save_partial(family: str, result: dict[str, Any]) -> None:
+        done[family] = result
+        (out / "loto.partial.json").write_text(json.dumps({"config": config.model_dump(mode="json"),
+                                                           "families": done}, indent=1, default=float))
+
+    result = run_loto(sources, config, cache_dir=args.cache_dir, on_family=save_partial)
+    (out / "loto.json").write_text(json.dumps(result, indent=1, default=float))
+    (out / "loto.md").write_text(render_markdown(result))
+    plot(result, out / "loto.png")
+    (out / "loto.partial.json").unlink(missing_ok=True)
+    print(render_markdown(result))
+    print(f"wrote {out / 'loto.json'}, {out / 'loto.md'}, {out / 'loto.png'} ({result['seconds']:.0f} s)")
+    return 0
