@@ -194,3 +194,30 @@ def test_simulate_command_writes_labels_and_netlists(tmp_path: Path) -> None:
     assert cmrr == pytest.approx(float(row.split(",")[3]), abs=0.01)
     o0, ox, oy = offsets
     assert np.sqrt(o0**2 + (ox - o0) ** 2 + (oy - o0) ** 2) == pytest.approx(float(row.split(",")[2]), rel=1e-3)
+
+
+def test_effects_switch_their_instance_parameters_and_gradient_runs() -> None:
+    """An effect switched off leaves its BSIM4 parameters out of the netlist; the rms label simulates three
+    gradients (none, x, y at vth_grad), the fixed label one along its angle, no gradient one at zero."""
+    import dataclasses
+
+    from test_simulate import row_batch
+
+    from placeq.circuits import load_design
+    from simulate.netlist import build_template, layout_values
+
+    circuit = load_design("ota3")
+    batch = row_batch(circuit)
+    tech = load_tech()
+    for effects, has_sc, has_sa in (((), False, False), (("wpe",), True, False), (("lod",), False, True),
+                                    (tuple(tech.effects), True, True)):
+        t = dataclasses.replace(tech, effects=effects)
+        template, routing = build_template(circuit, batch, t)
+        text = template.render(layout_values(circuit, batch, routing, t), 0)
+        assert (" sc=" in text) == has_sc and (" sa=" in text) == has_sa, effects
+    s, ratio = tech.vth_grad, tech.beta_grad / tech.vth_grad
+    assert tech.gradient_vectors() == [((0.0, 0.0), (0.0, 0.0)), ((s, 0.0), (s * ratio, 0.0)),
+                                       ((0.0, s), (0.0, s * ratio))]
+    fixed = dataclasses.replace(tech, gradient_label="fixed", gradient_angle_deg=90.0).gradient_vectors()
+    assert len(fixed) == 1 and fixed[0][0] == pytest.approx((0.0, s), abs=1e-18)
+    assert dataclasses.replace(tech, effects=("wires",)).gradient_vectors() == [((0.0, 0.0), (0.0, 0.0))]
