@@ -44,13 +44,20 @@ def register(sub: Any) -> None:
     p.add_argument("--threads", type=int, default=1, help="torch (and GBM) threads")
     p.add_argument("--device", choices=DEVICES, default="cpu", help="where the CNN trains")
     p.add_argument("--cache-dir", type=Path, help="cache features per design as float16 .npy (memory-mapped)")
+    p.add_argument("--merge", type=Path, nargs="+", metavar="JSON",
+                   help="merge the loto.json of runs of one config over different families (runs nothing)")
     p.add_argument("-o", "--out", type=Path, default=Path("var/loto"), help="output folder")
     p.set_defaults(handler=loto)
 
 
 def loto(args: argparse.Namespace) -> int:
-    from training.loto import LotoConfig, discover, family_of, plot, render_markdown, run_loto
+    from training.loto import LotoConfig, discover, family_of, merge, run_loto
 
+    out: Path = args.out
+    if args.merge:
+        merged = merge([json.loads(p.read_text()) for p in args.merge])
+        _write(out, merged)
+        return 0
     sources = discover(args.corpus if args.corpus and args.corpus.is_dir() else None, args.builtins)
     if not sources:
         raise InputError("corpus", f"no labelled designs under {args.corpus} (or {args.builtins})")
@@ -68,7 +75,6 @@ def loto(args: argparse.Namespace) -> int:
         ft_epochs=args.ft_epochs, alphas=tuple(float(a) for a in args.alphas.split(",") if a),
         alpha_epochs=args.alpha_epochs, seed=args.seed, threads=args.threads, device=args.device,
     )
-    out: Path = args.out
     out.mkdir(parents=True, exist_ok=True)
     done: dict[str, Any] = {}
 
@@ -78,10 +84,17 @@ def loto(args: argparse.Namespace) -> int:
                                                            "families": done}, indent=1, default=float))
 
     result = run_loto(sources, config, cache_dir=args.cache_dir, on_family=save_partial)
+    _write(out, result)
+    (out / "loto.partial.json").unlink(missing_ok=True)
+    return 0
+
+
+def _write(out: Path, result: dict[str, Any]) -> None:
+    from training.loto import plot, render_markdown
+
+    out.mkdir(parents=True, exist_ok=True)
     (out / "loto.json").write_text(json.dumps(result, indent=1, default=float))
     (out / "loto.md").write_text(render_markdown(result))
     plot(result, out / "loto.png")
-    (out / "loto.partial.json").unlink(missing_ok=True)
     print(render_markdown(result))
     print(f"wrote {out / 'loto.json'}, {out / 'loto.md'}, {out / 'loto.png'} ({result['seconds']:.0f} s)")
-    return 0

@@ -332,6 +332,27 @@ def run_loto(
             "seconds": round(time.perf_counter() - t_all, 1)}
 
 
+def merge(results: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """One result from runs of the same config over different held-out families (folds are independent: a fold
+    depends on the config and the corpus, not on which other families a run held out)."""
+    if not results:
+        raise InputError("merge", "nothing to merge")
+    configs = [{k: v for k, v in r["config"].items() if k != "families"} for r in results]
+    if any(c != configs[0] for c in configs[1:]):
+        raise InputError("merge", "the runs differ in more than their held-out families")
+    families: dict[str, Any] = {}
+    for r in results:
+        for f, v in r["families"].items():
+            if f in families:
+                raise InputError("merge", f"family {f} is in more than one run")
+            families[f] = v
+    overall = summarize({f"{f}/{n}": d["summary"] for f, v in families.items() for n, d in v["designs"].items()})
+    overall["families"] = float(len(families))
+    config = {**results[0]["config"], "families": list(families)}
+    return {"config": config, "families": families, "overall": overall,
+            "seconds": round(sum(float(r.get("seconds", 0)) for r in results), 1)}
+
+
 # --- output ----------------------------------------------------------------------------------------------------
 
 _COLUMNS: tuple[tuple[str, str], ...] = (

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from cli import main
+from placeq.errors import InputError
 from placeq.features import rasterize_batch
 from placeq.generate import candidate
 from placeq.labels import worst_quartile
@@ -23,7 +24,7 @@ from training.feed import read_values, to_float16
 from training.fit import seed_everything
 from training.gbm import FEATURE_NAMES, GbmBaseline, placement_features
 from training.heuristics import false_omission_rate, pair_distance
-from training.loto import LotoConfig, discover, family_of, fewshot_draws, plan
+from training.loto import LotoConfig, discover, family_of, fewshot_draws, merge, plan
 from training.nets import build
 from training.pipeline import Options, fit_model
 
@@ -175,6 +176,18 @@ def test_tiny_loto_run_end_to_end(corpus: Path, tmp_path: Path) -> None:
     table = (out / "loto.md").read_text()
     assert "| tel_fd |" in table and "CNN 16-shot median" in table
     assert (out / "loto.png").stat().st_size > 1000 and not (out / "loto.partial.json").exists()
+
+    # Runs of one config over different families merge into one table; a family in two runs is refused.
+    other = {**result, "families": {"sim_fd": fam}}
+    (tmp_path / "other.json").write_text(json.dumps(other))
+    assert main(["loto", "--merge", str(out / "loto.json"), str(tmp_path / "other.json"), "-o",
+                 str(tmp_path / "merged")]) == 0
+    merged = json.loads((tmp_path / "merged" / "loto.json").read_text())
+    assert list(merged["families"]) == ["tel_fd", "sim_fd"] and merged["overall"]["designs"] == 2
+    with pytest.raises(InputError, match="more than one run"):
+        merge([result, result])
+    with pytest.raises(InputError, match="differ"):
+        merge([result, {**other, "config": {**result["config"], "seed": 1}}])
 
 
 @pytest.mark.ngspice
