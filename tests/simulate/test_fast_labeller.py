@@ -13,7 +13,7 @@ import pytest
 from placeq.batch import PlacementBatch
 from placeq.circuits import BUILTIN_DESIGNS, load_design
 from placeq.domain import Circuit
-from simulate.label import RETRY_OPTIONS, _nodeset, _probe, _spice, label_batch
+from simulate.label import RETRY_OPTIONS, _nodeset, _probe, _spice, combine_gradients, label_batch
 from simulate.netlist import build_template, layout_values
 from simulate.ngspice import SimResult
 from simulate.nominal import row_placements
@@ -24,29 +24,34 @@ pytestmark = pytest.mark.ngspice
 
 def reference_labels(circuit: Circuit, batch: PlacementBatch, tech: Tech) -> list[SimResult]:
     """The labeller before issue 15: numbers for the whole batch in the caller, each netlist rendered as text and
-    split, encoded and loaded by `SharedSpice.run`, the same retry."""
+    split, encoded and loaded by `SharedSpice.run`, the same retry; per placement one run for each gradient of the
+    label (issue 13), combined by the same rule."""
     template, routing = build_template(circuit, batch, tech)
-    values = layout_values(circuit, batch, routing, tech)
     spice = _spice()
     probe = _probe(template, ac=True)
     seeded = template.with_nodeset(_nodeset(spice, template))
     retry = replace(template, nodeset=RETRY_OPTIONS)
-    out = []
-    for i in range(len(batch)):
-        res = spice.run(seeded.render(values, i, f"placement {i}"), probe)
-        if not res.ok and not res.reason.startswith("|offset|"):
-            again = spice.run(retry.render(values, i, f"placement {i}"), probe)
-            res = again if again.ok else SimResult(res.offset, res.cm_gain, False,
-                                                   f"{res.reason}; retry with gmin/source stepping: {again.reason}")
-        out.append(res)
-    return out
+    runs = []
+    for g_vth, g_beta in tech.gradient_vectors():
+        values = layout_values(circuit, batch, routing, tech, g_vth, g_beta)
+        out = []
+        for i in range(len(batch)):
+            res = spice.run(seeded.render(values, i, f"placement {i}"), probe)
+            if not res.ok and not res.reason.startswith("|offset|"):
+                again = spice.run(retry.render(values, i, f"placement {i}"), probe)
+                res = again if again.ok else SimResult(res.offset, res.cm_gain, False,
+                                                       f"{res.reason}; retry with gmin/source stepping: "
+                                                       f"{again.reason}")
+            out.append(res)
+        runs.append(out)
+    return [combine_gradients([run[i] for run in runs]) for i in range(len(batch))]
 
 
 @pytest.mark.parametrize("design", BUILTIN_DESIGNS)
 def test_fast_labeller_gives_the_reference_labels(design: str) -> None:
     circuit = load_design(design)
     batch = row_placements(circuit, 24, seed=15, row_um=50.0, gap_um=0.4)  # random device orders
-    steep = dataclasses.replace(load_tech(), vth_grad_x=5e-3)  # 5 mV/um: the widely split pairs leave linear range
+    steep = dataclasses.replace(load_tech(), vth_grad=5e-3)  # 5 mV/um: the widely split pairs leave linear range
     failed = 0
     for tech in (load_tech(), steep):
         ref = reference_labels(circuit, batch, tech)

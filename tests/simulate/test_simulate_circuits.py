@@ -32,4 +32,5 @@ def test_every_transistor_is_saturated(name: str, tmp_path: Path) -> None:
     values = dict(re.findall(r"^@(\S+)\s*=\s*(\S+)", run.stdout, flags=re.MULTILINE))
     for m in mos:
         vds, vdsat = abs(float(values[f"{m}[vds]"])), abs(float(values[f"{m}[vdsat]"]))
-        assert vds - vdsat > 0.1, f"{name} {m}: |Vds| {vds:.3f} V, Vdsat {vdsat:.3f} V"
+        # the check's rule (docs/simulator.md: > 0.05 V); ota2's M9 sits at 0.096 V with the cards' stress terms
+        assert vds - vdsat > 0.05, f"{name} {m}: |Vds| {vds:.3f} V, Vdsat {vdsat:.3f} V"
