@@ -114,3 +114,30 @@ def test_three_runs_give_the_rms_over_random_gradients() -> None:
         assert res.offset == pytest.approx(linear, abs=0.01 * (abs(gx * (ox - o0)) + abs(gy * (oy - o0))) + 1e-7)
     label = combine_gradients(runs)
     assert label.offset == pytest.approx(np.sqrt(o0**2 + (ox - o0) ** 2 + (oy - o0) ** 2))
+
+
+def test_rms_gradient_label_of_a_pair_d_apart_is_pelgroms_sigma() -> None:
+    """Pelgrom's distance term: two devices D apart differ by sigma = S_VT * D. With only the gradient on, the rms
+    label of an input pair 60 um apart is that sigma (within the body effect's few % from Vth to input offset
+    and the abutted loads' small term), whatever the direction of D: a pair stacked on one x is not immune to a
+    gradient of unknown direction (only a common centroid is)."""
+    from test_simulate import moved, row_batch
+
+    from simulate.label import label_batch
+
+    circuit = load_design("ota3")
+    tech = dataclasses.replace(load_tech(), effects=("gradient",), beta_grad=0.0)
+    rows = row_batch(circuit)
+    w3 = rows.boxes[0, rows.device_names.index("M3"), 2]
+    base = moved(rows, {"M3": (100.0, 200.0), "M4": (100.0 + w3 + 0.4, 200.0)})  # loads abutted: a small term
+    layouts = {
+        "apart along x": moved(base, {"M1": (0.0, 80.0), "M2": (60.0, 80.0)}),
+        "apart along y": moved(base, {"M1": (0.0, 80.0), "M2": (0.0, 140.0)}),
+        "diagonal": moved(base, {"M1": (0.0, 80.0), "M2": (42.4, 122.4)}),
+    }
+    for name, batch in layouts.items():
+        c = batch.boxes[0, :2, :2] + batch.boxes[0, :2, 2:] / 2  # M1, M2 centres
+        d = float(np.hypot(*(c[0] - c[1])))
+        table = label_batch(circuit, batch, tech=tech)
+        assert table.ok[0], table.reason
+        assert table.offset[0] == pytest.approx(tech.vth_grad * d, rel=0.1), name
