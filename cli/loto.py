@@ -40,6 +40,9 @@ def register(sub: Any) -> None:
     p.add_argument("--ft-epochs", type=int, default=5, help="few-shot fine-tuning epochs")
     p.add_argument("--alphas", default="0.1", help="comma-separated fine-tuning training shares ('' = none)")
     p.add_argument("--alpha-epochs", type=int, default=5, help="epochs of the alpha fine-tunes")
+    p.add_argument("--alpha-init", choices=("base", "base_lr1e-3", "random"), default="base",
+                   help="alpha fine-tune: base = the paper's gentle transfer (lr 1e-4), base_lr1e-3 = the full "
+                        "recipe from the base, random = fresh weights (Table IV's recipes)")
     p.add_argument("--seed", type=int, default=0, help="seed of subsamples, splits, initialization, draws")
     p.add_argument("--threads", type=int, default=1, help="torch (and GBM) threads")
     p.add_argument("--device", choices=DEVICES, default="cpu", help="where the CNN trains")
@@ -73,7 +76,8 @@ def loto(args: argparse.Namespace) -> int:
         max_per_design=args.max_per_design or None, eval_per_design=args.eval_per_design or None, arch=args.arch,
         epochs=args.epochs, batch_size=args.batch_size, shots=args.shots, repeats=args.repeats,
         ft_epochs=args.ft_epochs, alphas=tuple(float(a) for a in args.alphas.split(",") if a),
-        alpha_epochs=args.alpha_epochs, seed=args.seed, threads=args.threads, device=args.device,
+        alpha_epochs=args.alpha_epochs, alpha_init=args.alpha_init, seed=args.seed, threads=args.threads,
+        device=args.device,
     )
     out.mkdir(parents=True, exist_ok=True)
     done: dict[str, Any] = {}

@@ -57,6 +57,7 @@ from training.splits import split_indices
 
 log = logging.getLogger(__name__)
 FamilyKey = Literal["stage_output", "stage", "topology"]
+AlphaInit = Literal["base", "base_lr1e-3", "random"]
 FAMILY_KEYS: tuple[str, ...] = ("stage_output", "stage", "topology")
 BUILTINS: tuple[str, ...] = ("ota1", "ota2", "ota3", "ota4")
 _GEN = re.compile(
@@ -124,6 +125,8 @@ class LotoConfig(BaseModel):
     ft_lr: float = Field(default=1e-4, gt=0)
     alphas: tuple[float, ...] = Field(default=(0.1,), description="Fine-tuning training shares (0 < alpha < 0.8).")
     alpha_epochs: int = Field(default=5, ge=1)
+    alpha_init: AlphaInit = Field(default="base", description="training.experiments.RECIPES: base = the paper's "
+                                  "gentle transfer (lr 1e-4), base_lr1e-3 = the full recipe from the base.")
     seed: int = 0
     threads: int = Field(default=1, ge=0)
     device: Device = "cpu"
@@ -251,7 +254,7 @@ def evaluate_design(
     for alpha in config.alphas:
         t0 = time.perf_counter()
         rows = table4(model, threshold, data, (alpha,), max_train=0, epochs=config.alpha_epochs, seed=config.seed,
-                      threads=config.threads, device=config.device, prune_rate=PRUNE, inits=("base",))
+                      threads=config.threads, device=config.device, prune_rate=PRUNE, inits=(config.alpha_init,))
         split = split_indices(d.y, test_frac=0.2, train_frac=alpha, val_frac=0.1, seed=config.seed, groups=d.groups)
         fit_rows = np.concatenate([split["train"], split["val"]])
         tuned = gbm.finetune(feats[fit_rows], d.y[fit_rows], threads=threads)
@@ -337,7 +340,8 @@ def merge(results: Sequence[dict[str, Any]]) -> dict[str, Any]:
     depends on the config and the corpus, not on which other families a run held out)."""
     if not results:
         raise InputError("merge", "nothing to merge")
-    configs = [{k: v for k, v in r["config"].items() if k != "families"} for r in results]
+    # Normalized through LotoConfig: a result written before a field existed carries that field's default.
+    configs = [LotoConfig.model_validate({**r["config"], "families": None}).model_dump(mode="json") for r in results]
     if any(c != configs[0] for c in configs[1:]):
         raise InputError("merge", "the runs differ in more than their held-out families")
     families: dict[str, Any] = {}
@@ -348,7 +352,7 @@ def merge(results: Sequence[dict[str, Any]]) -> dict[str, Any]:
             families[f] = v
     overall = summarize({f"{f}/{n}": d["summary"] for f, v in families.items() for n, d in v["designs"].items()})
     overall["families"] = float(len(families))
-    config = {**results[0]["config"], "families": list(families)}
+    config = {**configs[0], "families": list(families)}
     return {"config": config, "families": families, "overall": overall,
             "seconds": round(sum(float(r.get("seconds", 0)) for r in results), 1)}
 
