@@ -19,7 +19,9 @@ data (``builtin`` designs are never held out unless named).
    dropped (no leakage through duplicate placements). Features stream (`training.corpus`).
 2. The CNN: `training.pipeline.fit_model` on it (10% validation, grouped by duplicates, early stopping; positives
    class-weighted); its threshold prunes 25% of the validation layouts.
-3. The gradient-boosted baseline (`training.gbm`) on the same rows, hand-made geometry features.
+3. The gradient-boosted baseline (`training.gbm`) on the same training rows, hand-made geometry features. Both
+   are scored on the validation rows too (``val_for_25``: FOR at 25% pruned on the pretraining families, i.e.
+   in distribution), which tells an undertrained model from one that does not transfer.
 4. On every held-out design (labelled by its own worst quartile; 20% test split, duplicates kept together):
    FOR at 25% pruned for random pruning (the test set's bad share), total HPWL, input-pair distance, the GBM,
    the CNN as is; then `training.experiments.fewshot` (16 layouts labelled by their own quartile, gentle
@@ -197,17 +199,26 @@ def pretrain(
     fitted = fit_model(model, corpus.x, corpus.y, split, options, finetune=False)
     cnn_s = time.perf_counter() - t0
     t0 = time.perf_counter()
-    train_rows = np.concatenate([split["train"], split["val"]])
+    tr, va = split["train"], split["val"]
     x_gbm = stack_features([loader.features(d) for d in pre])
     y_gbm = np.full(len(corpus.y), -1, dtype=np.int64)
-    y_gbm[train_rows] = corpus.y[train_rows]
+    y_gbm[tr] = corpus.y[tr]  # the CNN's training rows; the validation rows score both in distribution
     gbm = GbmBaseline.fit(x_gbm, y_gbm, seed=config.seed, threads=max(config.threads, 1))
+    in_distribution: dict[str, float] = {}
+    if len(va):
+        bad = corpus.y[va] == 1
+        in_distribution = {
+            "random": float(bad.mean()),
+            "cnn": false_omission_rate(predict_proba(model, Rows(corpus.x, va)), bad, PRUNE),
+            "gbm": false_omission_rate(gbm.score(x_gbm[va], max(config.threads, 1)), bad, PRUNE),
+        }
     info = {
         "designs": corpus.names(), "rows": int((corpus.y >= 0).sum()), "train": len(split["train"]),
         "val": len(split["val"]), "dropped_copies_of_heldout": dropped, "cnn_seconds": round(cnn_s, 1),
         "gbm_seconds": round(time.perf_counter() - t0, 1), "gbm_iterations": int(gbm.model.n_iter_),
         "threshold": fitted.threshold, "history": history_rows(fitted.result),
         "val_metrics": {k: v for k, v in fitted.metrics.items() if k.startswith("val_")},
+        "val_for_25": in_distribution,
         "device_used": str(next(model.parameters()).device),
     }
     log.info("pretrained on %d designs, %d layouts (%d copies of held-out layouts dropped) in %.0f s",
@@ -400,13 +411,16 @@ def render_markdown(result: dict[str, Any], *, scale: str = "") -> str:
     o = result["overall"]
     lines.append(f"| **all** | mean of {int(o['designs'])} designs, {int(o['families'])} families | | "
                  + " | ".join(cells(o)) + " |")
-    lines += ["", "Pretraining per held-out family:", "",
-              "| family | designs | layouts | copies of held-out layouts dropped | epochs run | CNN s | GBM s |",
-              "|---|---|---|---|---|---|---|"]
+    lines += ["", "Pretraining per held-out family (in distribution: FOR % at 25% pruned on the pretraining "
+              "families' validation rows):", "",
+              "| family | designs | layouts | copies of held-out layouts dropped | epochs run | CNN s | GBM s | "
+              "in distribution: random / CNN / GBM |", "|---|---|---|---|---|---|---|---|"]
     for fam, v in result["families"].items():
         p = v["pretrain"]
+        ind = p.get("val_for_25") or {}
+        ind_s = " / ".join(_pct(ind.get(k)) for k in ("random", "cnn", "gbm")) if ind else "-"
         lines.append(f"| {fam} | {len(p['designs'])} | {p['rows']} | {p['dropped_copies_of_heldout']} | "
-                     f"{len(p['history'])} | {p['cnn_seconds']} | {p['gbm_seconds']} |")
+                     f"{len(p['history'])} | {p['cnn_seconds']} | {p['gbm_seconds']} | {ind_s} |")
     return "\n".join(lines) + "\n"
 
 

@@ -165,6 +165,7 @@ def test_tiny_loto_run_end_to_end(corpus: Path, tmp_path: Path) -> None:
     assert set(fam["designs"]) == {candidate(0, 5).circuit.name}
     assert not {family_of(n) for n in fam["pretrain"]["designs"]} & {"tel_fd"}
     assert 0 < fam["pretrain"]["rows"] <= 64 and fam["pretrain"]["dropped_copies_of_heldout"] == 0
+    assert set(fam["pretrain"]["val_for_25"]) == {"random", "cnn", "gbm"}  # in distribution, beside held out
     d = next(iter(fam["designs"].values()))
     assert len(d["fewshot"]) == 3 and len(d["alpha"]) == 1
     for row in d["fewshot"]:  # the GBM was fine-tuned on the very draws experiments.fewshot used
