@@ -35,6 +35,8 @@ def register(sub: Any) -> None:
     p.add_argument("--arch", choices=ARCHITECTURES, default=DEFAULT_ARCHITECTURE, help="CNN architecture")
     p.add_argument("--epochs", type=int, default=1, help="pretraining epochs (early stopping on validation)")
     p.add_argument("--batch-size", type=int, default=64, help="minibatch size")
+    p.add_argument("--val-frac", type=float, default=0.1,
+                   help="pretraining validation share (early stopping, threshold, in-distribution FOR)")
     p.add_argument("--shots", type=int, default=16, help="few-shot training layouts")
     p.add_argument("--repeats", type=int, default=20, help="few-shot draws per held-out design (issue 14: 100)")
     p.add_argument("--ft-epochs", type=int, default=5, help="few-shot fine-tuning epochs")
@@ -74,7 +76,7 @@ def loto(args: argparse.Namespace) -> int:
     config = LotoConfig(
         families=tuple(f for f in args.families.split(",") if f) or None, family_key=args.family_key,
         max_per_design=args.max_per_design or None, eval_per_design=args.eval_per_design or None, arch=args.arch,
-        epochs=args.epochs, batch_size=args.batch_size, shots=args.shots, repeats=args.repeats,
+        epochs=args.epochs, batch_size=args.batch_size, val_frac=args.val_frac, shots=args.shots, repeats=args.repeats,
         ft_epochs=args.ft_epochs, alphas=tuple(float(a) for a in args.alphas.split(",") if a),
         alpha_epochs=args.alpha_epochs, alpha_init=args.alpha_init, seed=args.seed, threads=args.threads,
         device=args.device,

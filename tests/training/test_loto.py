@@ -156,7 +156,7 @@ def test_gbm_baseline_learns_a_separable_rule_and_fine_tunes(corpus: Path) -> No
 def test_tiny_loto_run_end_to_end(corpus: Path, tmp_path: Path) -> None:
     t0 = time.perf_counter()
     out = tmp_path / "loto"
-    assert main(["loto", "--corpus", str(corpus), "--families", "tel_fd", "--max-per-design", "32",
+    assert main(["loto", "--corpus", str(corpus), "--families", "tel_fd", "--max-per-design", "48", "--val-frac", "0.2",
                  "--epochs", "1", "--repeats", "3", "--shots", "16", "--ft-epochs", "1", "--alpha-epochs", "1",
                  "--alphas", "0.25", "--threads", "1", "-o", str(out)]) == 0
     assert time.perf_counter() - t0 < 60
@@ -164,7 +164,7 @@ def test_tiny_loto_run_end_to_end(corpus: Path, tmp_path: Path) -> None:
     fam = result["families"]["tel_fd"]
     assert set(fam["designs"]) == {candidate(0, 5).circuit.name}
     assert not {family_of(n) for n in fam["pretrain"]["designs"]} & {"tel_fd"}
-    assert 0 < fam["pretrain"]["rows"] <= 64 and fam["pretrain"]["dropped_copies_of_heldout"] == 0
+    assert 0 < fam["pretrain"]["rows"] <= 2 * N and fam["pretrain"]["dropped_copies_of_heldout"] == 0
     assert set(fam["pretrain"]["val_for_25"]) == {"random", "cnn", "gbm"}  # in distribution, beside held out
     d = next(iter(fam["designs"].values()))
     assert len(d["fewshot"]) == 3 and len(d["alpha"]) == 1
