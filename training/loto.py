@@ -421,6 +421,54 @@ def render_markdown(result: dict[str, Any], *, scale: str = "") -> str:
         ind_s = " / ".join(_pct(ind.get(k)) for k in ("random", "cnn", "gbm")) if ind else "-"
         lines.append(f"| {fam} | {len(p['designs'])} | {p['rows']} | {p['dropped_copies_of_heldout']} | "
                      f"{len(p['history'])} | {p['cnn_seconds']} | {p['gbm_seconds']} | {ind_s} |")
+    lines += ["", "Issue 14's targets (FOR in %, margins in points; 16-shot pooled over every repeat of every "
+              "held-out design):", "", render_targets(result).rstrip("\n")]
+    return "\n".join(lines) + "\n"
+
+
+def targets(result: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Issue 14's targets per held-out family and over all: the base CNN beats random on every design; 16-shot
+    median FOR (pooled over designs and repeats) <= 12% and better than random in >= 90% of the runs; alpha = 0.1
+    <= 8%; the CNN beats the GBM and pair distance by >= 5 points (at the same number of labels)."""
+    out: dict[str, dict[str, Any]] = {}
+    alpha = "cnn_alpha0.1" if 0.1 in result["config"]["alphas"] else None
+    groups = {**{f: [v] for f, v in result["families"].items()}, "all": list(result["families"].values())}
+    for name, fams in groups.items():
+        designs = [d for v in fams for d in v["designs"].values()]
+        if not designs:
+            continue
+        s = [d["summary"] for d in designs]
+        runs = [r for d in designs for r in d["fewshot"]]
+        row: dict[str, Any] = {
+            "base_beats_random": f"{sum(x['cnn_base'] < x['random'] for x in s)}/{len(s)}",
+            "cnn_16_median": _median([float(r["for_model_25"]) for r in runs]),
+            "cnn_16_beats_random_share": (float(np.mean([float(r["for_model_25"]) < float(r["for_random"])
+                                                         for r in runs])) if runs else float("nan")),
+            "pair_minus_cnn_base": float(np.mean([x["pair_distance"] - x["cnn_base"] for x in s])),
+            "gbm_minus_cnn_base": float(np.mean([x["gbm"] - x["cnn_base"] for x in s])),
+            "gbm16_minus_cnn16": float(np.mean([x["gbm_16"] - x["cnn_16"] for x in s if "cnn_16" in x])),
+        }
+        if alpha:
+            row["cnn_alpha0.1"] = float(np.mean([x[alpha] for x in s]))
+            row["gbm_minus_cnn_alpha0.1"] = float(np.mean([x["gbm_alpha0.1"] - x[alpha] for x in s]))
+        out[name] = row
+    return out
+
+
+def render_targets(result: dict[str, Any]) -> str:
+    """Issue 14's targets as a markdown table (`targets`); margins in points, positive = the CNN is better."""
+    t = targets(result)
+    head = ("| held out | base < random (designs) | 16-shot median FOR (target <= 12) | 16-shot runs better than "
+            "random (target >= 90%) | alpha=0.1 FOR (target <= 8) | pair dist. - CNN base (target >= 5) | "
+            "GBM - CNN base (> 0) | GBM 16 - CNN 16 (> 0) | GBM - CNN at alpha=0.1 (> 0) |")
+    lines = [head, "|---" * 9 + "|"]
+    for name, r in t.items():
+        lines.append(
+            f"| {name} | {r['base_beats_random']} | {_pct(r['cnn_16_median'])} | "
+            f"{_pct(r['cnn_16_beats_random_share'])}% | {_pct(r.get('cnn_alpha0.1'))} | "
+            f"{100 * r['pair_minus_cnn_base']:+.1f} | {100 * r['gbm_minus_cnn_base']:+.1f} | "
+            f"{100 * r['gbm16_minus_cnn16']:+.1f} | "
+            + (f"{100 * r['gbm_minus_cnn_alpha0.1']:+.1f} |" if "gbm_minus_cnn_alpha0.1" in r else "- |"))
     return "\n".join(lines) + "\n"
 
 
