@@ -480,9 +480,11 @@ def plot(result: dict[str, Any], path: Path) -> Path:
     import matplotlib.pyplot as plt
 
     fams = list(result["families"])
-    keys = [k for k, _ in _COLUMNS if k != "fewshot_random"] + [f"cnn_alpha{a:g}" for a in result["config"]["alphas"]]
-    labels = dict(_COLUMNS) | {f"cnn_alpha{a:g}": f"CNN alpha={a:g}" for a in result["config"]["alphas"]}
-    fig, ax = plt.subplots(figsize=(max(6.0, 1.6 * len(fams) + 2), 4))
+    alphas = result["config"]["alphas"]
+    keys = [k for k, _ in _COLUMNS if k != "fewshot_random"]
+    keys += [f"{m}_alpha{a:g}" for a in alphas for m in ("gbm", "cnn")]
+    labels = dict(_COLUMNS) | {f"{m}_alpha{a:g}": f"{m.upper()} alpha={a:g}" for a in alphas for m in ("gbm", "cnn")}
+    fig, ax = plt.subplots(figsize=(max(6.0, 1.6 * len(fams) + 2), 4.6))
     width = 0.8 / len(keys)
     for i, k in enumerate(keys):
         vals = [100 * result["families"][f]["summary"].get(k, np.nan) for f in fams]
@@ -490,7 +492,8 @@ def plot(result: dict[str, Any], path: Path) -> Path:
     ax.set_xticks(np.arange(len(fams)) + 0.4 - width / 2, fams)
     ax.set_ylabel("FOR at 25% pruned (%)")
     ax.set_title("Leave-one-topology-out: held-out family means")
-    ax.legend(fontsize=7, ncol=2)
+    ax.axhline(25, color="0.5", lw=0.8, ls=":")
+    ax.legend(fontsize=7, ncol=5, loc="upper center", bbox_to_anchor=(0.5, -0.08), frameon=False)
     fig.tight_layout()
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)
