@@ -54,6 +54,21 @@ def register(sub: Any) -> None:
     p.add_argument("-o", "--out", type=Path, default=Path("var/loto"), help="output folder")
     p.set_defaults(handler=loto)
 
+    p = sub.add_parser("pretrain", help="pretrain the CNN on a whole labelled corpus (many designs, streamed)")
+    p.add_argument("--corpus", type=Path, default=Path("var/corpus"), help="corpus folder (docs/corpus.md)")
+    p.add_argument("--builtins", type=Path, default=None, help="folder with otaN.parquet + otaN.labels.parquet")
+    p.add_argument("--max-per-design", type=int, default=512, help="layouts per design (0 = all)")
+    p.add_argument("--arch", choices=ARCHITECTURES, default=DEFAULT_ARCHITECTURE, help="CNN architecture")
+    p.add_argument("--epochs", type=int, default=10, help="maximum epochs (early stopping on validation)")
+    p.add_argument("--batch-size", type=int, default=64, help="minibatch size")
+    p.add_argument("--val-frac", type=float, default=0.1, help="validation share (early stopping, threshold)")
+    p.add_argument("--seed", type=int, default=0, help="seed of subsamples, split, initialization, shuffling")
+    p.add_argument("--threads", type=int, default=1, help="torch threads")
+    p.add_argument("--device", choices=DEVICES, default="auto", help="where to train (export: CPU)")
+    p.add_argument("--cache-dir", type=Path, help="cache features per design as float16 .npy (memory-mapped)")
+    p.add_argument("-o", "--out", required=True, type=Path, help="model directory to write")
+    p.set_defaults(handler=pretrain)
+
 
 def loto(args: argparse.Namespace) -> int:
     from training.loto import LotoConfig, discover, family_of, merge, run_loto
@@ -104,3 +119,19 @@ def _write(out: Path, result: dict[str, Any]) -> None:
     plot(result, out / "loto.png")
     print(render_markdown(result))
     print(f"wrote {out / 'loto.json'}, {out / 'loto.md'}, {out / 'loto.png'} ({result['seconds']:.0f} s)")
+
+
+def pretrain(args: argparse.Namespace) -> int:
+    from training.loto import LotoConfig, discover, pretrain_corpus
+
+    sources = discover(args.corpus if args.corpus and args.corpus.is_dir() else None, args.builtins)
+    if not sources:
+        raise InputError("corpus", f"no labelled designs under {args.corpus} (or {args.builtins})")
+    config = LotoConfig(max_per_design=args.max_per_design or None, arch=args.arch, epochs=args.epochs,
+                        batch_size=args.batch_size, val_frac=args.val_frac, seed=args.seed, threads=args.threads,
+                        device=args.device)
+    path, info = pretrain_corpus(sources, config, args.out, cache_dir=args.cache_dir)
+    ind = info.get("val_for_25")
+    print(json.dumps({"model": str(path), "designs": len(info["designs"]), "layouts": info["rows"],
+                      "seconds": info["seconds"], "val_for_25": ind}))
+    return 0

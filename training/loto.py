@@ -226,6 +226,36 @@ def pretrain(
     return model, fitted.threshold, gbm, info
 
 
+def pretrain_corpus(
+    sources: Sequence[DesignSource], config: LotoConfig, out: Path, *, cache_dir: Path | None = None
+) -> tuple[Path, dict[str, Any]]:
+    """Pretrain the CNN on every design of `sources` (nothing held out) and write a model directory
+    (`training.pipeline.write_model`: weights, split, ONNX checked against torch, model.json), the way
+    `placeq train` writes one design's model. The candidate base model of issue 14 part 5."""
+    from training.pipeline import write_model
+
+    loader = _Loader(config, cache_dir)
+    designs = [loader(s, config.max_per_design) for s in sources]
+    corpus = build_corpus(designs)
+    split = split_indices(corpus.y, test_frac=0.0, val_frac=config.val_frac, seed=config.seed, groups=corpus.groups)
+    seed_everything(config.seed)
+    model = build(config.arch)
+    options = Options(epochs=config.epochs, batch_size=config.batch_size, patience=config.patience, balanced=True,
+                      seed=config.seed, threads=config.threads, device=config.device, prune_rate=PRUNE,
+                      score_train=False)
+    t0 = time.perf_counter()
+    fitted = fit_model(model, corpus.x, corpus.y, split, options, finetune=False)
+    info: dict[str, Any] = {"designs": corpus.names(), "rows": int((corpus.y >= 0).sum()),
+                            "seconds": round(time.perf_counter() - t0, 1),
+                            "loto_config": config.model_dump(mode="json")}
+    if len(split["val"]):
+        bad = corpus.y[split["val"]] == 1
+        info["val_for_25"] = {"random": float(bad.mean()), "cnn": false_omission_rate(
+            predict_proba(model, Rows(corpus.x, split["val"])), bad, PRUNE)}
+    path = write_model(out, fitted, corpus.x, design="corpus", provenance={"pretrain": info})
+    return path, info
+
+
 def fewshot_draws(data: DesignData, shots: int, repeats: int, seed: int) -> tuple[np.ndarray, list[np.ndarray]]:
     """(test rows, the training rows of each repeat) exactly as `training.experiments.fewshot` draws them, so the
     GBM is fine-tuned on the same 16 layouts as the CNN (tests/training/test_loto.py checks the agreement)."""

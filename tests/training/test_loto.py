@@ -198,3 +198,17 @@ def test_fewshot_draws_are_those_of_experiments_fewshot(corpus: Path) -> None:
     te, picks = fewshot_draws(data, 16, 4, seed=0)
     assert len(picks) == 4 and all(len(p) == 16 and not np.isin(p, te).any() for p in picks)
     assert len({tuple(p) for p in picks}) == 4
+
+
+@pytest.mark.ngspice
+def test_pretrain_writes_a_model_directory_from_the_whole_corpus(corpus: Path, tmp_path: Path,
+                                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "base"
+    assert main(["pretrain", "--corpus", str(corpus), "--max-per-design", "48", "--epochs", "1", "--val-frac", "0.2",
+                 "--threads", "1", "--device", "cpu", "-o", str(out)]) == 0
+    printed = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert printed["designs"] == 3 and 0 < printed["layouts"] <= 3 * N
+    assert set(printed["val_for_25"]) == {"random", "cnn"}
+    summary = json.loads((out / "model.json").read_text())
+    assert summary["design"] == "corpus" and (out / "model.onnx").is_file()
+    assert summary["onnx"]["max_abs_diff_logit"] < 1e-3  # the export was checked against torch on real layouts
