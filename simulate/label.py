@@ -34,6 +34,7 @@ from simulate.netlist import (
     build_template,
     layout_values,
     nominal_values,
+    with_gradient,
 )
 from simulate.ngspice import Probe, SharedSpice, SimResult, batch_run, ngspice_version
 from simulate.techfile import Tech, load_tech
@@ -183,9 +184,9 @@ class _Layout:
         return len(self.tech.gradient_vectors())
 
     def values(self) -> LayoutValues:
-        parts = [layout_values(self.circuit, self.batch, self.routing, self.tech, g_vth, g_beta)
-                 for g_vth, g_beta in self.tech.gradient_vectors()]
-        return parts[0].stack(*parts[1:])
+        (g_vth, g_beta), *others = self.tech.gradient_vectors()
+        first = layout_values(self.circuit, self.batch, self.routing, self.tech, g_vth, g_beta)
+        return first.stack(*(with_gradient(first, self.circuit, self.batch, gv, gb) for gv, gb in others))
 
 
 def combine_gradients(parts: list[SimResult]) -> SimResult:

@@ -256,19 +256,33 @@ def layout_values(circuit: Circuit, batch: PlacementBatch, routing: _Routing, te
         for net, qs in routing.nets:
             r[:, np.array(qs)] = tech.via_r * (tech.supply_r_scale if routing.supply[net] else 1.0)
     kinds = [d.kind for d in circuit.devices]
-    is_mos = np.array([k in _MOS for k in kinds])
-    dvth, beta = gradient(boxes, g_vth, g_beta)
-    dvth, beta = np.where(is_mos[None, :], dvth, 0.0), np.where(is_mos[None, :], beta, 1.0)
     if tech.on("wpe"):
         sc = well_distance(boxes, np.array([k is DeviceKind.PMOS for k in kinds]),
                            np.array([k is DeviceKind.NMOS for k in kinds]), tech.nwell_enclosure_um,
                            tech.nwell_space_um, tech.sc_floor_um)
     else:
         sc = np.zeros(boxes.shape[:2])
+    delvto, w = _gradient_values(circuit, boxes, g_vth, g_beta)
+    return LayoutValues(r=r[:, routing.emit], c=c[:, routing.emit], delvto=delvto, w=w, sc=sc)
+
+
+def with_gradient(values: LayoutValues, circuit: Circuit, batch: PlacementBatch, g_vth: tuple[float, float],
+                  g_beta: tuple[float, float]) -> LayoutValues:
+    """`values` under another process gradient: only delvto and W depend on it (wires and wells do not)."""
+    delvto, w = _gradient_values(circuit, batch.boxes, g_vth, g_beta)
+    return replace(values, delvto=delvto, w=w)
+
+
+def _gradient_values(circuit: Circuit, boxes: np.ndarray, g_vth: tuple[float, float],
+                     g_beta: tuple[float, float]) -> tuple[np.ndarray, np.ndarray]:
+    """(B, N) delvto in ngspice's sign convention and (B, N) beta-scaled W; passives get 0 and their W."""
+    kinds = [d.kind for d in circuit.devices]
+    is_mos = np.array([k in _MOS for k in kinds])
+    dvth, beta = gradient(boxes, g_vth, g_beta)
+    dvth, beta = np.where(is_mos[None, :], dvth, 0.0), np.where(is_mos[None, :], beta, 1.0)
     sign = np.array([-1.0 if k is DeviceKind.PMOS else 1.0 for k in kinds])
     width = np.array([d.w if d.w is not None else 0.0 for d in circuit.devices])
-    return LayoutValues(r=r[:, routing.emit], c=c[:, routing.emit], delvto=dvth * sign[None, :],
-                        w=width[None, :] * beta, sc=sc)
+    return dvth * sign[None, :], width[None, :] * beta
 
 
 def nominal_values(template: NetlistTemplate) -> LayoutValues:
