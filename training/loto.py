@@ -47,14 +47,14 @@ from pydantic import BaseModel, ConfigDict, Field
 from placeq.architectures import DEFAULT_ARCHITECTURE
 from placeq.devices import Device
 from placeq.errors import InputError
-from training.corpus import DesignSource, LoadedDesign, build_corpus, load_design_space
+from training.corpus import Corpus, DesignSource, LoadedDesign, build_corpus, load_design_space
 from training.experiments import DesignData, fewshot, fewshot_labels, metrics_row, table4
 from training.feed import Rows
 from training.fit import history_rows, predict_proba, seed_everything
 from training.gbm import GbmBaseline, placement_features, stack_features
 from training.heuristics import false_omission_rate, hpwl, pair_distance
 from training.nets import PlacementNet, build
-from training.pipeline import Options, fit_model
+from training.pipeline import Fitted, Options, fit_model
 from training.splits import split_indices
 
 log = logging.getLogger(__name__)
@@ -189,15 +189,7 @@ def pretrain(
         raise InputError("designs", f"held-out designs in the pretraining set: {sorted(clash)}")
     corpus = build_corpus(pre, exclude_digests=np.concatenate([d.digests for d in held]))
     dropped = int(sum(int((d.y >= 0).sum()) for d in pre) - (corpus.y >= 0).sum())
-    split = split_indices(corpus.y, test_frac=0.0, val_frac=config.val_frac, seed=config.seed, groups=corpus.groups)
-    seed_everything(config.seed)
-    model = build(config.arch)
-    options = Options(epochs=config.epochs, batch_size=config.batch_size, patience=config.patience, balanced=True,
-                      seed=config.seed, threads=config.threads, device=config.device, prune_rate=PRUNE,
-                      score_train=False)
-    t0 = time.perf_counter()
-    fitted = fit_model(model, corpus.x, corpus.y, split, options, finetune=False)
-    cnn_s = time.perf_counter() - t0
+    model, fitted, split, cnn_s = _fit_cnn(corpus, config)
     t0 = time.perf_counter()
     tr, va = split["train"], split["val"]
     x_gbm = stack_features([loader.features(d) for d in pre])
@@ -226,6 +218,20 @@ def pretrain(
     return model, fitted.threshold, gbm, info
 
 
+def _fit_cnn(corpus: Corpus, config: LotoConfig) -> tuple[PlacementNet, Fitted, dict[str, np.ndarray], float]:
+    """The CNN of `config.arch` fitted on a corpus (10% grouped validation, class-balanced, early stopping):
+    (model, fit result, split, seconds). One recipe for LOTO's folds and for `placeq pretrain`."""
+    split = split_indices(corpus.y, test_frac=0.0, val_frac=config.val_frac, seed=config.seed, groups=corpus.groups)
+    seed_everything(config.seed)
+    model = build(config.arch)
+    options = Options(epochs=config.epochs, batch_size=config.batch_size, patience=config.patience, balanced=True,
+                      seed=config.seed, threads=config.threads, device=config.device, prune_rate=PRUNE,
+                      score_train=False)
+    t0 = time.perf_counter()
+    fitted = fit_model(model, corpus.x, corpus.y, split, options, finetune=False)
+    return model, fitted, split, time.perf_counter() - t0
+
+
 def pretrain_corpus(
     sources: Sequence[DesignSource], config: LotoConfig, out: Path, *, cache_dir: Path | None = None
 ) -> tuple[Path, dict[str, Any]]:
@@ -237,16 +243,9 @@ def pretrain_corpus(
     loader = _Loader(config, cache_dir)
     designs = [loader(s, config.max_per_design) for s in sources]
     corpus = build_corpus(designs)
-    split = split_indices(corpus.y, test_frac=0.0, val_frac=config.val_frac, seed=config.seed, groups=corpus.groups)
-    seed_everything(config.seed)
-    model = build(config.arch)
-    options = Options(epochs=config.epochs, batch_size=config.batch_size, patience=config.patience, balanced=True,
-                      seed=config.seed, threads=config.threads, device=config.device, prune_rate=PRUNE,
-                      score_train=False)
-    t0 = time.perf_counter()
-    fitted = fit_model(model, corpus.x, corpus.y, split, options, finetune=False)
+    model, fitted, split, seconds = _fit_cnn(corpus, config)
     info: dict[str, Any] = {"designs": corpus.names(), "rows": int((corpus.y >= 0).sum()),
-                            "seconds": round(time.perf_counter() - t0, 1),
+                            "seconds": round(seconds, 1),
                             "loto_config": config.model_dump(mode="json")}
     if len(split["val"]):
         bad = corpus.y[split["val"]] == 1
