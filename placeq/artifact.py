@@ -8,7 +8,8 @@ process that holds only the ONNX bytes (the API, the model store) knows the thre
 the torch checkpoint a fine-tune starts from.
 
 A model *directory* (what `placeq train` / `placeq finetune` and the fine-tune job write) holds `WEIGHTS`,
-`ONNX`, `SUMMARY` and, for trained models, `SPLIT`.
+`ONNX`, `SUMMARY` and, for trained models, `SPLIT`; a fine-tune that calibrated its threshold for the design
+adds `CALIBRATION`, whose threshold is the one the model is published with.
 
 Torch-free and onnxruntime-free: `check_signature` reads the inputs and outputs as plain (name, type, shape)
 tuples, so each caller passes what its own runtime reports.
@@ -47,6 +48,7 @@ WEIGHTS = "model.pt"
 ONNX = "model.onnx"
 SUMMARY = "model.json"
 SPLIT = "split.npz"
+CALIBRATION = "calibration.json"  # a threshold calibrated for the design after training (training.calibration)
 
 
 class SignatureError(PlaceqError):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import Path
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -97,6 +97,12 @@ class PredictRequest(BaseModel):
         default=None, description="A batch of one design in columns: the cheap form for many placements."
     )
     model_version: Version | None = Field(default=None, description="Pin a version of the design's model.")
+    prune_rate: float | None = Field(
+        default=None, gt=0, lt=1, strict=True,
+        description="Prune by rate instead of the stored threshold: the round(prune_rate * n) layouts of this "
+                    "batch with the highest probability (ties: the earlier one first). A share holds on any design "
+                    "space, a probability threshold only on spaces like the one it was chosen on.",
+    )
 
     @model_validator(mode="after")
     def _one_form(self) -> PredictRequest:
@@ -124,13 +130,24 @@ class ModelRef(BaseModel):
 
 class LayoutScore(BaseModel):
     probability: float = Field(description="Probability that the layout is in the worst 25% of its metric.")
-    prune: bool = Field(description="True when probability >= threshold: skip routing and simulating it.")
+    prune: bool = Field(description="Skip routing and simulating it: probability >= threshold, or, with prune_rate, "
+                                    "among the batch's prune_rate share with the highest probability.")
+
+
+PruneRule = Literal["threshold", "rate"]
 
 
 class PredictResponse(BaseModel):
     design: str
     model: ModelRef
-    threshold: float
+    threshold: float = Field(description="The model version's stored threshold (it decided when rule is 'threshold').")
+    rule: PruneRule = Field(
+        default="threshold",
+        description="What decided `prune`: 'threshold' (probability >= threshold) or 'rate' (the prune_rate share "
+                    "of this batch with the highest probability).",
+    )
+    prune_rate: float | None = Field(default=None, description="The rate that decided, when rule is 'rate'.")
+    pruned: int = Field(default=0, description="How many layouts of this batch are pruned.")
     results: list[LayoutScore]
 
 

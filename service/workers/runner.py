@@ -349,6 +349,13 @@ def finetune_job(
             raise JobFailed(f"ran past the time limit of {settings.job_soft_time_limit_s:g} s ({exc})") from exc
         except InputError as exc:
             raise JobFailed(str(exc)) from exc
+        # Issue 14 part 4: the threshold calibrated for this design from the job's labels (training.calibration);
+        # publish_model_dir publishes the directory with it and records how in the version's metrics.
+        from training.calibration import DEFAULT_RULE, calibrate_model_dir
+
+        progress(0.75, f"fine-tuned and exported; calibrating the threshold ({DEFAULT_RULE} rule)")
+        calibrate_model_dir(out, DEFAULT_RULE, circuit=circuit, x_labelled=x, labels=labels,
+                            previous=fitted.threshold, nofeat=nofeat)
         progress(0.8, "fine-tuned and exported; publishing")
         version = publish_model_dir(store, out, design=job.design, created_by=f"job:{job.id}", parent=base.ref,
                                     idempotency_key=key, activate=p.activate,

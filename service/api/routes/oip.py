@@ -28,7 +28,7 @@ from service.api.resolve import choose_model, features_of
 from service.api.schemas import DesignPath
 from service.payloads import MAX_VERSION
 from service.runtime import Runtime
-from service.scoring import LoadedModel
+from service.scoring import LoadedModel, prune_mask
 
 router = APIRouter(prefix="/v2", tags=["open inference protocol"], route_class=ScoringRoute)
 
@@ -229,6 +229,7 @@ def _features(tensor: TensorIn, model: LoadedModel, name: str, max_batch: int) -
 
 
 def _infer(runtime: Runtime, name: str, version: str | None, body: InferRequest) -> InferResponse:
+    rate = _prune_rate(body.parameters)
     model = _model(runtime, name, version)
     x, batch = _features(body.inputs[0], model, name, runtime.settings.max_batch)
     probs = model.predict(x)
@@ -241,9 +242,21 @@ def _infer(runtime: Runtime, name: str, version: str | None, body: InferRequest)
         outputs.append(TensorOut(name="probability", shape=[batch], datatype="FP32", data=probs.tolist()))
     if "prune" in wanted:
         outputs.append(TensorOut(name="prune", shape=[batch], datatype="BOOL",
-                                 data=(probs >= model.threshold).tolist()))
+                                 data=prune_mask(probs, model.threshold, rate).tolist()))
+    decided: dict[str, Any] = {"rule": "threshold"} if rate is None else {"rule": "rate", "prune_rate": rate}
     return InferResponse(model_name=name, model_version=str(model.version), id=body.id,
-                         parameters={"threshold": model.threshold, "scored_by": model.design}, outputs=outputs)
+                         parameters={"threshold": model.threshold, "scored_by": model.design, **decided},
+                         outputs=outputs)
+
+
+def _prune_rate(parameters: dict[str, Any] | None) -> float | None:
+    """The request's `parameters.prune_rate` (as /predict's prune_rate), checked: a number in (0, 1)."""
+    rate = (parameters or {}).get("prune_rate")
+    if rate is None:
+        return None
+    if isinstance(rate, bool) or not isinstance(rate, int | float) or not 0.0 < rate < 1.0:
+        raise InputError("parameters.prune_rate", f"must be a number in (0, 1), got {rate!r}")
+    return float(rate)
 
 
 @router.post("/models/{name}/infer", response_model=InferResponse, responses=INFER_RESPONSES, dependencies=[PREDICT])

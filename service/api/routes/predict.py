@@ -18,12 +18,13 @@ from service.api.gate import ScoringRoute
 from service.api.resolve import choose_model, columns_batch, features_of
 from service.api.schemas import LayoutScore, ModelRef, PredictRequest, PredictResponse
 from service.runtime import Runtime
+from service.scoring import prune_mask
 
 router = APIRouter(tags=["predict"], dependencies=[PREDICT], route_class=ScoringRoute)
 
 RESPONSES: dict[int | str, dict[str, object]] = {
     404: {"description": "Pinned model version not found"},
-    422: {"description": "Invalid placement: the body names the field"},
+    422: {"description": "Invalid placement or prune_rate: the body names the field"},
     503: {
         "description": "Overloaded (more than PLACEQ_MAX_INFLIGHT requests in flight: retry after `Retry-After`) or "
         "no model available",
@@ -49,12 +50,16 @@ def score(runtime: Runtime, request: PredictRequest) -> PredictResponse:
     else:
         x = rasterize_batch(columns_batch(columns, runtime.store), nofeat=nofeat)
     probs = model.predict(x)
+    prune = prune_mask(probs, model.threshold, request.prune_rate)
     metrics.observe_predict(model.design, model.version, count, time.perf_counter() - start)
     return PredictResponse(
         design=design,
         model=ModelRef(design=model.design, version=model.version, sha256=model.sha256),
         threshold=model.threshold,
-        results=[LayoutScore(probability=float(p), prune=bool(p >= model.threshold)) for p in probs],
+        rule="threshold" if request.prune_rate is None else "rate",
+        prune_rate=request.prune_rate,
+        pruned=int(prune.sum()),
+        results=[LayoutScore(probability=float(p), prune=bool(d)) for p, d in zip(probs, prune, strict=True)],
     )
 
 
