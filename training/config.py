@@ -6,6 +6,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from placeq import recipes
 from placeq.devices import Device
 from placeq.recipes import DEFAULT_EPOCHS, Recipe, choose
 
@@ -37,11 +38,47 @@ class TrainConfig(BaseModel):
     report_train_accuracy: bool = Field(default=True, description="Score the training set once at the end.")
 
 
+class ValuesConfig(BaseModel):
+    """How a value recipe (training.ranking) trains: which layers, which losses, how far from the base.
+
+    Kept apart from TrainConfig so the configs stored with gentle/full models stay exactly as they were.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    scope: Literal["all", "last_block", "head"] = Field(
+        default="all", description="Layers trained: every layer, the last 3D block + dense head, or the head only."
+    )
+    rank_weight: float = Field(default=1.0, ge=0, description="Weight of the pairwise ranking loss.")
+    bce_weight: float = Field(default=1.0, ge=0, description="Weight of the BCE on the sample's own quartile labels.")
+    l2sp: float = Field(default=0.0, ge=0, description="L2-SP: weight of sum ||w - w_base||^2 over trained weights.")
+    bags: int = Field(default=1, ge=1, description="Bootstrap fits whose weights are averaged (1 = a single fit).")
+
+
 FINETUNE_CONFIG = TrainConfig(lr=1e-4, freeze_norm_stats=True)  # "gentle": few labels, keep the base's statistics
 FULL_FINETUNE_CONFIG = TrainConfig(lr=1e-3, freeze_norm_stats=False)  # "full": the base weights trained as from scratch
+# Value recipes: BatchNorm statistics kept as in gentle; no decay toward zero (L2-SP pulls toward the base instead).
+RANK_CONFIG = TrainConfig(lr=1e-4, weight_decay=0.0, freeze_norm_stats=True)
+RANK_TOP_CONFIG = TrainConfig(lr=1e-3, weight_decay=0.0, freeze_norm_stats=True)
+VALUE_RECIPES: dict[str, tuple[TrainConfig, ValuesConfig]] = {
+    "rank": (RANK_CONFIG, ValuesConfig(scope="all")),
+    "rank_head": (RANK_TOP_CONFIG, ValuesConfig(scope="head", l2sp=0.1)),
+    "rank_last": (RANK_TOP_CONFIG, ValuesConfig(scope="last_block", l2sp=0.1)),
+    "rank_bag": (RANK_TOP_CONFIG, ValuesConfig(scope="head", l2sp=0.1, bags=5)),
+}
+if tuple(VALUE_RECIPES) != recipes.VALUE_RECIPES:  # one name list: placeq.recipes, which the API and CLI offer
+    raise RuntimeError(f"training.config value recipes {tuple(VALUE_RECIPES)} differ from placeq.recipes")
 
 
-def finetune_recipe(n_labelled: int, choice: str = "auto") -> tuple[Recipe, TrainConfig]:
-    """(name, config) of the fine-tuning recipe `placeq.recipes.choose` picks for `n_labelled` layouts."""
-    recipe = choose(n_labelled, choice)
+def finetune_recipe(n_labelled: int, choice: str = "auto", *, values: bool = False) -> tuple[Recipe, TrainConfig]:
+    """(name, config) of the fine-tuning recipe `placeq.recipes.choose` picks for `n_labelled` layouts
+    (`values`: the simulated values are at hand, so a value recipe may be chosen)."""
+    recipe = choose(n_labelled, choice, values=values)
+    if recipe in VALUE_RECIPES:
+        return recipe, VALUE_RECIPES[recipe][0]
     return recipe, FULL_FINETUNE_CONFIG if recipe == "full" else FINETUNE_CONFIG
+
+
+def values_config(recipe: str | None) -> ValuesConfig | None:
+    """The value recipe's ValuesConfig, or None for a recipe that trains on labels only (gentle, full)."""
+    return VALUE_RECIPES[recipe][1] if recipe in VALUE_RECIPES else None

@@ -21,9 +21,10 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from placeq.devices import Device
 from placeq.errors import InputError
+from placeq.labels import badness
 from placeq.recipes import DEFAULT_EPOCHS, RecipeChoice
 from training.checkpoint import Checkpoint, publish
-from training.config import TrainConfig, finetune_recipe
+from training.config import TrainConfig, finetune_recipe, values_config
 from training.feed import FeatureArray, Rows
 from training.fit import EpochRecord, FitResult, fit, history_rows, predict_proba, random_init_like
 from training.metrics import as_probability_threshold, choose_threshold, evaluate
@@ -65,18 +66,23 @@ class Fitted:
     recipe: str | None
     result: FitResult
     split: dict[str, np.ndarray] = field(default_factory=dict)
+    values_config: dict[str, Any] | None = None  # a value recipe's settings (training.ranking), else None
 
 
-def config_for(options: Options, n_train: int, *, finetune: bool) -> tuple[str | None, TrainConfig]:
+def config_for(
+    options: Options, n_train: int, *, finetune: bool, values: bool = False
+) -> tuple[str | None, TrainConfig]:
     """(recipe, TrainConfig): from scratch lr 1e-3 with BatchNorm statistics learned; a fine-tune takes its
-    recipe's rate and BatchNorm rule (placeq.recipes). `options.lr` overrides the rate."""
+    recipe's rate, decay and BatchNorm rule (placeq.recipes; `values`: the simulated values are at hand, so a
+    value recipe may be chosen). `options.lr` overrides the rate."""
     recipe, start = None, TrainConfig()
     if finetune and not options.from_scratch:
-        recipe, start = finetune_recipe(n_train, options.recipe)
+        recipe, start = finetune_recipe(n_train, options.recipe, values=values)
     cfg = TrainConfig(
         epochs=options.epochs,
         batch_size=options.batch_size,
         lr=options.lr if options.lr is not None else start.lr,
+        weight_decay=start.weight_decay,
         class_weight="balanced" if options.balanced else "none",
         patience=options.patience,
         seed=options.seed,
@@ -108,17 +114,34 @@ def fit_model(
     default_threshold: float = 0.5,
     on_epoch: Callable[[EpochRecord], None] | None = None,
     deadline: float | None = None,
+    values: np.ndarray | None = None,
+    metric: str = "offset",
 ) -> Fitted:
     """Train `model` in place on ``split["train"]`` (early stopping on ``split["val"]``), choose the threshold,
-    score ``split["test"]``. The threshold is `default_threshold` unless a target FOR or pruning rate is set."""
+    score ``split["test"]``. The threshold is `default_threshold` unless a target FOR or pruning rate is set.
+
+    `values` (N,) are the simulated `metric` values row-aligned with `y` (the labels stay what the caller made of
+    them, e.g. the sample's own worst quartile); a value recipe (training.ranking) also learns their order. Label
+    recipes ignore them, so passing values never changes what gentle or full do."""
     tr, va, te = (np.asarray(split.get(k, ()), dtype=np.int64) for k in ("train", "val", "test"))
     _check_labels(y, tr)
-    recipe, cfg = config_for(options, len(tr), finetune=finetune)
+    if values is not None and len(values) != len(y):
+        raise InputError("values", f"{len(values)} values for {len(y)} labels")
+    recipe, cfg = config_for(options, len(tr), finetune=finetune, values=values is not None)
     if recipe:
         log.info("fine-tuning recipe %s (%d labelled training layouts)", recipe, len(tr))
     log.info("train %d / val %d / test %d layouts, %s", len(tr), len(va), len(te), model.config.arch)
-    val = (Rows(x, va), y[va]) if len(va) else None
-    result = fit(model, (Rows(x, tr), y[tr]), val, cfg, on_epoch=on_epoch, deadline=deadline)
+    vcfg = values_config(recipe)
+    if vcfg is not None and values is not None:  # choose() refuses a value recipe without values
+        from training.ranking import fit_values
+
+        if len(va):
+            log.info("value recipe %s: no early stopping, the %d validation layouts only score", recipe, len(va))
+        result = fit_values(model, (Rows(x, tr), y[tr]), badness(values, metric)[tr], cfg, vcfg,
+                            on_epoch=on_epoch, deadline=deadline)
+    else:
+        val = (Rows(x, va), y[va]) if len(va) else None
+        result = fit(model, (Rows(x, tr), y[tr]), val, cfg, on_epoch=on_epoch, deadline=deadline)
     threshold = default_threshold
     if options.target_for is not None or options.prune_rate is not None:
         on = va if len(va) else tr  # no validation set (few-shot): the training layouts are all we have
@@ -132,7 +155,8 @@ def fit_model(
         metrics.update({f"test_{k}": v for k, v in evaluate(proba, y[te], threshold).as_dict().items()})
         metrics.update({f"test@0.5_{k}": v for k, v in evaluate(proba, y[te], 0.5).as_dict().items()})
     return Fitted(model=model, threshold=threshold, metrics=metrics, config=cfg, recipe=recipe, result=result,
-                  split={"train": tr, "val": va, "test": te})
+                  split={"train": tr, "val": va, "test": te},
+                  values_config=vcfg.model_dump(mode="json") if vcfg is not None else None)
 
 
 def write_model(out: Path, fitted: Fitted, x: FeatureArray, *, design: str, provenance: dict[str, Any]) -> Path:
@@ -142,6 +166,8 @@ def write_model(out: Path, fitted: Fitted, x: FeatureArray, *, design: str, prov
     rows = (split["test"] if len(split["test"]) else split["train"])[:PARITY_SAMPLE]
     extra = {**provenance, "recipe": fitted.recipe, "n_train": len(split["train"]), "n_val": len(split["val"]),
              "n_test": len(split["test"]), "history": history_rows(fitted.result)}
+    if fitted.values_config is not None:
+        extra["values_config"] = fitted.values_config
     ckpt = Checkpoint(model=fitted.model, threshold=fitted.threshold, design=design,
                       train_config=fitted.config.model_dump(mode="json"), metrics=fitted.metrics, extra=extra)
     report = publish(out, ckpt, sample=np.asarray(Rows(x, rows)[np.arange(len(rows))], dtype=np.float32),
@@ -178,14 +204,17 @@ def finetune_model(
     provenance: dict[str, Any] | None = None,
     on_epoch: Callable[[EpochRecord], None] | None = None,
     deadline: float | None = None,
+    values: np.ndarray | None = None,
+    metric: str = "offset",
 ) -> tuple[Path, Fitted]:
     """Transfer `base` to `design` (a copy; the base is untouched) and write the model directory. The new model
-    keeps the base's threshold unless `options` asks for a target FOR or pruning rate."""
+    keeps the base's threshold unless `options` asks for a target FOR or pruning rate. `values` / `metric`: the
+    simulated values behind `y`, for the value recipes (`fit_model`)."""
     import copy
 
     model = random_init_like(base.model, options.seed) if options.from_scratch else copy.deepcopy(base.model)
     fitted = fit_model(model, x, y, split, options, finetune=True, default_threshold=base.threshold,
-                       on_epoch=on_epoch, deadline=deadline)
+                       on_epoch=on_epoch, deadline=deadline, values=values, metric=metric)
     return write_model(out, fitted, x, design=design, provenance=provenance or {}), fitted
 
 

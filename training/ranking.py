@@ -1,0 +1,218 @@
+"""Few-shot fine-tuning that uses the simulated values, not only their worst-quartile labels (issue 14, part 3).
+
+The paper's recipe relabels 16 layouts by their own worst quartile and keeps 16 bits. Their values also order
+them: 16 layouts give 120 ordered pairs, each saying "this one is worse than that one". A pairwise logistic
+(RankNet) loss on the network's logit learns that order, so the logit stays a score whose larger value means
+"worse" and any pruning threshold can be chosen afterwards. The BCE on the sample's own quartile labels can be
+added, so the logit's 0 keeps meaning roughly "worst quarter". With 16 layouts the base must not wander far:
+training only the head or the last 3D block, with L2-SP (a penalty on the distance to the base weights), is the
+strong regularization; bagging (weights averaged over fits on bootstrap resamples) is the cheap ensemble, and
+it stays one network, so the ONNX artifact contract is unchanged.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import math
+import time
+from collections.abc import Callable
+
+import numpy as np
+import torch
+from torch import nn
+
+from placeq.errors import InputError
+from training.config import TrainConfig, ValuesConfig
+from training.feed import FeatureArray, Rows
+from training.fit import (
+    EpochRecord,
+    FitResult,
+    TrainingTimeout,
+    predict_logits,
+    predict_proba,
+    resolve_device,
+)
+from training.metrics import evaluate
+from training.nets import PlacementNet
+
+log = logging.getLogger(__name__)
+
+
+def ordered_pairs(badness: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(worse, better) index arrays of every pair whose badness differs (ties and NaN give no pair)."""
+    b = np.asarray(badness, dtype=np.float64)
+    i, j = np.meshgrid(np.arange(len(b)), np.arange(len(b)), indexing="ij")
+    keep = np.isfinite(b)[:, None] & np.isfinite(b)[None, :] & (b[:, None] > b[None, :])
+    return i[keep].astype(np.int64), j[keep].astype(np.int64)
+
+
+def pairwise_ranking_loss(logits: torch.Tensor, worse: torch.Tensor, better: torch.Tensor) -> torch.Tensor:
+    """Mean RankNet loss log(1 + exp(s_better - s_worse)): small when every worse layout scores higher."""
+    if worse.numel() == 0:
+        return logits.sum() * 0.0  # no ordered pair: no signal, but a graph to backpropagate through
+    return nn.functional.softplus(logits[better] - logits[worse]).mean()
+
+
+def pair_accuracy(scores: np.ndarray, badness: np.ndarray) -> float:
+    """Share of ordered pairs that `scores` order as `badness` does (a tie counts half); 0.5 is chance."""
+    worse, better = ordered_pairs(badness)
+    if len(worse) == 0:
+        return 0.5
+    s = np.asarray(scores, dtype=np.float64)
+    diff = s[worse] - s[better]
+    return float(np.mean(np.where(diff > 0, 1.0, np.where(diff == 0, 0.5, 0.0))))
+
+
+def scope_modules(model: PlacementNet, scope: str) -> list[nn.Module]:
+    """The modules a value recipe trains: the dense head; the last conv block of the body (from its last
+    convolution on) plus the head; or the whole network."""
+    if scope == "all":
+        return [model]
+    if scope == "head":
+        return [model.classifier]
+    if scope == "last_block":
+        body = list(model.body.children())
+        convs = [k for k, m in enumerate(body) if isinstance(m, nn.Conv2d | nn.Conv3d)]
+        if not convs:
+            raise InputError("scope", f"{model.config.arch} has no convolution in its body")
+        return [*body[convs[-1]:], model.classifier]
+    raise InputError("scope", f"unknown scope {scope!r}; choose all, last_block or head")
+
+
+def _trainable(model: PlacementNet, scope: str) -> list[nn.Parameter]:
+    chosen = {id(p) for m in scope_modules(model, scope) for p in m.parameters()}
+    for p in model.parameters():
+        p.requires_grad_(id(p) in chosen)
+    return [p for p in model.parameters() if p.requires_grad]
+
+
+def _train_mode(model: nn.Module, cfg: TrainConfig) -> None:
+    model.train()
+    if cfg.freeze_norm_stats:
+        for m in model.modules():
+            if isinstance(m, nn.modules.batchnorm._BatchNorm):
+                m.eval()  # few layouts: keep the base's running statistics
+
+
+def _check(model: PlacementNet, x: FeatureArray, badness: np.ndarray, labels: np.ndarray) -> None:
+    if not (len(x) == len(badness) == len(labels)) or len(x) == 0:
+        raise InputError("values", f"{len(x)} layouts, {len(badness)} values and {len(labels)} labels")
+    if not np.isfinite(badness).all():
+        raise InputError("values", "a value recipe needs a finite value for every training layout")
+    if not np.isin(labels, (0, 1)).all():
+        raise InputError("labels", "labels must be 0 or 1")
+    if tuple(x.shape[1:]) != model.config.input_shape:
+        raise InputError("train", f"features of shape {tuple(x.shape[1:])}, {model.config.arch} expects "
+                                  f"{model.config.input_shape}")
+    if len(ordered_pairs(badness)[0]) == 0:
+        raise InputError("values", "all training values are equal: there is no order to learn")
+
+
+def _fit_once(
+    model: PlacementNet,
+    x: FeatureArray,
+    badness: np.ndarray,
+    labels: np.ndarray,
+    cfg: TrainConfig,
+    vcfg: ValuesConfig,
+    seed: int,
+    on_epoch: Callable[[EpochRecord], None] | None,
+    deadline: float | None,
+) -> list[EpochRecord]:
+    device = resolve_device(cfg.device)
+    model.to(device)
+    torch.manual_seed(seed)
+    rng = np.random.default_rng(seed)
+    params = _trainable(model, vcfg.scope)
+    anchor = [p.detach().clone() for p in params]  # L2-SP pulls toward these (the base's weights)
+    opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    y = labels.astype(np.float32)
+    n_pos = float(y.sum())
+    pos_weight = None
+    if cfg.class_weight == "balanced" and 0 < n_pos < len(y):
+        pos_weight = torch.tensor((len(y) - n_pos) / n_pos, device=device)
+    bce = nn.BCEWithLogitsLoss(pos_weight=pos_weight)
+    n = len(y)
+    n_batches = math.ceil(n / min(cfg.batch_size, n))
+    history: list[EpochRecord] = []
+    for epoch in range(1, cfg.epochs + 1):
+        t0 = time.perf_counter()
+        _train_mode(model, cfg)
+        total = 0.0
+        for idx in np.array_split(rng.permutation(n), n_batches):
+            if deadline is not None and time.monotonic() > deadline:
+                raise TrainingTimeout(f"stopped in epoch {epoch} of {cfg.epochs}: past the deadline")
+            idx = np.sort(idx)
+            xb = torch.from_numpy(np.asarray(x[idx], dtype=np.float32)).to(device)
+            worse, better = (torch.from_numpy(a).to(device) for a in ordered_pairs(badness[idx]))
+            opt.zero_grad(set_to_none=True)
+            logits = model(xb)
+            loss = pairwise_ranking_loss(logits, worse, better) * vcfg.rank_weight
+            if vcfg.bce_weight:
+                loss = loss + bce(logits, torch.from_numpy(y[idx]).to(device)) * vcfg.bce_weight
+            if vcfg.l2sp:
+                drift = torch.stack([((p - a) ** 2).sum() for p, a in zip(params, anchor, strict=True)]).sum()
+                loss = loss + drift * vcfg.l2sp
+            loss.backward()  # type: ignore[no-untyped-call]
+            opt.step()
+            total += float(loss.detach()) * len(idx)
+        history.append(EpochRecord(epoch, total / n, None, None, time.perf_counter() - t0))
+        if on_epoch is not None:
+            on_epoch(history[-1])
+    for p in model.parameters():
+        p.requires_grad_(True)
+    return history
+
+
+def _average_states(states: list[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
+    """Mean of floating-point tensors over `states`; integer buffers (BatchNorm's counter) from the first."""
+    out: dict[str, torch.Tensor] = {}
+    for k, v in states[0].items():
+        out[k] = torch.stack([s[k] for s in states]).mean(dim=0) if v.is_floating_point() else v.clone()
+    return out
+
+
+def fit_values(
+    model: PlacementNet,
+    train: tuple[FeatureArray, np.ndarray],
+    badness: np.ndarray,
+    cfg: TrainConfig,
+    vcfg: ValuesConfig,
+    *,
+    on_epoch: Callable[[EpochRecord], None] | None = None,
+    deadline: float | None = None,
+) -> FitResult:
+    """Fine-tune `model` in place on the training layouts' order by `badness` (larger = worse) and their 0/1
+    labels, for `cfg.epochs` epochs (no validation set: few-shot). With `vcfg.bags` > 1 the model ends with the
+    mean weights of that many fits, each on a bootstrap resample of the layouts. Returns what `fit` returns, with
+    the training pairs' `train_pair_accuracy` (share of ordered pairs the final logit orders right)."""
+    x, labels = train[0], np.asarray(train[1]).reshape(-1)
+    bad = np.asarray(badness, dtype=np.float64).reshape(-1)
+    _check(model, x, bad, labels)
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    if vcfg.bags == 1:
+        history = _fit_once(model, x, bad, labels, cfg, vcfg, cfg.seed, on_epoch, deadline)
+    else:
+        start = copy.deepcopy(model.state_dict())
+        states: list[dict[str, torch.Tensor]] = []
+        history = []
+        for b in range(vcfg.bags):
+            rows = np.sort(np.random.default_rng([cfg.seed, b]).choice(len(bad), size=len(bad), replace=True))
+            if len(ordered_pairs(bad[rows])[0]) == 0 or labels[rows].min() == labels[rows].max():
+                rows = np.arange(len(bad))  # a degenerate resample teaches nothing: fit on all layouts instead
+            model.load_state_dict(start)
+            history += _fit_once(model, Rows(x, rows), bad[rows], labels[rows], cfg, vcfg, cfg.seed + b,
+                                 on_epoch, deadline)
+            states.append(copy.deepcopy(model.state_dict()))
+        model.load_state_dict(_average_states(states))
+    state = copy.deepcopy(model.state_dict())
+    logits = predict_logits(model, x, cfg.eval_batch_size)
+    metrics: dict[str, float] = {"best_epoch": float(cfg.epochs), "epochs_run": float(cfg.epochs),
+                                 "bags": float(vcfg.bags), "train_pair_accuracy": pair_accuracy(logits, bad)}
+    if cfg.report_train_accuracy:
+        metrics["train_accuracy"] = evaluate(predict_proba(model, x, cfg.eval_batch_size), labels).accuracy
+    log.info("value fine-tune (%s, %d bag(s)): train pair accuracy %.3f", vcfg.scope, vcfg.bags,
+             metrics["train_pair_accuracy"])
+    return FitResult(history=history, best_state=state, metrics=metrics, best_epoch=cfg.epochs, config=cfg)
