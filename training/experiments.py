@@ -18,7 +18,7 @@ import numpy as np
 from placeq.devices import Device
 from placeq.errors import InputError
 from placeq.labels import UNLABELLED, balanced, critical_value, relabel, worst_quartile
-from placeq.recipes import Recipe
+from placeq.recipes import Recipe, RecipeChoice
 from training.feed import FeatureArray, Rows, load_features, read_values
 from training.fit import predict_proba, random_init_like, seed_everything
 from training.heuristics import false_omission_rate, hpwl, pair_distance
@@ -227,14 +227,18 @@ def fewshot(
     shots: int,
     repeats: int,
     epochs: int,
-    lr: float = 1e-4,
+    lr: float | None = None,
     seed: int = 0,
     threads: int = 2,
     device: Device = "cpu",
+    recipe: RecipeChoice = "gentle",
 ) -> list[Row]:
     """`repeats` runs of: sample `shots` non-test layouts, label them by their own rank, fine-tune a copy of the
     base on them (no validation set: fixed epochs, threshold 0.5 after class weighting), score the test split
-    relabelled by the same critical value. Also records the base model without fine-tuning and random pruning."""
+    relabelled by the same critical value. Also records the base model without fine-tuning and random pruning.
+
+    `recipe` is placeq.recipes' name (default gentle, the paper's: lr 1e-4); a value recipe (rank*) also sees
+    the 16 layouts' values. `lr` overrides the recipe's rate (None: the recipe's own)."""
     te = split_indices(np.zeros(len(data.values), dtype=np.int64), test_frac=0.2, seed=seed,
                        groups=data.groups)["test"]
     te = te[np.isfinite(data.values[te])]
@@ -247,11 +251,12 @@ def fewshot(
         y_tr, y_te = fewshot_labels(data.values[pick], data.values[te], data.metric)
         model = copy.deepcopy(base)
         options = Options(epochs=epochs, lr=lr, balanced=True, seed=seed + r, threads=threads, device=device,
-                          recipe="gentle",
+                          recipe=recipe,
                           score_train=False)
         y = np.full(len(data.values), UNLABELLED, dtype=np.int64)
         y[pick] = y_tr
-        fit_model(model, data.x, y, {"train": pick}, options, finetune=True)
+        fit_model(model, data.x, y, {"train": pick}, options, finetune=True, values=data.values,
+                  metric=data.metric)
         m = metrics_row(predict_proba(model, Rows(data.x, te)), y_te, 0.5, heur)
         m["for_base"] = evaluate(base_proba, y_te, 0.5).false_omission_rate
         rows.append({"repeat": float(r), "n_train_bad": float(y_tr.sum()), **m})
