@@ -29,12 +29,18 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-def _data_args(p: argparse.ArgumentParser) -> None:
+def _data_args(p: argparse.ArgumentParser, *, values: bool = False) -> None:
     p.add_argument("--design", required=True, help="design name stored with the model (e.g. ota1)")
     p.add_argument("--data", required=True, type=Path, help="placements (.parquet/.jsonl) or features (.npy)")
-    p.add_argument("--labels", required=True, type=Path,
-                   help="labels: .npy from `placeq labels`, .parquet with a 'label' column, or a `placeq simulate` "
-                        "table (labelled worst 25%% -> 1, the rest 0)")
+    given = p.add_mutually_exclusive_group(required=True) if values else p
+    given.add_argument("--labels", required=not values, type=Path,
+                       help="labels: .npy from `placeq labels`, .parquet with a 'label' column, or a `placeq "
+                            "simulate` table (labelled worst 25%% -> 1, the rest 0)")
+    if values:
+        given.add_argument("--values", type=Path,
+                           help="a `placeq simulate` table (.parquet/.csv/.jsonl): its values are relabelled by the "
+                                "training layouts' own worst 25%% (as POST /finetune does with values), and the "
+                                "value recipes (rank*) also learn their order")
     p.add_argument("--features-cache", type=Path, help="float16 .npy cache of the rasterized features")
     p.add_argument("--test-frac", type=float, default=0.2, help="held-out test share (paper: 0.2)")
     p.add_argument("--val-frac", type=float, default=0.1, help="validation share of the training pool")
@@ -67,7 +73,7 @@ def register(sub: Any) -> None:
     p.set_defaults(handler=train)
 
     p = sub.add_parser("finetune", help="transfer a trained model to another design (paper Sec. III-E)")
-    _data_args(p)
+    _data_args(p, values=True)
     _fit_args(p, lr=None)
     p.add_argument("--base", required=True, type=Path, help="model directory of the base model")
     size = p.add_mutually_exclusive_group()
@@ -77,6 +83,10 @@ def register(sub: Any) -> None:
     p.add_argument("--from-scratch", action="store_true", help="random-init baseline (Table IV 'w/o')")
     p.add_argument("--recipe", choices=recipes.CHOICES, default="auto",
                    help=f"{recipes.HELP}; --lr overrides the rate")
+    p.add_argument("--calibrate", choices=("placed", "labelled", "none"), default="placed",
+                   help="calibrate the threshold for the design from the training labels (calibration.json; "
+                        "docs/models.md): placed = the score quantile at their bad share on a seeded placer sample "
+                        "(default), labelled = on the labelled layouts, none = keep the base's threshold")
     p.set_defaults(handler=finetune)
 
     p = sub.add_parser("evaluate", help="accuracy, precision, recall, F1, FOR of a model on labelled data")
@@ -104,6 +114,17 @@ def _load(args: argparse.Namespace, nofeat: bool) -> tuple[Any, np.ndarray]:
     if design and data_design and data_design.lower() != design.lower():
         log.warning("--design %s but %s holds placements of %s", design, args.data, data_design)
     return x, y
+
+
+def _load_values(args: argparse.Namespace, nofeat: bool) -> tuple[Any, np.ndarray, str]:
+    """(features, values, metric) for `placeq finetune --values`: NaN marks a failed simulation."""
+    from training.feed import load_features, read_values
+
+    x, _ = load_features(args.data, nofeat=nofeat, cache=args.features_cache)
+    values, metric = read_values(args.values)
+    if len(x) != len(values):
+        raise InputError("values", f"{len(values)} values for {len(x)} layouts in {args.data}")
+    return x, values, metric
 
 
 def _options(args: argparse.Namespace) -> Options:
@@ -139,6 +160,8 @@ def _split(args: argparse.Namespace, x: Any, y: np.ndarray, finetune: bool) -> d
 def _provenance(args: argparse.Namespace) -> dict[str, Any]:
     out: dict[str, Any] = {"data": str(args.data), "labels": str(args.labels), "split_seed": args.seed,
                            "test_frac": args.test_frac}
+    if getattr(args, "values", None) is not None:
+        out["values"] = str(args.values)
     if hasattr(args, "base"):
         out.update(base=str(args.base), alpha=args.alpha, shots=args.shots, from_scratch=args.from_scratch)
     return out
@@ -179,12 +202,51 @@ def finetune(args: argparse.Namespace) -> int:
     from training.pipeline import finetune_model
 
     base = load_checkpoint(args.base)
-    x, y = _load(args, nofeat=base.model.config.input_kind == "nofeat")
-    out, fitted = finetune_model(base, x, y, _split(args, x, y, finetune=True), args.out, design=args.design,
-                                 options=_options(args), provenance=_provenance(args))
+    nofeat = base.model.config.input_kind == "nofeat"
+    values, metric, provenance = None, "offset", _provenance(args)
+    if args.values is None:
+        x, y = _load(args, nofeat=nofeat)
+        split = _split(args, x, y, finetune=True)
+    else:  # as POST /finetune: the training layouts' own worst 25% are bad; every other row by that border
+        import numpy as np
+
+        from placeq.labels import critical_value, relabel
+
+        x, values, metric = _load_values(args, nofeat)
+        split = _split(args, x, np.where(np.isfinite(values), 0, -1), finetune=True)
+        critical = critical_value(values[split["train"]], metric)
+        y = relabel(values, critical, metric).astype(np.int64)
+        provenance["critical_value"] = critical
+        print(f"labelled by the {len(split['train'])} training layouts' own worst 25% of {metric}: critical value "
+              f"{critical:.6g} ({int((y[split['train']] == 1).sum())} bad of them)")
+    out, fitted = finetune_model(base, x, y, split, args.out, design=args.design, options=_options(args),
+                                 provenance=provenance, values=values, metric=metric)
     _print_metrics(fitted.metrics, fitted.threshold)
     _print_written(out)
+    if args.calibrate != "none":
+        _calibrate(args, out, x, y, fitted.split["train"], fitted.threshold,
+                   nofeat=base.model.config.input_kind == "nofeat")
     return 0
+
+
+def _calibrate(args: argparse.Namespace, out: Path, x: Any, y: np.ndarray, train: np.ndarray, previous: float, *,
+               nofeat: bool) -> None:
+    """Issue 14 part 4: the threshold calibrated for the design from the training labels -> out/calibration.json,
+    which `model_store.publish_model_dir` publishes as the version's threshold and `placeq evaluate` uses."""
+    from placeq.circuits import load_design
+    from placeq.errors import UnknownDesign
+    from training.calibration import calibrate_model_dir
+    from training.feed import Rows
+
+    try:
+        circuit = load_design(args.design)
+    except UnknownDesign:
+        circuit = None  # a free design name: nothing to place, the labelled rule decides
+    cal = calibrate_model_dir(out, args.calibrate, circuit=circuit, x_labelled=Rows(x, train), labels=y[train],
+                              previous=previous, nofeat=nofeat)
+    print(f"threshold calibrated for {args.design}: {cal.threshold:.4f} ({cal.rule} rule, bad share "
+          f"{cal.bad_share:.3f} of {cal.n_labelled} labelled, {cal.n_scored} scores; was {previous:.4f})"
+          + (f"; {cal.note}" if cal.note else ""))
 
 
 def evaluate(args: argparse.Namespace) -> int:
@@ -206,7 +268,11 @@ def evaluate(args: argparse.Namespace) -> int:
     rows = split["test"] if split is not None else np.flatnonzero(y >= 0)
     if len(rows) and rows.max() >= len(y):
         raise InputError("data", "the model's test split does not fit this data set; use --all")
-    threshold = ckpt.threshold if args.threshold is None else args.threshold
+    from training.calibration import read_calibration
+
+    calibrated = read_calibration(args.model)  # a fine-tune's threshold calibrated for its design, if any
+    threshold = args.threshold if args.threshold is not None else (
+        float(calibrated["threshold"]) if calibrated else ckpt.threshold)
     m = score(predict_proba(ckpt.model, Rows(x, rows)), y[rows], threshold)
     print(json.dumps({"model": str(args.model), "rows": "test split" if split else "all", **m.as_dict()}, indent=2))
     return 0

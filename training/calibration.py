@@ -27,7 +27,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 import numpy as np
 
@@ -121,21 +121,40 @@ def calibrate_placed(scores_placed: np.ndarray, labels: np.ndarray, *, previous:
                        seed=seed)
 
 
-def calibrate(rule: Rule, *, circuit: Circuit, score: Scorer, x_labelled: np.ndarray, labels: np.ndarray,
+class Features(Protocol):
+    """What the labelled layouts' features come as: an array, or `training.feed.Rows` (indexed by row numbers)."""
+
+    def __len__(self) -> int: ...
+
+    def __getitem__(self, idx: np.ndarray) -> np.ndarray: ...
+
+
+def score_features(score: Scorer, x: Features) -> np.ndarray:
+    """Scores of every row of `x`, SCORE_CHUNK rows at a time (a split of a float16 memmap stays on disk)."""
+    out = np.empty(len(x), dtype=np.float64)
+    for start in range(0, len(x), SCORE_CHUNK):
+        rows = np.arange(start, min(start + SCORE_CHUNK, len(x)))
+        out[rows] = score(np.asarray(x[rows], dtype=np.float32))
+    return out
+
+
+def calibrate(rule: Rule, *, circuit: Circuit | None, score: Scorer, x_labelled: Features, labels: np.ndarray,
               previous: float, nofeat: bool, count: int = PLACED_COUNT, seed: int = PLACED_SEED) -> Calibration:
-    """Calibrate by `rule`; ``placed`` falls back to ``labelled`` (and says so in `note`) when the design space
-    holds fewer than MIN_PLACED distinct placements."""
+    """Calibrate by `rule`; ``placed`` falls back to ``labelled`` (and says so in `note`) without a circuit to
+    place, or when its design space holds fewer than MIN_PLACED distinct placements."""
     if rule not in RULES:
         raise InputError("calibrate", f"{rule!r} is not one of {RULES}")
-    if rule == "placed":
+    note = ""
+    if rule == "placed" and circuit is None:
+        note = "placed: no circuit to place (the design is neither built in nor a circuit file); labelled rule used"
+    elif rule == "placed" and circuit is not None:
         s = placed_scores(circuit, score, nofeat=nofeat, count=count, seed=seed)
         if len(s) >= MIN_PLACED:
             return calibrate_placed(s, labels, previous=previous, seed=seed)
         note = f"placed: the design space holds {len(s)} distinct placements (< {MIN_PLACED}); labelled rule used"
+    if note:
         log.warning(note)
-    else:
-        note = ""
-    labelled = calibrate_labelled(score(np.asarray(x_labelled, dtype=np.float32)), labels, previous=previous)
+    labelled = calibrate_labelled(score_features(score, x_labelled), labels, previous=previous)
     return Calibration(**{**asdict(labelled), "note": note})
 
 
@@ -173,13 +192,13 @@ def read_calibration(model_dir: Path) -> dict[str, Any] | None:
     return record
 
 
-def calibrate_model_dir(model_dir: Path, rule: Rule, *, circuit: Circuit, x_labelled: np.ndarray,
+def calibrate_model_dir(model_dir: Path, rule: Rule, *, circuit: Circuit | None, x_labelled: Features,
                         labels: np.ndarray, previous: float, nofeat: bool, count: int = PLACED_COUNT,
                         seed: int = PLACED_SEED) -> Calibration:
     """Calibrate the directory's model (scored through its ONNX file) and write calibration.json beside it."""
     cal = calibrate(rule, circuit=circuit, score=onnx_scorer(model_dir), x_labelled=x_labelled, labels=labels,
                     previous=previous, nofeat=nofeat, count=count, seed=seed)
     write_calibration(model_dir, cal)
-    log.info("threshold calibrated for %s: %.4f (%s rule, bad share %.3f, %d scores; was %.4f)", circuit.name,
-             cal.threshold, cal.rule, cal.bad_share, cal.n_scored, cal.previous_threshold)
+    log.info("threshold calibrated: %.4f (%s rule, bad share %.3f, %d scores; was %.4f)", cal.threshold, cal.rule,
+             cal.bad_share, cal.n_scored, cal.previous_threshold)
     return cal

@@ -61,11 +61,19 @@ def test_cli_and_worker_fine_tune_to_the_same_model(tmp_path: Path) -> None:
     version = store.get_version("ota1", done.result["version"])
 
     cli_summary = json.loads((tmp_path / "cli_model" / "model.json").read_text())
-    assert cli_summary["metrics"] == pytest.approx(version.metrics, abs=0)  # identical, epoch by epoch
+    job_metrics = dict(version.metrics)
+    job_calibration = job_metrics.pop("threshold_calibration")
+    assert cli_summary["metrics"] == pytest.approx(job_metrics, abs=0)  # identical, epoch by epoch
     x = rasterize_batch(read_batch(placements))
     cli_onnx = ort.InferenceSession(str(tmp_path / "cli_model" / "model.onnx"), providers=["CPUExecutionProvider"])
     job_onnx = ort.InferenceSession(store.load_artifact("ota1", version.version), providers=["CPUExecutionProvider"])
     a = cli_onnx.run(["probability"], {"features": x})[0]
     b = job_onnx.run(["probability"], {"features": x})[0]
     assert np.abs(a - b).max() <= 1e-6
-    assert cli_summary["threshold"] == version.threshold
+    assert cli_summary["threshold"] == job_calibration["previous_threshold"]
+    # Both calibrate the threshold for ota1 by the same rule on the same placer sample (issue 14 part 4).
+    cli_calibration = json.loads((tmp_path / "cli_model" / "calibration.json").read_text())
+    assert {k: v for k, v in cli_calibration.items() if k != "threshold"} == {
+        k: v for k, v in job_calibration.items() if k != "threshold"}
+    assert cli_calibration["threshold"] == pytest.approx(version.threshold, abs=1e-6)
+    assert job_calibration["threshold"] == version.threshold

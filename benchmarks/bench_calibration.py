@@ -1,0 +1,170 @@
+"""Prune decisions across design spaces (issue 14, part 4): does a threshold carry from one placer seed to another?
+
+    .venv/bin/python benchmarks/bench_calibration.py --designs ota2,ota3,ota4 --seeds 0,5,7 \\
+        --out benchmarks/results/bench_calibration.json
+
+Needs, per design D and seed S, ``var/cal/D_sS.parquet`` (``placeq place --design D --count 1024 --seed S``) and
+``var/cal/D_sS.labels.parquet`` (``placeq simulate``); each space is labelled by its own worst 25%. The model
+(default: the shipped base, service/assets/base_model) scores every space in onnxruntime, and each rule decides:
+
+- ``stored``: the model's stored threshold.
+- ``labelled``: the threshold calibrated from 16 labelled layouts of the calibration space (seed
+  ``--calibrate-seed``; values relabelled by their own worst 25%, as a fine-tune job does): the quantile of their
+  scores at their bad share (`training.calibration.calibrate_labelled`); ``--draws`` random draws of 16, reported
+  as the median and the range over draws.
+- ``placed``: the quantile at the same bad share of the scores of a seeded placer sample of the design
+  (`training.calibration.placed_scores`, ``--placed-count`` layouts, seed ``--calibrate-seed``).
+- ``rate``: ``/predict``'s ``prune_rate`` 0.25 (`service.scoring.prune_mask`), within shuffled batches of
+  ``--batch`` layouts (the API's default batch limit is 256).
+
+Per space: the realized prune rate and FOR (bad layouts kept / layouts kept). Prints a markdown table and the
+1-minute load average before and after.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from placeq.artifact import KEY_THRESHOLD
+from placeq.circuits import load_design
+from placeq.features import rasterize_batch
+from placeq.labels import critical_value, relabel
+from service.scoring import prune_mask
+from training.calibration import calibrate_labelled, calibrate_placed, onnx_scorer, placed_scores
+from training.dataset import read_batch
+from training.feed import load_labels, read_values
+
+CHUNK = 256
+
+
+def space_scores(model_dir: Path, data: Path) -> np.ndarray:
+    score = onnx_scorer(model_dir)
+    batch = read_batch(data)
+    out = np.empty(len(batch), dtype=np.float64)
+    for start in range(0, len(batch), CHUNK):
+        part = batch.take(slice(start, start + CHUNK))
+        out[start : start + len(part)] = score(rasterize_batch(part))
+    return out
+
+
+def decide(prune: np.ndarray, y: np.ndarray) -> dict[str, float]:
+    """Realized prune rate and FOR over the labelled layouts."""
+    used = y >= 0
+    p, yy = prune[used], y[used]
+    kept = ~p
+    return {"prune_rate": float(p.mean()), "for": float(yy[kept].mean()) if kept.any() else 0.0}
+
+
+def rate_in_batches(scores: np.ndarray, rate: float, batch: int, seed: int) -> np.ndarray:
+    order = np.random.default_rng(seed).permutation(len(scores))
+    prune = np.zeros(len(scores), dtype=bool)
+    for start in range(0, len(order), batch):
+        rows = order[start : start + batch]
+        prune[rows] = prune_mask(scores[rows], 0.5, rate)
+    return prune
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--model", type=Path, default=Path("service/assets/base_model"))
+    ap.add_argument("--designs", default="ota2,ota3,ota4")
+    ap.add_argument("--seeds", default="0,5,7")
+    ap.add_argument("--data", type=Path, default=Path("var/cal"))
+    ap.add_argument("--calibrate-seed", type=int, default=0)
+    ap.add_argument("--shots", type=int, default=16)
+    ap.add_argument("--draws", type=int, default=40)
+    ap.add_argument("--placed-count", type=int, default=512)
+    ap.add_argument("--rate", type=float, default=0.25)
+    ap.add_argument("--batch", type=int, default=256)
+    ap.add_argument("--out", type=Path)
+    args = ap.parse_args()
+    load_before = os.getloadavg()[0]
+    t0 = time.time()
+    meta = json.loads((args.model / "model.json").read_text())
+    stored = float(meta.get(KEY_THRESHOLD, meta.get("threshold", 0.5)))
+    seeds = [int(s) for s in args.seeds.split(",")]
+    rows: list[dict[str, Any]] = []
+    for design in args.designs.split(","):
+        circuit = load_design(design)
+        spaces: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray, str]] = {}
+        for s in seeds:
+            stem = args.data / f"{design}_s{s}"
+            values, metric = read_values(stem.with_suffix(".labels.parquet"))
+            y = load_labels(stem.with_suffix(".labels.parquet"))
+            spaces[s] = (space_scores(args.model, stem.with_suffix(".parquet")), y, values, metric)
+        cal_scores, _, cal_values, metric = spaces[args.calibrate_seed]
+        rng = np.random.default_rng(1)
+        ok = np.flatnonzero(np.isfinite(cal_values))
+        draws = []
+        for _ in range(args.draws):
+            pick = rng.choice(ok, size=args.shots, replace=False)
+            v = cal_values[pick]
+            labels = relabel(v, critical_value(v, metric), metric)
+            draws.append(calibrate_labelled(cal_scores[pick], labels, previous=stored))
+        share = statistics.median(c.bad_share for c in draws)
+        placed = calibrate_placed(
+            placed_scores(circuit, onnx_scorer(args.model), nofeat=False, count=args.placed_count,
+                          seed=args.calibrate_seed),
+            np.array([1] * round(share * args.shots) + [0] * (args.shots - round(share * args.shots))),
+            previous=stored, seed=args.calibrate_seed)
+        for s, (scores, y, _, _) in spaces.items():
+            per_draw = [decide(scores >= c.threshold, y) for c in draws]
+            rows.append({
+                "design": design, "seed": s, "n": int((y >= 0).sum()), "bad_share": float((y[y >= 0] == 1).mean()),
+                "stored": {"threshold": stored, **decide(scores >= stored, y)},
+                "labelled": {
+                    "threshold_median": statistics.median(c.threshold for c in draws),
+                    "threshold_range": [min(c.threshold for c in draws), max(c.threshold for c in draws)],
+                    **{f"{k}_median": statistics.median(d[k] for d in per_draw) for k in ("prune_rate", "for")},
+                    **{f"{k}_range": [min(d[k] for d in per_draw), max(d[k] for d in per_draw)]
+                       for k in ("prune_rate", "for")},
+                },
+                "placed": {"threshold": placed.threshold, "n_scored": placed.n_scored,
+                           **decide(scores >= placed.threshold, y)},
+                "rate": {"prune_rate_asked": args.rate, "batch": args.batch,
+                         **decide(rate_in_batches(scores, args.rate, args.batch, seed=s), y)},
+                "rate_whole_space": decide(prune_mask(scores, stored, args.rate), y),
+            })
+    result = {"args": {k: str(v) for k, v in vars(args).items()}, "stored_threshold": stored,
+              "load_before": load_before, "load_after": os.getloadavg()[0], "seconds": time.time() - t0,
+              "rows": rows}
+    print(table(result))
+    if args.out:
+        args.out.write_text(json.dumps(result, indent=2) + "\n")
+
+
+def pct(x: float) -> str:
+    return f"{100 * x:.1f}"
+
+
+def table(result: dict[str, Any]) -> str:
+    lines = [
+        "| design | seed | stored 0.5: pruned / FOR | labelled (16, seed 0): threshold | pruned | FOR "
+        "| placed: threshold | pruned / FOR | rate 0.25: pruned / FOR |",
+        "|---|---:|---|---|---|---|---|---|---|",
+    ]
+    for r in result["rows"]:
+        st, lab, pl, ra = r["stored"], r["labelled"], r["placed"], r["rate"]
+        lines.append(
+            f"| {r['design']} | {r['seed']} | {pct(st['prune_rate'])} / {pct(st['for'])} "
+            f"| {lab['threshold_median']:.3f} [{lab['threshold_range'][0]:.3f}..{lab['threshold_range'][1]:.3f}] "
+            f"| {pct(lab['prune_rate_median'])} [{pct(lab['prune_rate_range'][0])}..{pct(lab['prune_rate_range'][1])}] "
+            f"| {pct(lab['for_median'])} [{pct(lab['for_range'][0])}..{pct(lab['for_range'][1])}] "
+            f"| {pl['threshold']:.3f} | {pct(pl['prune_rate'])} / {pct(pl['for'])} "
+            f"| {pct(ra['prune_rate'])} / {pct(ra['for'])} |"
+        )
+    lines.append(f"\nload average {result['load_before']:.2f} -> {result['load_after']:.2f}, "
+                 f"{result['seconds']:.0f} s")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    main()
