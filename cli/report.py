@@ -38,8 +38,13 @@ def register(sub: Any) -> None:
                    help="holds otaN.parquet, otaN.labels.parquet (and otaN.f16.npy feature caches)")
     p.add_argument("--out", type=Path, default=Path("docs/results"), help="where the report files go")
     p.add_argument("--work", type=Path, default=Path("var/exp/report"), help="model directories, per-run JSON")
-    p.add_argument("--base-design", default="ota1", help="source design of the base model")
-    p.add_argument("--targets", default="ota2,ota3,ota4", help="transfer targets, comma separated")
+    p.add_argument("--base-design", default="ota1",
+                   help="source design of the base model: a built-in, a circuit JSON or "
+                        "CIRCUIT.json:PLACEMENTS.parquet:LABELS.parquet (as for --targets)")
+    p.add_argument("--targets", default="ota2,ota3,ota4",
+                   help="transfer targets, comma separated: built-in names (files in --data-dir), circuit JSONs "
+                        "(placements and labels found by the file's stem in --data-dir or in a corpus folder's "
+                        "spaces/ and labels/), or CIRCUIT.json:PLACEMENTS.parquet:LABELS.parquet")
     p.add_argument("--parts", default="base,table3,table4,fewshot",
                    help="experiments to run (comma separated; empty: only re-render the saved parts)")
     p.add_argument("--subsample", type=int, default=3000, help="Table III: balanced layouts used (train+val+test)")

@@ -44,6 +44,35 @@ class DesignSource:
     circuit: str
 
 
+def design_source(spec: str, data_dir: str | Path = ".") -> DesignSource:
+    """Where a design named on a command line lives. `spec` is one of:
+
+    - a built-in name (``ota2``): ``<data_dir>/ota2.parquet`` and ``<data_dir>/ota2.labels.parquet``;
+    - a circuit JSON (``var/own/x.json``): its placements and labels by its file stem, either in `data_dir` or in
+      a corpus folder beside it (``designs/x.json`` -> ``spaces/x.parquet``, ``labels/x.labels.parquet``);
+    - all three explicitly: ``CIRCUIT.json:PLACEMENTS.parquet:LABELS.parquet``.
+
+    So any design, not only the built-ins, goes through the experiments (issue 14 part 5).
+    """
+    parts = spec.split(":")
+    if len(parts) == 3:
+        circuit, placed, labelled = parts
+        if not circuit.endswith(".json"):
+            raise InputError("design", f"{spec!r}: the first of CIRCUIT.json:PLACEMENTS:LABELS must be a circuit JSON")
+        return DesignSource(Path(circuit).stem, Path(placed), Path(labelled), circuit)
+    if len(parts) != 1:
+        raise InputError("design", f"{spec!r}: give NAME, CIRCUIT.json or CIRCUIT.json:PLACEMENTS:LABELS")
+    if not spec.endswith(".json"):
+        d = Path(data_dir)
+        return DesignSource(spec, d / f"{spec}.parquet", d / f"{spec}.labels.parquet", spec)
+    stem, folder = Path(spec).stem, Path(spec).parent
+    for places, labels in ((Path(data_dir), Path(data_dir)), (folder.parent / "spaces", folder.parent / "labels")):
+        if (places / f"{stem}.parquet").is_file():
+            return DesignSource(stem, places / f"{stem}.parquet", labels / f"{stem}.labels.parquet", spec)
+    raise InputError("design", f"{spec}: no {stem}.parquet in {data_dir} or {folder.parent / 'spaces'}; "
+                               "name the files: CIRCUIT.json:PLACEMENTS.parquet:LABELS.parquet")
+
+
 @dataclass
 class LoadedDesign:
     """One design space, subsampled as asked: placements, metric values, quartile labels, features on demand."""

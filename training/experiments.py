@@ -47,22 +47,26 @@ class DesignData:
 
 
 def load_design(data_dir: str | Path, name: str, *, nofeat: bool = False) -> DesignData:
-    """`<data_dir>/<name>.parquet` placements and `<name>.labels.parquet` (placeq simulate); features are
-    rasterized once into `<name>.f16.npy` (`<name>.nofeat.f16.npy` for the nofeat models) and memory-mapped."""
+    """A labelled design space: `name` is a built-in (``<data_dir>/<name>.parquet`` and ``<name>.labels.parquet``,
+    placeq simulate), a circuit JSON or ``CIRCUIT.json:PLACEMENTS:LABELS`` (`training.corpus.design_source`).
+    Features are rasterized once into ``<placements stem>.f16.npy`` beside the placements (``.nofeat.f16.npy`` for
+    the nofeat models) and memory-mapped."""
     from placeq.circuits import load_design as load_circuit
+    from training.corpus import design_source
     from training.dataset import read_batch
 
-    d = Path(data_dir)
-    cache = d / f"{name}.{'nofeat.' if nofeat else ''}f16.npy"
-    x, _ = load_features(d / f"{name}.parquet", nofeat=nofeat, cache=cache)
-    values, metric = read_values(d / f"{name}.labels.parquet")
+    src = design_source(name, data_dir)
+    stem = src.placements.name.removesuffix(".parquet")
+    cache = src.placements.with_name(f"{stem}.{'nofeat.' if nofeat else ''}f16.npy")
+    x, _ = load_features(src.placements, nofeat=nofeat, cache=cache)
+    values, metric = read_values(src.labels)
     if len(values) != len(x):
-        raise InputError(str(d / f"{name}.labels.parquet"), f"{len(values)} labels for {len(x)} placements")
-    batch = read_batch(d / f"{name}.parquet")
-    scores = {"hpwl": hpwl(batch), "pair_distance": pair_distance(batch, load_circuit(name))}
+        raise InputError(str(src.labels), f"{len(values)} labels for {len(x)} placements")
+    batch = read_batch(src.placements)
+    scores = {"hpwl": hpwl(batch), "pair_distance": pair_distance(batch, load_circuit(src.circuit))}
     groups = duplicate_groups(x)
-    log.info("%s: %d layouts, %d distinct", name, len(x), int(groups.max()) + 1 if len(groups) else 0)
-    return DesignData(name=name, x=x, values=values, metric=metric, heuristics=scores, groups=groups)
+    log.info("%s: %d layouts, %d distinct", src.name, len(x), int(groups.max()) + 1 if len(groups) else 0)
+    return DesignData(name=src.name, x=x, values=values, metric=metric, heuristics=scores, groups=groups)
 
 
 def full_distribution_rows(balanced_labels: np.ndarray, test: np.ndarray, seed: int) -> np.ndarray:

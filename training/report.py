@@ -34,7 +34,9 @@ INIT_LABELS = {"base": "w", "random": "w/o", "base_lr1e-3": "w, lr 1e-3"}  # Tab
 class ReportConfig:
     """Every setting of one report run; written into the report so its numbers can be reproduced."""
 
-    data_dir: Path = Path("var/exp")  # otaN.parquet + otaN.labels.parquet (+ feature caches)
+    data_dir: Path = Path("var/exp")  # otaN.parquet + otaN.labels.parquet (+ feature caches) of built-in designs
+    # base_design and targets: built-in names, circuit JSONs or CIRCUIT.json:PLACEMENTS:LABELS
+    # (training.corpus.design_source)
     out: Path = Path("docs/results")  # Markdown, JSON, PNG
     work: Path = Path("var/exp/report")  # per-part JSON
     base_design: str = "ota1"  # source design of the base model
@@ -95,11 +97,12 @@ def run_report(cfg: ReportConfig) -> list[Path]:
                               device=cfg.device)
                 for r in rows:
                     r.update(max_train=cfg.max_train, ft_epochs=cfg.ft_epochs)
-                _save(cfg.work, f"table4_{name}", merge_alphas(cfg.work / f"table4_{name}.json", rows), settings)
+                _save(cfg.work, f"table4_{data.name}", merge_alphas(cfg.work / f"table4_{data.name}.json", rows),
+                      settings)
             if "fewshot" in cfg.parts:
                 rows = fewshot(base.model, data, shots=cfg.shots, repeats=cfg.repeats, epochs=cfg.fewshot_epochs,
                                seed=cfg.seed, threads=cfg.threads, device=cfg.device)
-                _save(cfg.work, f"fewshot_{name}", rows, settings)
+                _save(cfg.work, f"fewshot_{data.name}", rows, settings)
     return render(cfg.work, cfg.out)
 
 

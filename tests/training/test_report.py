@@ -202,3 +202,47 @@ def test_table3_seeds_from_separate_sittings_average_the_fast3d_gap(tmp_path: Pa
     assert "fast3d vs feat3d test accuracy on subsamples of 20 (feat3d minus fast3d, points): +2.00, +0.00; mean " \
         "+1.00 over 2 seeds: within" in md
     assert "subsamples of 80 (feat3d minus fast3d, points): +0.50: within" in md
+
+
+def test_design_source_reads_builtins_circuit_jsons_and_explicit_triples(tmp_path: Path) -> None:
+    from training.corpus import design_source
+
+    assert design_source("ota2", tmp_path).placements == tmp_path / "ota2.parquet"
+    (tmp_path / "designs").mkdir()
+    (tmp_path / "spaces").mkdir()
+    (tmp_path / "spaces" / "mine.parquet").write_bytes(b"")
+    src = design_source(str(tmp_path / "designs" / "mine.json"), tmp_path / "elsewhere")
+    assert (src.name, src.placements, src.labels) == ("mine", tmp_path / "spaces" / "mine.parquet",
+                                                      tmp_path / "labels" / "mine.labels.parquet")
+    src = design_source("c.json:p.parquet:l.parquet")
+    assert (src.name, src.circuit, src.placements, src.labels) == ("c", "c.json", Path("p.parquet"), Path("l.parquet"))
+    with pytest.raises(InputError, match="no nothere.parquet"):
+        design_source(str(tmp_path / "nothere.json"), tmp_path)
+    with pytest.raises(InputError, match="CIRCUIT.json"):
+        design_source("a:b")
+
+
+@pytest.mark.slow
+def test_report_runs_on_a_design_given_as_a_circuit_json(tmp_path: Path) -> None:
+    """issue 14 part 5: `placeq report` takes any design (a circuit JSON with its placements and labels), not only
+    the built-ins: real placer, real ngspice labels, the shipped base model."""
+    from cli import main
+    from placeq.circuits import load_design
+
+    corpus = tmp_path / "corpus"
+    for sub in ("designs", "spaces", "labels"):
+        (corpus / sub).mkdir(parents=True)
+    circuit = corpus / "designs" / "my_ota.json"
+    circuit.write_text(load_design("ota2").model_dump_json())
+    space, labels = corpus / "spaces" / "my_ota.parquet", corpus / "labels" / "my_ota.labels.parquet"
+    assert main(["place", "--design", str(circuit), "--count", "48", "--seed", "0", "--workers", "1",
+                 "--no-progress", "-o", str(space)]) == 0
+    assert main(["simulate", "--design", str(circuit), str(space), "--jobs", "1", "--no-progress",
+                 "-o", str(labels)]) == 0
+    out, work = tmp_path / "out", tmp_path / "work"
+    assert main(["report", "--data-dir", str(tmp_path / "empty"), "--out", str(out), "--work", str(work),
+                 "--targets", str(circuit), "--parts", "fewshot", "--repeats", "2", "--fewshot-epochs", "1",
+                 "--threads", "1", "--device", "cpu"]) == 0
+    rows = json.loads((work / "fewshot_my_ota.json").read_text())["rows"]
+    assert len(rows) == 2 and all(0.0 <= r["false_omission_rate"] <= 1.0 and r["n"] == 10 for r in rows)
+    assert "my_ota" in (out / "experiments.md").read_text()
