@@ -19,6 +19,11 @@ Needs, per design D and seed S, ``var/cal/D_sS.parquet`` (``placeq place --desig
 
 Per space: the realized prune rate and FOR (bad layouts kept / layouts kept). Prints a markdown table and the
 1-minute load average before and after.
+
+With ``--finetune-runs N`` the same is measured for what a fine-tune job publishes: N times per design, 16
+layouts of the calibration space with their values fine-tune the base (`training.pipeline.fit_model`, the job's
+options: recipe auto, the default epochs), and the fine-tuned model is calibrated by both rules on those 16
+labels (the ``labelled`` rule now quantiles scores of the layouts it was trained on); median and range over runs.
 """
 
 from __future__ import annotations
@@ -84,6 +89,8 @@ def main() -> None:
     ap.add_argument("--placed-count", type=int, default=512)
     ap.add_argument("--rate", type=float, default=0.25)
     ap.add_argument("--batch", type=int, default=256)
+    ap.add_argument("--finetune-runs", type=int, default=0, help="fine-tuned models per design (0: none)")
+    ap.add_argument("--epochs", type=int, default=0, help="fine-tune epochs (0: the job's default)")
     ap.add_argument("--out", type=Path)
     args = ap.parse_args()
     load_before = os.getloadavg()[0]
@@ -133,12 +140,96 @@ def main() -> None:
                          **decide(rate_in_batches(scores, args.rate, args.batch, seed=s), y)},
                 "rate_whole_space": decide(prune_mask(scores, stored, args.rate), y),
             })
-    result = {"args": {k: str(v) for k, v in vars(args).items()}, "stored_threshold": stored,
+    finetuned = [row for design in args.designs.split(",") for row in finetune_rows(args, design, seeds)] \
+        if args.finetune_runs else []
+    result = {"args": {k: str(v) for k, v in vars(args).items()}, "stored_threshold": stored, "finetuned": finetuned,
               "load_before": load_before, "load_after": os.getloadavg()[0], "seconds": time.time() - t0,
               "rows": rows}
     print(table(result))
     if args.out:
         args.out.write_text(json.dumps(result, indent=2) + "\n")
+
+
+def finetune_rows(args: argparse.Namespace, design: str, seeds: list[int]) -> list[dict[str, Any]]:
+    """Fine-tune the base on 16 labelled layouts of the calibration space, calibrate, decide on every space."""
+    import copy
+
+    from placeq.recipes import DEFAULT_EPOCHS
+    from training.checkpoint import load_checkpoint
+    from training.fit import predict_proba
+    from training.pipeline import Options, all_rows, fit_model
+    from training.placer.config import PlacerConfig
+    from training.placer.space import distinct_rows, generate_space
+
+    base = load_checkpoint(args.model)
+    circuit = load_design(design)
+    placed_batch, _ = generate_space(circuit, count=args.placed_count, seed=args.calibrate_seed,
+                                     config=PlacerConfig(workers=1))
+    x_placed = rasterize_batch(placed_batch.take(distinct_rows(placed_batch))).astype(np.float16)
+    spaces = {}
+    for s in seeds:
+        stem = args.data / f"{design}_s{s}"
+        spaces[s] = (rasterize_batch(read_batch(stem.with_suffix(".parquet"))).astype(np.float16),
+                     load_labels(stem.with_suffix(".labels.parquet")))
+    values, metric = read_values(args.data / f"{design}_s{args.calibrate_seed}.labels.parquet")
+    x_cal = spaces[args.calibrate_seed][0]
+    ok = np.flatnonzero(np.isfinite(values))
+    rng = np.random.default_rng(2)
+    options = Options(epochs=args.epochs or DEFAULT_EPOCHS, recipe="auto", threads=2)
+    runs: list[dict[int, dict[str, dict[str, float]]]] = []
+    recipes: list[str | None] = []
+    for run in range(args.finetune_runs):
+        pick = rng.choice(ok, size=args.shots, replace=False)
+        v = values[pick]
+        labels = relabel(v, critical_value(v, metric), metric).astype(np.int64)
+        x16 = np.asarray(x_cal[pick], dtype=np.float32)
+        fitted = fit_model(copy.deepcopy(base.model), x16, labels, all_rows(args.shots), options, finetune=True,
+                           default_threshold=base.threshold, values=v, metric=metric)
+        model = fitted.model.cpu()
+
+        def score(x: np.ndarray, model: Any = model) -> np.ndarray:
+            return predict_proba(model, x)
+
+        lab = calibrate_labelled(score(x16), labels, previous=fitted.threshold)
+        pla = calibrate_placed(score(x_placed), labels, previous=fitted.threshold, seed=args.calibrate_seed)
+        per_space = {}
+        for s, (x, y) in spaces.items():
+            scores = score(x)
+            per_space[s] = {
+                "stored": decide(scores >= fitted.threshold, y),
+                "labelled": decide(scores >= lab.threshold, y),
+                "placed": decide(scores >= pla.threshold, y),
+                "rate": decide(rate_in_batches(scores, args.rate, args.batch, seed=s), y),
+            }
+        print(f"{design} run {run}: recipe {fitted.recipe}, thresholds labelled {lab.threshold:.3f} placed "
+              f"{pla.threshold:.3f}", flush=True)
+        runs.append(per_space)
+        recipes.append(fitted.recipe)
+    rows = []
+    for s in seeds:
+        row: dict[str, Any] = {"design": design, "seed": s, "runs": len(runs),
+                               "recipes": sorted(set(map(str, recipes)))}
+        for rule in ("stored", "labelled", "placed", "rate"):
+            for k in ("prune_rate", "for"):
+                vals = [r[s][rule][k] for r in runs]
+                row[f"{rule}_{k}_median"] = statistics.median(vals)
+                row[f"{rule}_{k}_range"] = [min(vals), max(vals)]
+        rows.append(row)
+    return rows
+
+
+def finetune_table(rows: list[dict[str, Any]]) -> str:
+    lines = ["| design | seed | " + " | ".join(f"{rule}: pruned | FOR" for rule in ("stored", "labelled", "placed",
+                                                                                   "rate 0.25")) + " |",
+             "|---|---:|" + "---|" * 8]
+    for r in rows:
+        cells = []
+        for rule in ("stored", "labelled", "placed", "rate"):
+            for k in ("prune_rate", "for"):
+                lo, hi = r[f"{rule}_{k}_range"]
+                cells.append(f"{pct(r[f'{rule}_{k}_median'])} [{pct(lo)}..{pct(hi)}]")
+        lines.append(f"| {r['design']} | {r['seed']} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
 
 
 def pct(x: float) -> str:
@@ -161,6 +252,9 @@ def table(result: dict[str, Any]) -> str:
             f"| {pl['threshold']:.3f} | {pct(pl['prune_rate'])} / {pct(pl['for'])} "
             f"| {pct(ra['prune_rate'])} / {pct(ra['for'])} |"
         )
+    if result["finetuned"]:
+        lines.append("\nFine-tuned on 16 labelled layouts of the calibration space (median [range] over runs):\n")
+        lines.append(finetune_table(result["finetuned"]))
     lines.append(f"\nload average {result['load_before']:.2f} -> {result['load_after']:.2f}, "
                  f"{result['seconds']:.0f} s")
     return "\n".join(lines)
