@@ -148,10 +148,14 @@ def calibrate(rule: Rule, *, circuit: Circuit | None, score: Scorer, x_labelled:
     if rule == "placed" and circuit is None:
         note = "placed: no circuit to place (the design is neither built in nor a circuit file); labelled rule used"
     elif rule == "placed" and circuit is not None:
-        s = placed_scores(circuit, score, nofeat=nofeat, count=count, seed=seed)
-        if len(s) >= MIN_PLACED:
-            return calibrate_placed(s, labels, previous=previous, seed=seed)
-        note = f"placed: the design space holds {len(s)} distinct placements (< {MIN_PLACED}); labelled rule used"
+        try:
+            s = placed_scores(circuit, score, nofeat=nofeat, count=count, seed=seed)
+        except InputError as exc:  # a circuit the placer refuses: still calibrate, on the labelled layouts
+            note = f"placed: the placer refused the design ({exc}); labelled rule used"
+        else:
+            if len(s) >= MIN_PLACED:
+                return calibrate_placed(s, labels, previous=previous, seed=seed)
+            note = f"placed: the design space holds {len(s)} distinct placements (< {MIN_PLACED}); labelled rule used"
     if note:
         log.warning(note)
     labelled = calibrate_labelled(score_features(score, x_labelled), labels, previous=previous)
