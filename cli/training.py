@@ -29,12 +29,18 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-def _data_args(p: argparse.ArgumentParser) -> None:
+def _data_args(p: argparse.ArgumentParser, *, values: bool = False) -> None:
     p.add_argument("--design", required=True, help="design name stored with the model (e.g. ota1)")
     p.add_argument("--data", required=True, type=Path, help="placements (.parquet/.jsonl) or features (.npy)")
-    p.add_argument("--labels", required=True, type=Path,
-                   help="labels: .npy from `placeq labels`, .parquet with a 'label' column, or a `placeq simulate` "
-                        "table (labelled worst 25%% -> 1, the rest 0)")
+    given = p.add_mutually_exclusive_group(required=True) if values else p
+    given.add_argument("--labels", required=not values, type=Path,
+                       help="labels: .npy from `placeq labels`, .parquet with a 'label' column, or a `placeq "
+                            "simulate` table (labelled worst 25%% -> 1, the rest 0)")
+    if values:
+        given.add_argument("--values", type=Path,
+                           help="a `placeq simulate` table (.parquet/.csv/.jsonl): its values are relabelled by the "
+                                "training layouts' own worst 25%% (as POST /finetune does with values), and the "
+                                "value recipes (rank*) also learn their order")
     p.add_argument("--features-cache", type=Path, help="float16 .npy cache of the rasterized features")
     p.add_argument("--test-frac", type=float, default=0.2, help="held-out test share (paper: 0.2)")
     p.add_argument("--val-frac", type=float, default=0.1, help="validation share of the training pool")
@@ -67,7 +73,7 @@ def register(sub: Any) -> None:
     p.set_defaults(handler=train)
 
     p = sub.add_parser("finetune", help="transfer a trained model to another design (paper Sec. III-E)")
-    _data_args(p)
+    _data_args(p, values=True)
     _fit_args(p, lr=None)
     p.add_argument("--base", required=True, type=Path, help="model directory of the base model")
     size = p.add_mutually_exclusive_group()
@@ -110,6 +116,17 @@ def _load(args: argparse.Namespace, nofeat: bool) -> tuple[Any, np.ndarray]:
     return x, y
 
 
+def _load_values(args: argparse.Namespace, nofeat: bool) -> tuple[Any, np.ndarray, str]:
+    """(features, values, metric) for `placeq finetune --values`: NaN marks a failed simulation."""
+    from training.feed import load_features, read_values
+
+    x, _ = load_features(args.data, nofeat=nofeat, cache=args.features_cache)
+    values, metric = read_values(args.values)
+    if len(x) != len(values):
+        raise InputError("values", f"{len(values)} values for {len(x)} layouts in {args.data}")
+    return x, values, metric
+
+
 def _options(args: argparse.Namespace) -> Options:
     from training.pipeline import Options
 
@@ -143,6 +160,8 @@ def _split(args: argparse.Namespace, x: Any, y: np.ndarray, finetune: bool) -> d
 def _provenance(args: argparse.Namespace) -> dict[str, Any]:
     out: dict[str, Any] = {"data": str(args.data), "labels": str(args.labels), "split_seed": args.seed,
                            "test_frac": args.test_frac}
+    if getattr(args, "values", None) is not None:
+        out["values"] = str(args.values)
     if hasattr(args, "base"):
         out.update(base=str(args.base), alpha=args.alpha, shots=args.shots, from_scratch=args.from_scratch)
     return out
@@ -183,9 +202,25 @@ def finetune(args: argparse.Namespace) -> int:
     from training.pipeline import finetune_model
 
     base = load_checkpoint(args.base)
-    x, y = _load(args, nofeat=base.model.config.input_kind == "nofeat")
-    out, fitted = finetune_model(base, x, y, _split(args, x, y, finetune=True), args.out, design=args.design,
-                                 options=_options(args), provenance=_provenance(args))
+    nofeat = base.model.config.input_kind == "nofeat"
+    values, metric, provenance = None, "offset", _provenance(args)
+    if args.values is None:
+        x, y = _load(args, nofeat=nofeat)
+        split = _split(args, x, y, finetune=True)
+    else:  # as POST /finetune: the training layouts' own worst 25% are bad; every other row by that border
+        import numpy as np
+
+        from placeq.labels import critical_value, relabel
+
+        x, values, metric = _load_values(args, nofeat)
+        split = _split(args, x, np.where(np.isfinite(values), 0, -1), finetune=True)
+        critical = critical_value(values[split["train"]], metric)
+        y = relabel(values, critical, metric).astype(np.int64)
+        provenance["critical_value"] = critical
+        print(f"labelled by the {len(split['train'])} training layouts' own worst 25% of {metric}: critical value "
+              f"{critical:.6g} ({int((y[split['train']] == 1).sum())} bad of them)")
+    out, fitted = finetune_model(base, x, y, split, args.out, design=args.design, options=_options(args),
+                                 provenance=provenance, values=values, metric=metric)
     _print_metrics(fitted.metrics, fitted.threshold)
     _print_written(out)
     if args.calibrate != "none":

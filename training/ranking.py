@@ -166,10 +166,12 @@ def _fit_once(
 
 
 def _average_states(states: list[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
-    """Mean of floating-point tensors over `states`; integer buffers (BatchNorm's counter) from the first."""
+    """Mean of floating-point tensors over `states`; integer buffers (BatchNorm's counter) and tensors no fit
+    changed (frozen layers: a float mean of equal values need not round back to them) from the first."""
     out: dict[str, torch.Tensor] = {}
     for k, v in states[0].items():
-        out[k] = torch.stack([s[k] for s in states]).mean(dim=0) if v.is_floating_point() else v.clone()
+        same = all(torch.equal(s[k], v) for s in states[1:])
+        out[k] = v.clone() if same or not v.is_floating_point() else torch.stack([s[k] for s in states]).mean(dim=0)
     return out
 
 

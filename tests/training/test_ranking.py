@@ -1,0 +1,126 @@
+"""Value recipes (issue 14 part 3): the ranking loss, the fine-tune that uses values, and `placeq finetune --values`."""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from cli import build_parser
+from placeq.errors import InputError
+from placeq.labels import worst_quartile
+from placeq.recipes import CHOICES, VALUE_RECIPES, choose
+from training.checkpoint import load_checkpoint
+from training.config import VALUE_RECIPES as VALUE_CONFIGS
+from training.config import finetune_recipe, values_config
+from training.fit import predict_logits, seed_everything
+from training.nets import build
+from training.pipeline import Options, all_rows, fit_model
+from training.ranking import ordered_pairs, pair_accuracy, pairwise_ranking_loss, scope_modules
+from training.synthetic import synthetic_task
+
+SHIPPED = Path(__file__).resolve().parents[2] / "service" / "assets" / "base_model"
+
+
+def test_ranking_loss_orders_a_toy_pair_and_pushes_the_worse_layout_up() -> None:
+    worse, better = (torch.from_numpy(a) for a in ordered_pairs(np.array([2.0, 1.0])))
+    assert (int(worse), int(better)) == (0, 1)  # layout 0 has the larger badness: it is the worse one
+    right = pairwise_ranking_loss(torch.tensor([3.0, -3.0]), worse, better)
+    wrong = pairwise_ranking_loss(torch.tensor([-3.0, 3.0]), worse, better)
+    assert right < 0.01 < 5.0 < wrong
+    logits = torch.zeros(2, requires_grad=True)
+    pairwise_ranking_loss(logits, worse, better).backward()  # type: ignore[no-untyped-call]
+    assert logits.grad is not None
+    assert logits.grad[0] < 0 < logits.grad[1]  # descent raises the worse layout's logit, lowers the better one's
+
+
+def test_sixteen_distinct_values_give_120_pairs_and_ties_or_nan_give_none() -> None:
+    assert len(ordered_pairs(np.arange(16.0))[0]) == 120
+    worse, better = ordered_pairs(np.array([1.0, 1.0, np.nan, 0.0]))
+    assert sorted(zip(worse.tolist(), better.tolist(), strict=True)) == [(0, 3), (1, 3)]
+    assert pair_accuracy(np.array([3.0, 2.0, 1.0]), np.array([3.0, 2.0, 1.0])) == 1.0
+    assert pair_accuracy(np.array([1.0, 2.0, 3.0]), np.array([3.0, 2.0, 1.0])) == 0.0
+    assert pair_accuracy(np.zeros(3), np.array([3.0, 2.0, 1.0])) == 0.5
+
+
+def test_value_recipes_need_values_and_label_recipes_are_unchanged() -> None:
+    assert set(VALUE_RECIPES) <= set(CHOICES) and tuple(VALUE_CONFIGS) == VALUE_RECIPES
+    for name in VALUE_RECIPES:
+        with pytest.raises(InputError, match="values"):
+            choose(16, name)
+        assert choose(16, name, values=True) == name and values_config(name) is not None
+    assert finetune_recipe(16) == finetune_recipe(16, values=False)
+    assert finetune_recipe(16)[0] == "gentle" and finetune_recipe(100, values=True)[0] == "full"
+    assert values_config("gentle") is None and values_config("full") is None
+
+
+def test_last_block_scope_is_the_last_convolution_onward_plus_the_head() -> None:
+    model = build("fast3d")
+    head = {id(p) for p in model.classifier.parameters()}
+    last = {id(p) for m in scope_modules(model, "last_block") for p in m.parameters()}
+    assert head < last < {id(p) for p in model.parameters()}
+    assert {id(p) for m in scope_modules(model, "head") for p in m.parameters()} == head
+
+
+def _tiny() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    x, _ = synthetic_task(16, seed=3)
+    values = np.random.default_rng(3).normal(size=16)  # any order: the head can learn 16 layouts' order
+    return x, values, worst_quartile(values, "offset").astype(np.int64)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("recipe", "lr"), [("rank_last", None), ("rank_bag", 1e-2)])
+def test_values_fine_tune_runs_end_to_end_and_learns_the_training_order(recipe: str, lr: float | None) -> None:
+    """From the shipped base, 16 layouts whose values order them at random: the fine-tuned logit orders the
+    120 training pairs far better than the base did, and the layers outside the recipe's scope do not move."""
+    x, values, y = _tiny()
+    base = load_checkpoint(SHIPPED).model
+    before = pair_accuracy(predict_logits(base, x), np.abs(values))
+    model = copy.deepcopy(base)
+    options = Options(epochs=40, lr=lr, seed=0, threads=1, device="cpu", recipe=recipe)  # type: ignore[arg-type]
+    fitted = fit_model(model, x, y, all_rows(16), options, finetune=True, values=values, metric="offset")
+    after = pair_accuracy(predict_logits(model, x), np.abs(values))
+    assert fitted.recipe == recipe and fitted.values_config is not None
+    assert fitted.metrics["train_pair_accuracy"] == pytest.approx(after)
+    assert after > before + 0.2
+    frozen = [n for n, _ in base.named_parameters() if n.startswith("front.")]
+    assert frozen and all(torch.equal(dict(base.named_parameters())[n], dict(model.named_parameters())[n])
+                          for n in frozen)
+
+
+def test_label_recipes_ignore_values() -> None:
+    x, values, y = _tiny()
+    seed_everything(0)
+    base = build("fast3d")
+    a, b = copy.deepcopy(base), copy.deepcopy(base)
+    options = Options(epochs=2, seed=0, threads=1, device="cpu", recipe="gentle", score_train=False)
+    fit_model(a, x, y, all_rows(16), options, finetune=True)
+    fit_model(b, x, y, all_rows(16), options, finetune=True, values=values)
+    assert np.array_equal(predict_logits(a, x), predict_logits(b, x))
+
+
+@pytest.mark.slow
+def test_cli_finetune_takes_values_and_relabels_by_the_training_layouts_own_quartile(tmp_path: Path) -> None:
+    x, values, _ = _tiny()
+    np.save(tmp_path / "x.npy", x)
+    rows = ["index,value,status,metric"] + [f"{i},{float(v)!r},ok,offset" for i, v in enumerate(values)]
+    (tmp_path / "values.csv").write_text("\n".join(rows) + "\n")
+    parser = build_parser()
+    common = ["finetune", "--base", str(SHIPPED), "--design", "toy", "--data", str(tmp_path / "x.npy")]
+    with pytest.raises(SystemExit):  # one of --labels / --values, not both
+        parser.parse_args([*common, "--labels", "y.npy", "--values", "v.csv", "-o", "m"])
+    with pytest.raises(SystemExit):
+        parser.parse_args([*common, "-o", "m"])
+    args = parser.parse_args([*common, "--values", str(tmp_path / "values.csv"), "--shots", "16", "--test-frac",
+                              "0", "--val-frac", "0", "--epochs", "2", "--recipe", "rank_head", "--threads", "1",
+                              "-o", str(tmp_path / "model")])
+    assert args.handler(args) == 0
+    summary = json.loads((tmp_path / "model" / "model.json").read_text())
+    extra = summary["extra"]
+    assert extra["recipe"] == "rank_head" and extra["values"] == str(tmp_path / "values.csv")
+    assert extra["critical_value"] == pytest.approx(np.quantile(np.abs(values), 0.75))
+    assert extra["values_config"]["scope"] == "head"
