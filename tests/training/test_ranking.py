@@ -124,3 +124,32 @@ def test_cli_finetune_takes_values_and_relabels_by_the_training_layouts_own_quar
     assert extra["recipe"] == "rank_head" and extra["values"] == str(tmp_path / "values.csv")
     assert extra["critical_value"] == pytest.approx(np.quantile(np.abs(values), 0.75))
     assert extra["values_config"]["scope"] == "head"
+
+
+@pytest.mark.slow
+def test_fine_tune_job_hands_its_values_to_a_value_recipe(tmp_path: Path) -> None:
+    """POST /finetune's job: values reach the rank recipes; 0/1 labels with a rank recipe fail with the reason."""
+    from model_store import BASE_DESIGN, JobState, ModelStore, publish_model_dir, upgrade
+    from placeq.circuits import load_design
+    from service.settings import Settings
+    from service.workers.runner import run_job
+    from training.placer.config import PlacerConfig
+    from training.placer.space import generate_space
+
+    url = f"sqlite:///{tmp_path / 'placeq.db'}"
+    upgrade(url)
+    store = ModelStore(url, tmp_path / "blobs")
+    publish_model_dir(store, SHIPPED, design=BASE_DESIGN, created_by="test", activate=True)
+    batch, _ = generate_space(load_design("ota1"), count=16, seed=1, config=PlacerConfig(workers=1))
+    rows = [p.model_dump(mode="json") for p in batch.placements()]
+    values = np.random.default_rng(2).normal(0, 1e-3, size=16).tolist()
+    settings = Settings(home=tmp_path, database_url=url, blob_root=tmp_path / "blobs")
+    job = store.create_job("finetune", "ota1", {"placements": rows, "values": values, "epochs": 2,
+                                                "recipe": "rank_head"})
+    done = run_job(store, job.id, settings=settings)
+    assert done.state == JobState.SUCCEEDED, done.error
+    assert done.result is not None and done.result["recipe"] == "rank_head"
+    labels = [1, 0, 0, 0] * 4
+    job = store.create_job("finetune", "ota1", {"placements": rows, "labels": labels, "recipe": "rank"})
+    failed = run_job(store, job.id, settings=settings)
+    assert failed.state == JobState.FAILED and "values" in (failed.error or "")
