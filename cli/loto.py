@@ -13,6 +13,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
+from placeq import recipes
 from placeq.architectures import ARCHITECTURES, DEFAULT_ARCHITECTURE
 from placeq.devices import DEVICES
 from placeq.errors import InputError
@@ -40,6 +41,9 @@ def register(sub: Any) -> None:
     p.add_argument("--shots", type=int, default=16, help="few-shot training layouts")
     p.add_argument("--repeats", type=int, default=20, help="few-shot draws per held-out design (issue 14: 100)")
     p.add_argument("--ft-epochs", type=int, default=5, help="few-shot fine-tuning epochs")
+    p.add_argument("--ft-recipes", default="gentle",
+                   help=f"comma-separated few-shot recipes, each run on the same draws; the first is the headline "
+                        f"column (of {', '.join(c for c in recipes.CHOICES if c != 'auto')}; docs/generalization.md)")
     p.add_argument("--alphas", default="0.1", help="comma-separated fine-tuning training shares ('' = none)")
     p.add_argument("--alpha-epochs", type=int, default=5, help="epochs of the alpha fine-tunes")
     p.add_argument("--alpha-init", choices=("base", "base_lr1e-3", "random"), default="base",
@@ -92,7 +96,8 @@ def loto(args: argparse.Namespace) -> int:
         families=tuple(f for f in args.families.split(",") if f) or None, family_key=args.family_key,
         max_per_design=args.max_per_design or None, eval_per_design=args.eval_per_design or None, arch=args.arch,
         epochs=args.epochs, batch_size=args.batch_size, val_frac=args.val_frac, shots=args.shots, repeats=args.repeats,
-        ft_epochs=args.ft_epochs, alphas=tuple(float(a) for a in args.alphas.split(",") if a),
+        ft_epochs=args.ft_epochs, ft_recipes=tuple(r for r in args.ft_recipes.split(",") if r),
+        alphas=tuple(float(a) for a in args.alphas.split(",") if a),
         alpha_epochs=args.alpha_epochs, alpha_init=args.alpha_init, seed=args.seed, threads=args.threads,
         device=args.device,
     )

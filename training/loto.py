@@ -47,6 +47,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from placeq.architectures import DEFAULT_ARCHITECTURE
 from placeq.devices import Device
 from placeq.errors import InputError
+from placeq.recipes import RecipeChoice
 from training.corpus import Corpus, DesignSource, LoadedDesign, build_corpus, load_design_space
 from training.experiments import DesignData, fewshot, fewshot_labels, metrics_row, table4
 from training.feed import Rows
@@ -124,7 +125,12 @@ class LotoConfig(BaseModel):
     shots: int = Field(default=16, ge=4)
     repeats: int = Field(default=20, ge=1)
     ft_epochs: int = Field(default=5, ge=1, description="Few-shot fine-tuning epochs (paper: fixed, no validation).")
-    ft_lr: float = Field(default=1e-4, gt=0)
+    ft_lr: float | None = Field(default=None, gt=0, description="Few-shot rate; default: the recipe's own (gentle "
+                                "1e-4, the paper's).")
+    ft_recipes: tuple[RecipeChoice, ...] = Field(
+        default=("gentle",), min_length=1,
+        description="Few-shot recipes (placeq.recipes), each on the same draws; the first is the headline 16-shot "
+                    "column, the others are compared beside it (value recipes see the 16 layouts' values).")
     alphas: tuple[float, ...] = Field(default=(0.1,), description="Fine-tuning training shares (0 < alpha < 0.8).")
     alpha_epochs: int = Field(default=5, ge=1)
     alpha_init: AlphaInit = Field(default="base", description="training.experiments.RECIPES: base = the paper's "
@@ -280,8 +286,11 @@ def evaluate_design(
     base["n_test"] = float(len(te))
 
     t0 = time.perf_counter()
-    shots = fewshot(model, data, shots=config.shots, repeats=config.repeats, epochs=config.ft_epochs,
-                    lr=config.ft_lr, seed=config.seed, threads=config.threads, device=config.device)
+    by_recipe = {recipe: fewshot(model, data, shots=config.shots, repeats=config.repeats, epochs=config.ft_epochs,
+                                 lr=config.ft_lr, seed=config.seed, threads=config.threads, device=config.device,
+                                 recipe=recipe)
+                 for recipe in config.ft_recipes}
+    shots = by_recipe[config.ft_recipes[0]]
     te_fs, picks = fewshot_draws(data, config.shots, config.repeats, config.seed)
     for row, pick in zip(shots, picks, strict=True):
         y_tr, y_te = fewshot_labels(d.values[pick], d.values[te_fs], d.metric)
@@ -304,6 +313,7 @@ def evaluate_design(
         row["seconds_total"] = time.perf_counter() - t0
         alphas.append(row)
     return {"metric": d.metric, "n": len(d.rows), "base": base, "fewshot": shots, "alpha": alphas,
+            "fewshot_recipes": {k: v for k, v in by_recipe.items() if k != config.ft_recipes[0]},
             "fewshot_seconds": round(fs_s, 1)}
 
 
@@ -327,6 +337,11 @@ def summarize_design(r: dict[str, Any]) -> dict[str, float]:
             "gbm_16": _median(gbm), "gbm_16_beats_random": float(sum(g < q for g, q in zip(gbm, rnd, strict=True))),
             "repeats": float(len(fs)),
         })
+    for recipe, rows in r.get("fewshot_recipes", {}).items():
+        cnn = [float(x["for_model_25"]) for x in rows]
+        out[f"cnn_16[{recipe}]"] = _median(cnn)
+        out[f"cnn_16[{recipe}]_beats_random"] = float(sum(
+            c < float(x["for_random"]) for c, x in zip(cnn, rows, strict=True)))
     for a in r["alpha"]:
         out[f"cnn_alpha{a['alpha']:g}"] = float(a["for_model_25"])
         out[f"gbm_alpha{a['alpha']:g}"] = float(a["for_gbm_refit_25"])
@@ -450,9 +465,43 @@ def render_markdown(result: dict[str, Any], *, scale: str = "") -> str:
         ind_s = " / ".join(_pct(ind.get(k)) for k in ("random", "cnn", "gbm")) if ind else "-"
         lines.append(f"| {fam} | {len(p['designs'])} | {p['rows']} | {p['dropped_copies_of_heldout']} | "
                      f"{len(p['history'])} | {p['cnn_seconds']} | {p['gbm_seconds']} | {ind_s} |")
+    lines += render_recipes(result)
     lines += ["", "Issue 14's targets (FOR in %, margins in points; 16-shot pooled over every repeat of every "
               "held-out design):", "", render_targets(result).rstrip("\n")]
     return "\n".join(lines) + "\n"
+
+
+def recipe_runs(result: dict[str, Any], designs: Sequence[dict[str, Any]]) -> dict[str, list[Row]]:
+    """Every few-shot repeat per recipe over `designs` (the headline recipe first), for pooled comparisons."""
+    recipes = list(result["config"].get("ft_recipes") or ["gentle"])
+    out: dict[str, list[Row]] = {r: [] for r in recipes}
+    for d in designs:
+        out[recipes[0]] += d["fewshot"]
+        for r, rows in d.get("fewshot_recipes", {}).items():
+            out[r] += rows
+    return out
+
+
+def render_recipes(result: dict[str, Any]) -> list[str]:
+    """Markdown lines comparing the few-shot recipes on the same draws (empty with one recipe): per held-out
+    family, the median FOR at 25% pruned pooled over designs and repeats, and the share better than random."""
+    recipes = list(result["config"].get("ft_recipes") or ["gentle"])
+    if len(recipes) < 2:
+        return []
+    lines = ["", "Few-shot recipes on the same draws (FOR % at 25% pruned, median pooled over the family's "
+             "designs and repeats; in brackets: runs better than that run's random FOR):", "",
+             "| held out | " + " | ".join(recipes) + " |", "|---" * (len(recipes) + 1) + "|"]
+    groups = {**{f: list(v["designs"].values()) for f, v in result["families"].items()},
+              "all": [d for v in result["families"].values() for d in v["designs"].values()]}
+    for name, designs in groups.items():
+        runs = recipe_runs(result, designs)
+        cells = []
+        for r in recipes:
+            f = [float(x["for_model_25"]) for x in runs[r]]
+            wins = sum(a < float(x["for_random"]) for a, x in zip(f, runs[r], strict=True))
+            cells.append(f"{_pct(_median(f))} ({wins}/{len(f)})" if f else "-")
+        lines.append(f"| {'**all**' if name == 'all' else name} | " + " | ".join(cells) + " |")
+    return lines
 
 
 def targets(result: dict[str, Any]) -> dict[str, dict[str, Any]]:

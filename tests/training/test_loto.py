@@ -158,8 +158,8 @@ def test_tiny_loto_run_end_to_end(corpus: Path, tmp_path: Path) -> None:
     out = tmp_path / "loto"
     assert main(["loto", "--corpus", str(corpus), "--families", "tel_fd", "--max-per-design", "48", "--val-frac", "0.2",
                  "--epochs", "1", "--repeats", "3", "--shots", "16", "--ft-epochs", "1", "--alpha-epochs", "1",
-                 "--alphas", "0.25", "--threads", "1", "-o", str(out)]) == 0
-    assert time.perf_counter() - t0 < 60
+                 "--alphas", "0.25", "--ft-recipes", "gentle,rank_head", "--threads", "1", "-o", str(out)]) == 0
+    assert time.perf_counter() - t0 < 90
     result = json.loads((out / "loto.json").read_text())
     fam = result["families"]["tel_fd"]
     assert set(fam["designs"]) == {candidate(0, 5).circuit.name}
@@ -168,6 +168,7 @@ def test_tiny_loto_run_end_to_end(corpus: Path, tmp_path: Path) -> None:
     assert set(fam["pretrain"]["val_for_25"]) == {"random", "cnn", "gbm"}  # in distribution, beside held out
     d = next(iter(fam["designs"].values()))
     assert len(d["fewshot"]) == 3 and len(d["alpha"]) == 1
+    assert list(d["fewshot_recipes"]) == ["rank_head"] and len(d["fewshot_recipes"]["rank_head"]) == 3
     for row in d["fewshot"]:  # the GBM was fine-tuned on the very draws experiments.fewshot used
         assert row["for_random_check"] == row["for_random"]
         assert 0 <= row["for_gbm16_25"] <= 1 and 0 <= row["for_model_25"] <= 1
@@ -176,6 +177,8 @@ def test_tiny_loto_run_end_to_end(corpus: Path, tmp_path: Path) -> None:
         assert 0 <= s[k] <= 1, k
     table = (out / "loto.md").read_text()
     assert "| tel_fd |" in table and "CNN 16-shot median" in table
+    assert "| held out | gentle | rank_head |" in table  # the recipes compared on the same draws
+    assert 0 <= s["cnn_16[rank_head]"] <= 1 and 0 <= s["cnn_16[rank_head]_beats_random"] <= 3
     assert (out / "loto.png").stat().st_size > 1000 and not (out / "loto.partial.json").exists()
 
     # Runs of one config over different families merge into one table; a family in two runs is refused.
