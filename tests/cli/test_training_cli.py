@@ -58,6 +58,7 @@ def test_cli_and_worker_fine_tune_to_the_same_model(tmp_path: Path) -> None:
                                                 "recipe": "gentle"})
     done = run_job(store, job.id, settings=Settings(home=tmp_path, database_url=url, blob_root=tmp_path / "blobs"))
     assert done.state == JobState.SUCCEEDED, done.error
+    assert done.result is not None
     version = store.get_version("ota1", done.result["version"])
 
     cli_summary = json.loads((tmp_path / "cli_model" / "model.json").read_text())
