@@ -48,13 +48,15 @@ def compare(
     threads: int = 1,
     space: str = "",
     eval_max: int = 0,
+    lr: float | None = None,
 ) -> list[Row]:
     """One row per (repeat, recipe) plus one per repeat for the base as is ("base") and the heuristics.
 
     Repeat r draws `shots` layouts with numpy's generator [seed, r] (the same for every recipe), labels them by
     their own worst quartile (what /finetune does with values) and fine-tunes a copy of `base` with each recipe
     for `epochs` epochs, positives class-weighted. FOR is measured on every other finite layout of the space, or
-    on `eval_max` of them drawn per repeat (the same rows for every recipe), to bound CPU time.
+    on `eval_max` of them drawn per repeat (the same rows for every recipe), to bound CPU time. `lr` overrides
+    every recipe's own rate (None: each recipe's).
     """
     y_space = worst_quartile(data.values, data.metric).astype(np.int64)
     pool = np.flatnonzero(y_space != UNLABELLED)
@@ -76,7 +78,7 @@ def compare(
                      **{f"for_{k}": false_omission_rate(v[rest], bad, RATE) for k, v in data.heuristics.items()}})
         for recipe in recipes:
             model = copy.deepcopy(base)
-            options = Options(epochs=epochs, balanced=True, seed=seed + r, threads=threads, device="cpu",
+            options = Options(epochs=epochs, lr=lr, balanced=True, seed=seed + r, threads=threads, device="cpu",
                               recipe=recipe, score_train=False)  # type: ignore[arg-type]  # checked by Options
             t0 = time.perf_counter()
             fitted = fit_model(model, data.x, y, {"train": pick}, options, finetune=True, values=data.values,
@@ -128,6 +130,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--eval-max", type=int, default=0, help="score at most this many other layouts (0: all)")
+    p.add_argument("--lr", type=float, help="override every recipe's learning rate")
     p.add_argument("-o", "--out", type=Path, required=True, help="JSON file: every row and the summary")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
@@ -141,7 +144,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         data = load_design(args.data, name)
         rows += compare(base, data, args.recipes.split(","), shots=args.shots, repeats=args.repeats,
                         epochs=args.epochs, seed=args.seed, threads=args.threads, space=args.data.name,
-                        eval_max=args.eval_max)
+                        eval_max=args.eval_max, lr=args.lr)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps({"args": {k: str(v) for k, v in vars(args).items()}, "rows": rows,
                                     "summary": summary(rows)}, indent=1))
