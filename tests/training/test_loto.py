@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import time
 from pathlib import Path
 
 import numpy as np
@@ -154,12 +153,10 @@ def test_gbm_baseline_learns_a_separable_rule_and_fine_tunes(corpus: Path) -> No
 
 @pytest.mark.ngspice
 def test_tiny_loto_run_end_to_end(corpus: Path, tmp_path: Path) -> None:
-    t0 = time.perf_counter()
     out = tmp_path / "loto"
     assert main(["loto", "--corpus", str(corpus), "--families", "tel_fd", "--max-per-design", "48", "--val-frac", "0.2",
                  "--epochs", "1", "--repeats", "3", "--shots", "16", "--ft-epochs", "1", "--alpha-epochs", "1",
                  "--alphas", "0.25", "--ft-recipes", "gentle,rank_head", "--threads", "1", "-o", str(out)]) == 0
-    assert time.perf_counter() - t0 < 90
     result = json.loads((out / "loto.json").read_text())
     fam = result["families"]["tel_fd"]
     assert set(fam["designs"]) == {candidate(0, 5).circuit.name}
