@@ -41,23 +41,15 @@ import numpy as np
 from placeq.artifact import KEY_THRESHOLD
 from placeq.circuits import load_design
 from placeq.features import rasterize_batch
-from placeq.labels import critical_value, relabel
+from placeq.labels import critical_value, label_array, relabel
 from service.scoring import prune_mask
-from training.calibration import calibrate_labelled, calibrate_placed, onnx_scorer, placed_scores
+from training.calibration import calibrate_labelled, calibrate_placed, onnx_scorer, placed_scores, score_batch
 from training.dataset import read_batch
 from training.feed import load_labels, read_values
 
-CHUNK = 256
-
 
 def space_scores(model_dir: Path, data: Path) -> np.ndarray:
-    score = onnx_scorer(model_dir)
-    batch = read_batch(data)
-    out = np.empty(len(batch), dtype=np.float64)
-    for start in range(0, len(batch), CHUNK):
-        part = batch.take(slice(start, start + CHUNK))
-        out[start : start + len(part)] = score(rasterize_batch(part))
-    return out
+    return score_batch(onnx_scorer(model_dir), read_batch(data))
 
 
 def decide(prune: np.ndarray, y: np.ndarray) -> dict[str, float]:
@@ -105,7 +97,7 @@ def main() -> None:
         for s in seeds:
             stem = args.data / f"{design}_s{s}"
             values, metric = read_values(stem.with_suffix(".labels.parquet"))
-            y = load_labels(stem.with_suffix(".labels.parquet"))
+            y = label_array(values, metric, "quartile", 0.25)  # what load_labels makes of it, without a re-read
             spaces[s] = (space_scores(args.model, stem.with_suffix(".parquet")), y, values, metric)
         cal_scores, _, cal_values, metric = spaces[args.calibrate_seed]
         rng = np.random.default_rng(1)

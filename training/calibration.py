@@ -32,6 +32,7 @@ from typing import Any, Literal, Protocol
 import numpy as np
 
 from placeq.artifact import CALIBRATION
+from placeq.batch import PlacementBatch
 from placeq.domain import Circuit
 from placeq.errors import InputError
 from training.metrics import as_probability_threshold, choose_threshold
@@ -98,17 +99,19 @@ def calibrate_labelled(scores: np.ndarray, labels: np.ndarray, *, previous: floa
 def placed_scores(circuit: Circuit, score: Scorer, *, nofeat: bool, count: int = PLACED_COUNT,
                   seed: int = PLACED_SEED) -> np.ndarray:
     """Scores of `count` placements of `circuit` made with the placer (seeded; one process, as in a worker)."""
-    from placeq.features import rasterize_batch
     from training.placer.config import PlacerConfig
     from training.placer.space import distinct_rows, generate_space
 
     batch, _ = generate_space(circuit, count=count, seed=seed, config=PlacerConfig(workers=1))
-    batch = batch.take(distinct_rows(batch))
-    out = np.empty(len(batch), dtype=np.float64)
-    for start in range(0, len(batch), SCORE_CHUNK):
-        part = batch.take(slice(start, start + SCORE_CHUNK))
-        out[start : start + len(part)] = score(rasterize_batch(part, nofeat=nofeat))
-    return out
+    return score_batch(score, batch.take(distinct_rows(batch)), nofeat=nofeat)
+
+
+def score_batch(score: Scorer, batch: PlacementBatch, *, nofeat: bool = False) -> np.ndarray:
+    """Scores of every placement of `batch`, rasterized SCORE_CHUNK at a time (`placeq.features.iter_rasterize`)."""
+    from placeq.features import iter_rasterize
+
+    return np.concatenate([score(x) for x in iter_rasterize(batch, nofeat=nofeat, chunk=SCORE_CHUNK)]
+                          or [np.zeros(0)]).astype(np.float64)
 
 
 def calibrate_placed(scores_placed: np.ndarray, labels: np.ndarray, *, previous: float,

@@ -91,7 +91,8 @@ def device_of(model: nn.Module) -> torch.device:
     return next(model.parameters()).device
 
 
-def _tensor(x: FeatureArray, idx: np.ndarray, device: torch.device) -> torch.Tensor:
+def features_tensor(x: FeatureArray, idx: np.ndarray, device: torch.device) -> torch.Tensor:
+    """The rows `idx` of `x` (in file order: a memmap reads forward) as float32 on `device`."""
     return torch.from_numpy(np.asarray(x[np.sort(idx)], dtype=np.float32)).to(device)  # (b, C, 64, 64)
 
 
@@ -105,7 +106,7 @@ def predict_logits(model: nn.Module, x: FeatureArray, batch_size: int = 256) -> 
     was_training = model.training
     model.eval()
     dev = device_of(model)
-    out = [model(_tensor(x, np.arange(i, min(i + batch_size, len(x))), dev)).cpu().numpy()
+    out = [model(features_tensor(x, np.arange(i, min(i + batch_size, len(x))), dev)).cpu().numpy()
            for i in range(0, len(x), batch_size)]
     model.train(was_training)
     return np.concatenate(out).astype(np.float32)
@@ -116,12 +117,22 @@ def predict_proba(model: nn.Module, x: FeatureArray, batch_size: int = 256) -> n
     return 1.0 / (1.0 + np.exp(-predict_logits(model, x, batch_size).astype(np.float64)))
 
 
-def _set_train_mode(model: nn.Module, cfg: TrainConfig) -> None:
+def set_train_mode(model: nn.Module, cfg: TrainConfig) -> None:
+    """Train mode, except BatchNorm layers when `cfg.freeze_norm_stats` (few layouts: keep the base's statistics)."""
     model.train()
     if cfg.freeze_norm_stats:
         for m in model.modules():
             if isinstance(m, nn.modules.batchnorm._BatchNorm):
                 m.eval()  # use (and keep) the base model's running statistics
+
+
+def class_weighted_bce(y: np.ndarray, cfg: TrainConfig, device: torch.device) -> nn.BCEWithLogitsLoss:
+    """BCE-with-logits; with `cfg.class_weight` "balanced" positives weigh (negatives / positives) of `y`."""
+    n_pos = float(np.sum(y))
+    pos_weight = None
+    if cfg.class_weight == "balanced" and 0 < n_pos < len(y):
+        pos_weight = torch.tensor((len(y) - n_pos) / n_pos, device=device)
+    return nn.BCEWithLogitsLoss(pos_weight=pos_weight)
 
 
 def fit(
@@ -150,11 +161,7 @@ def fit(
     if val is not None:
         x_va, y_va = val[0], _check_data(model, val[0], val[1], "val")
 
-    n_pos = float(y_tr.sum())
-    pos_weight = None
-    if cfg.class_weight == "balanced" and 0 < n_pos < len(y_tr):
-        pos_weight = torch.tensor((len(y_tr) - n_pos) / n_pos, device=device)
-    loss_fn = nn.BCEWithLogitsLoss(pos_weight=pos_weight)
+    loss_fn = class_weighted_bce(y_tr, cfg, device)
 
     frozen = {id(p) for p in front_parameters(model)} if cfg.freeze_front else set()
     for p in model.parameters():
@@ -169,12 +176,12 @@ def fit(
     best_state = copy.deepcopy(model.state_dict())
     for epoch in range(1, cfg.epochs + 1):
         t0 = time.perf_counter()
-        _set_train_mode(model, cfg)
+        set_train_mode(model, cfg)
         total = 0.0
         for idx in np.array_split(rng.permutation(n), n_batches):
             if deadline is not None and time.monotonic() > deadline:
                 raise TrainingTimeout(f"stopped in epoch {epoch} of {cfg.epochs}: past the deadline")
-            xb, yb = _tensor(x_tr, idx, device), _labels(y_tr, idx, device)
+            xb, yb = features_tensor(x_tr, idx, device), _labels(y_tr, idx, device)
             opt.zero_grad(set_to_none=True)
             loss = loss_fn(model(xb), yb)
             loss.backward()

@@ -29,9 +29,12 @@ from training.fit import (
     EpochRecord,
     FitResult,
     TrainingTimeout,
+    class_weighted_bce,
+    features_tensor,
     predict_logits,
     predict_proba,
     resolve_device,
+    set_train_mode,
 )
 from training.metrics import evaluate
 from training.nets import PlacementNet
@@ -87,14 +90,6 @@ def _trainable(model: PlacementNet, scope: str) -> list[nn.Parameter]:
     return [p for p in model.parameters() if p.requires_grad]
 
 
-def _train_mode(model: nn.Module, cfg: TrainConfig) -> None:
-    model.train()
-    if cfg.freeze_norm_stats:
-        for m in model.modules():
-            if isinstance(m, nn.modules.batchnorm._BatchNorm):
-                m.eval()  # few layouts: keep the base's running statistics
-
-
 def _check(model: PlacementNet, x: FeatureArray, badness: np.ndarray, labels: np.ndarray) -> None:
     if not (len(x) == len(badness) == len(labels)) or len(x) == 0:
         raise InputError("values", f"{len(x)} layouts, {len(badness)} values and {len(labels)} labels")
@@ -128,23 +123,19 @@ def _fit_once(
     anchor = [p.detach().clone() for p in params]  # L2-SP pulls toward these (the base's weights)
     opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
     y = labels.astype(np.float32)
-    n_pos = float(y.sum())
-    pos_weight = None
-    if cfg.class_weight == "balanced" and 0 < n_pos < len(y):
-        pos_weight = torch.tensor((len(y) - n_pos) / n_pos, device=device)
-    bce = nn.BCEWithLogitsLoss(pos_weight=pos_weight)
+    bce = class_weighted_bce(y, cfg, device)
     n = len(y)
     n_batches = math.ceil(n / min(cfg.batch_size, n))
     history: list[EpochRecord] = []
     for epoch in range(1, cfg.epochs + 1):
         t0 = time.perf_counter()
-        _train_mode(model, cfg)
+        set_train_mode(model, cfg)
         total = 0.0
         for idx in np.array_split(rng.permutation(n), n_batches):
             if deadline is not None and time.monotonic() > deadline:
                 raise TrainingTimeout(f"stopped in epoch {epoch} of {cfg.epochs}: past the deadline")
             idx = np.sort(idx)
-            xb = torch.from_numpy(np.asarray(x[idx], dtype=np.float32)).to(device)
+            xb = features_tensor(x, idx, device)
             worse, better = (torch.from_numpy(a).to(device) for a in ordered_pairs(badness[idx]))
             opt.zero_grad(set_to_none=True)
             logits = model(xb)

@@ -331,6 +331,7 @@ def finetune_job(
         pl.check_against(circuit)
     labels, critical = job_labels(p, circuit)
     values = None if p.values is None else np.asarray(p.values, dtype=np.float64)  # the value recipes rank them
+    metric = circuit.testbench.metric if circuit.testbench else "offset"
     nofeat = base_ckpt.model.config.input_kind == "nofeat"
     x = rasterize_batch(PlacementBatch.from_placements(p.placements), nofeat=nofeat)
     progress(0.1, "features ready")
@@ -346,7 +347,7 @@ def finetune_job(
             out, fitted = finetune_model(base_ckpt, x, labels, all_rows(len(labels)), Path(tmp) / "model",
                                          design=job.design, options=options, provenance=provenance,
                                          on_epoch=epoch_done, deadline=deadline, values=values,
-                                         metric=circuit.testbench.metric if circuit.testbench else "offset")
+                                         metric=metric)
         except TrainingTimeout as exc:
             raise JobFailed(f"ran past the time limit of {settings.job_soft_time_limit_s:g} s ({exc})") from exc
         except InputError as exc:
