@@ -35,6 +35,9 @@ def register(sub: Any) -> None:
     p.add_argument("--eval-per-design", type=int, default=0, help="layouts per held-out design (0 = all)")
     p.add_argument("--arch", choices=ARCHITECTURES, default=DEFAULT_ARCHITECTURE, help="CNN architecture")
     p.add_argument("--epochs", type=int, default=1, help="pretraining epochs (early stopping on validation)")
+    p.add_argument("--pair-weight", type=float, default=0.0,
+                   help="pretraining: weight of a within-design pairwise order loss added to the BCE (0 = BCE only; "
+                        "docs/generalization.md)")
     p.add_argument("--batch-size", type=int, default=64, help="minibatch size")
     p.add_argument("--val-frac", type=float, default=0.1,
                    help="pretraining validation share (early stopping, threshold, in-distribution FOR)")
@@ -64,6 +67,9 @@ def register(sub: Any) -> None:
     p.add_argument("--max-per-design", type=int, default=512, help="layouts per design (0 = all)")
     p.add_argument("--arch", choices=ARCHITECTURES, default=DEFAULT_ARCHITECTURE, help="CNN architecture")
     p.add_argument("--epochs", type=int, default=10, help="maximum epochs (early stopping on validation)")
+    p.add_argument("--pair-weight", type=float, default=0.0,
+                   help="pretraining: weight of a within-design pairwise order loss added to the BCE (0 = BCE only; "
+                        "docs/generalization.md)")
     p.add_argument("--batch-size", type=int, default=64, help="minibatch size")
     p.add_argument("--val-frac", type=float, default=0.1, help="validation share (early stopping, threshold)")
     p.add_argument("--seed", type=int, default=0, help="seed of subsamples, split, initialization, shuffling")
@@ -95,7 +101,8 @@ def loto(args: argparse.Namespace) -> int:
     config = LotoConfig(
         families=tuple(f for f in args.families.split(",") if f) or None, family_key=args.family_key,
         max_per_design=args.max_per_design or None, eval_per_design=args.eval_per_design or None, arch=args.arch,
-        epochs=args.epochs, batch_size=args.batch_size, val_frac=args.val_frac, shots=args.shots, repeats=args.repeats,
+        epochs=args.epochs, pair_weight=args.pair_weight, batch_size=args.batch_size, val_frac=args.val_frac,
+        shots=args.shots, repeats=args.repeats,
         ft_epochs=args.ft_epochs, ft_recipes=tuple(r for r in args.ft_recipes.split(",") if r),
         alphas=tuple(float(a) for a in args.alphas.split(",") if a),
         alpha_epochs=args.alpha_epochs, alpha_init=args.alpha_init, seed=args.seed, threads=args.threads,
@@ -133,8 +140,8 @@ def pretrain(args: argparse.Namespace) -> int:
     if not sources:
         raise InputError("corpus", f"no labelled designs under {args.corpus} (or {args.builtins})")
     config = LotoConfig(max_per_design=args.max_per_design or None, arch=args.arch, epochs=args.epochs,
-                        batch_size=args.batch_size, val_frac=args.val_frac, seed=args.seed, threads=args.threads,
-                        device=args.device)
+                        pair_weight=args.pair_weight, batch_size=args.batch_size, val_frac=args.val_frac,
+                        seed=args.seed, threads=args.threads, device=args.device)
     path, info = pretrain_corpus(sources, config, args.out, cache_dir=args.cache_dir)
     ind = info.get("val_for_25")
     print(json.dumps({"model": str(path), "designs": len(info["designs"]), "layouts": info["rows"],

@@ -14,17 +14,20 @@ from placeq.errors import InputError
 # rank*: use the simulated values (issue 14 part 3, training.ranking): a pairwise ranking loss on the logit plus
 # the BCE on the sample's own worst-quartile labels; rank trains every layer (lr 1e-4), rank_head the dense head
 # only, rank_last the last 3D block and the head (lr 1e-3, L2-SP toward the base weights), rank_bag averages the
-# weights of rank_head fits on bootstrap resamples.
-Recipe = Literal["gentle", "full", "rank", "rank_head", "rank_last", "rank_bag"]
-RecipeChoice = Literal["auto", "gentle", "full", "rank", "rank_head", "rank_last", "rank_bag"]
+# weights of rank_head fits on bootstrap resamples. score_last is the continuous score head: the last block and the
+# head regress the logit onto each layout's rank among the values (logit 0 at the worst quartile's edge).
+Recipe = Literal["gentle", "full", "rank", "rank_head", "rank_last", "rank_bag", "score_last"]
+RecipeChoice = Literal["auto", "gentle", "full", "rank", "rank_head", "rank_last", "rank_bag", "score_last"]
 CHOICES: tuple[str, ...] = get_args(RecipeChoice)
-VALUE_RECIPES: tuple[str, ...] = ("rank", "rank_head", "rank_last", "rank_bag")  # need the values, not labels
+# The recipes that need the values, not labels.
+VALUE_RECIPES: tuple[str, ...] = ("rank", "rank_head", "rank_last", "rank_bag", "score_last")
 FULL_FROM = 100  # labelled layouts from which "auto" picks "full"
 AUTO_WITH_VALUES: Recipe | None = None  # what "auto" picks below FULL_FROM when values are given (None: gentle)
 DEFAULT_EPOCHS = 30  # most epochs of a training run (fine-tunes without a validation set run all of them)
 HELP = (f"gentle: lr 1e-4, the base's BatchNorm statistics kept (few labels); full: lr 1e-3, statistics updated; "
-        f"rank, rank_head, rank_last, rank_bag: a pairwise ranking loss on the values (needs values, not labels; "
-        f"docs/generalization.md); auto: gentle below {FULL_FROM} labelled layouts, full from {FULL_FROM} "
+        f"rank, rank_head, rank_last, rank_bag: a pairwise ranking loss on the values; score_last: the logit "
+        f"regressed onto the values' ranks (value recipes need values, not labels; docs/generalization.md); "
+        f"auto: gentle below {FULL_FROM} labelled layouts, full from {FULL_FROM} "
         f"(measured in docs/results)")
 
 

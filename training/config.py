@@ -53,6 +53,10 @@ class ValuesConfig(BaseModel):
     bce_weight: float = Field(default=1.0, ge=0, description="Weight of the BCE on the sample's own quartile labels.")
     l2sp: float = Field(default=0.0, ge=0, description="L2-SP: weight of sum ||w - w_base||^2 over trained weights.")
     bags: int = Field(default=1, ge=1, description="Bootstrap fits whose weights are averaged (1 = a single fit).")
+    score_weight: float = Field(
+        default=0.0, ge=0, description="Weight of the continuous score loss: the logit regressed onto each layout's "
+        "rank among the training values (training.ranking.score_targets).",
+    )
 
 
 FINETUNE_CONFIG = TrainConfig(lr=1e-4, freeze_norm_stats=True)  # "gentle": few labels, keep the base's statistics
@@ -65,6 +69,8 @@ VALUE_RECIPES: dict[str, tuple[TrainConfig, ValuesConfig]] = {
     "rank_head": (RANK_TOP_CONFIG, ValuesConfig(scope="head", l2sp=0.1)),
     "rank_last": (RANK_TOP_CONFIG, ValuesConfig(scope="last_block", l2sp=0.1)),
     "rank_bag": (RANK_TOP_CONFIG, ValuesConfig(scope="head", l2sp=0.1, bags=5)),
+    "score_last": (RANK_TOP_CONFIG, ValuesConfig(scope="last_block", l2sp=0.1, rank_weight=0.0, bce_weight=0.0,
+                                                 score_weight=1.0)),
 }
 if tuple(VALUE_RECIPES) != recipes.VALUE_RECIPES:  # one name list: placeq.recipes, which the API and CLI offer
     raise RuntimeError(f"training.config value recipes {tuple(VALUE_RECIPES)} differ from placeq.recipes")

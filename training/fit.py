@@ -26,6 +26,7 @@ from training.config import TrainConfig
 from training.feed import FeatureArray
 from training.metrics import evaluate
 from training.nets import PlacementNet, from_config, front_parameters
+from training.pair_loss import GroupRanking
 
 log = logging.getLogger(__name__)
 
@@ -143,9 +144,13 @@ def fit(
     *,
     on_epoch: Callable[[EpochRecord], None] | None = None,
     deadline: float | None = None,
+    ranking: GroupRanking | None = None,
 ) -> FitResult:
     """Train with BCE-with-logits and AdamW, early stopping on validation loss. On return the model holds
     `best_state` (the last state when there is no validation set, e.g. 16 few-shot layouts).
+
+    `ranking` adds a within-design pairwise order loss (`training.pair_loss`) to the BCE, in training and in
+    the validation loss, and draws minibatches as same-design blocks.
 
     `on_epoch` hears each finished epoch (a job's progress); past `deadline` (time.monotonic()) the next
     minibatch raises TrainingTimeout, so a worker without a hard kill (the embedded one) still honours a limit.
@@ -174,16 +179,24 @@ def fit(
     history: list[EpochRecord] = []
     best_loss, best_epoch, stale = math.inf, 0, 0
     best_state = copy.deepcopy(model.state_dict())
+    if ranking is not None and (len(ranking.groups) != n or (
+            val is not None and (ranking.val_groups is None or len(ranking.val_groups) != len(y_va)))):
+        raise InputError("ranking", "the ranking's groups must be row-aligned with the train and val data")
     for epoch in range(1, cfg.epochs + 1):
         t0 = time.perf_counter()
         set_train_mode(model, cfg)
         total = 0.0
-        for idx in np.array_split(rng.permutation(n), n_batches):
+        batches = (ranking.batches(rng, cfg.batch_size) if ranking is not None
+                   else np.array_split(rng.permutation(n), n_batches))
+        for idx in batches:
             if deadline is not None and time.monotonic() > deadline:
                 raise TrainingTimeout(f"stopped in epoch {epoch} of {cfg.epochs}: past the deadline")
             xb, yb = features_tensor(x_tr, idx, device), _labels(y_tr, idx, device)
             opt.zero_grad(set_to_none=True)
-            loss = loss_fn(model(xb), yb)
+            logits = model(xb)
+            loss = loss_fn(logits, yb)
+            if ranking is not None:
+                loss = loss + ranking.loss(logits, idx)
             loss.backward()
             opt.step()
             total += float(loss.detach()) * len(idx)
@@ -191,7 +204,10 @@ def fit(
         val_loss = val_acc = None
         if val is not None:
             logits = predict_logits(model, x_va, cfg.eval_batch_size)
-            val_loss = float(loss_fn(torch.from_numpy(logits).to(device), torch.from_numpy(y_va).to(device)))
+            val_logits = torch.from_numpy(logits).to(device)
+            val_loss = float(loss_fn(val_logits, torch.from_numpy(y_va).to(device)))
+            if ranking is not None:
+                val_loss += float(ranking.loss(val_logits, np.arange(len(y_va)), val=True))
             val_acc = float(np.mean((logits >= 0) == (y_va > 0.5)))
         history.append(EpochRecord(epoch, train_loss, val_loss, val_acc, time.perf_counter() - t0))
         log.info("epoch %d train_loss %.4f val_loss %s val_acc %s", epoch, train_loss, val_loss, val_acc)

@@ -40,3 +40,11 @@ def false_omission_rate(score: np.ndarray, bad: np.ndarray, rate: float = 0.25) 
     """FOR (paper eq. 4) when the `rate` highest-scoring placements are pruned: bad share of the kept ones."""
     kept = np.argsort(score, kind="stable")[: len(score) - int(round(rate * len(score)))]
     return float(np.asarray(bad)[kept].mean()) if len(kept) else 0.0
+
+
+def design_mean_for(score: np.ndarray, bad: np.ndarray, groups: np.ndarray, rate: float = 0.25) -> float:
+    """Mean over designs (`groups`) of the FOR when each design prunes its own `rate` highest-scoring rows: what
+    a user pruning one design's layouts sees, free of how scores compare across designs (a pooled cut is not)."""
+    g = np.asarray(groups)
+    fors = [false_omission_rate(np.asarray(score)[g == k], np.asarray(bad)[g == k], rate) for k in np.unique(g)]
+    return float(np.mean(fors)) if fors else 0.0

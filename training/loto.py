@@ -47,13 +47,14 @@ from pydantic import BaseModel, ConfigDict, Field
 from placeq.architectures import DEFAULT_ARCHITECTURE
 from placeq.devices import Device
 from placeq.errors import InputError
+from placeq.labels import badness
 from placeq.recipes import RecipeChoice
 from training.corpus import Corpus, DesignSource, LoadedDesign, build_corpus, load_design_space
 from training.experiments import DesignData, fewshot, fewshot_labels, metrics_row, table4
 from training.feed import Rows
 from training.fit import history_rows, predict_proba, seed_everything
 from training.gbm import GbmBaseline, placement_features, stack_features
-from training.heuristics import false_omission_rate, hpwl, pair_distance
+from training.heuristics import design_mean_for, false_omission_rate, hpwl, pair_distance
 from training.nets import PlacementNet, build
 from training.pipeline import Fitted, Options, fit_model
 from training.splits import split_indices
@@ -119,6 +120,8 @@ class LotoConfig(BaseModel):
     eval_per_design: int | None = Field(default=None, ge=32, description="Layouts per held-out design (all).")
     arch: str = DEFAULT_ARCHITECTURE
     epochs: int = Field(default=1, ge=1, description="Pretraining epochs (early stopping on validation).")
+    pair_weight: float = Field(default=0.0, ge=0, description="Pretraining: weight of the within-design pairwise "
+                               "order loss added to the BCE (training.pair_loss); 0 = the BCE alone.")
     batch_size: int = Field(default=64, ge=1)
     patience: int = Field(default=3, ge=1)
     val_frac: float = Field(default=0.1, ge=0, lt=1)
@@ -205,10 +208,15 @@ def pretrain(
     in_distribution: dict[str, float] = {}
     if len(va):
         bad = corpus.y[va] == 1
+        cnn_va = predict_proba(model, Rows(corpus.x, va))
+        gbm_va, groups = gbm.score(x_gbm[va], max(config.threads, 1)), corpus.design_of[va]
         in_distribution = {
             "random": float(bad.mean()),
-            "cnn": false_omission_rate(predict_proba(model, Rows(corpus.x, va)), bad, PRUNE),
-            "gbm": false_omission_rate(gbm.score(x_gbm[va], max(config.threads, 1)), bad, PRUNE),
+            "cnn": false_omission_rate(cnn_va, bad, PRUNE),
+            "gbm": false_omission_rate(gbm_va, bad, PRUNE),
+            "random_per_design": design_mean_for(np.zeros(len(va)), bad, groups, 0.0),
+            "cnn_per_design": design_mean_for(cnn_va, bad, groups, PRUNE),
+            "gbm_per_design": design_mean_for(gbm_va, bad, groups, PRUNE),
         }
     info = {
         "designs": corpus.names(), "rows": int((corpus.y >= 0).sum()), "train": len(split["train"]),
@@ -234,7 +242,10 @@ def _fit_cnn(corpus: Corpus, config: LotoConfig) -> tuple[PlacementNet, Fitted, 
                       seed=config.seed, threads=config.threads, device=config.device, prune_rate=PRUNE,
                       score_train=False)
     t0 = time.perf_counter()
-    fitted = fit_model(model, corpus.x, corpus.y, split, options, finetune=False)
+    pair_badness = (np.concatenate([badness(d.values, d.metric) for d in corpus.designs])
+                    if config.pair_weight else None)
+    fitted = fit_model(model, corpus.x, corpus.y, split, options, finetune=False, pair_groups=corpus.design_of,
+                       pair_badness=pair_badness, pair_weight=config.pair_weight)
     return model, fitted, split, time.perf_counter() - t0
 
 
@@ -255,8 +266,10 @@ def pretrain_corpus(
                             "loto_config": config.model_dump(mode="json")}
     if len(split["val"]):
         bad = corpus.y[split["val"]] == 1
-        info["val_for_25"] = {"random": float(bad.mean()), "cnn": false_omission_rate(
-            predict_proba(model, Rows(corpus.x, split["val"])), bad, PRUNE)}
+        cnn_va, groups = predict_proba(model, Rows(corpus.x, split["val"])), corpus.design_of[split["val"]]
+        info["val_for_25"] = {"random": float(bad.mean()), "cnn": false_omission_rate(cnn_va, bad, PRUNE),
+                              "random_per_design": design_mean_for(np.zeros(len(bad)), bad, groups, 0.0),
+                              "cnn_per_design": design_mean_for(cnn_va, bad, groups, PRUNE)}
     path = write_model(out, fitted, corpus.x, design="corpus", provenance={"pretrain": info})
     return path, info
 

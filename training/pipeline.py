@@ -29,6 +29,7 @@ from training.feed import FeatureArray, Rows
 from training.fit import EpochRecord, FitResult, fit, history_rows, predict_proba, random_init_like
 from training.metrics import as_probability_threshold, choose_threshold, evaluate
 from training.nets import PlacementNet
+from training.pair_loss import GroupRanking
 
 log = logging.getLogger(__name__)
 PARITY_SAMPLE = 32  # real layouts the ONNX export is checked on
@@ -116,13 +117,20 @@ def fit_model(
     deadline: float | None = None,
     values: np.ndarray | None = None,
     metric: str = "offset",
+    pair_groups: np.ndarray | None = None,
+    pair_badness: np.ndarray | None = None,
+    pair_weight: float = 0.0,
 ) -> Fitted:
     """Train `model` in place on ``split["train"]`` (early stopping on ``split["val"]``), choose the threshold,
     score ``split["test"]``. The threshold is `default_threshold` unless a target FOR or pruning rate is set.
 
     `values` (N,) are the simulated `metric` values row-aligned with `y` (the labels stay what the caller made of
     them, e.g. the sample's own worst quartile); a value recipe (training.ranking) also learns their order. Label
-    recipes ignore them, so passing values never changes what gentle or full do."""
+    recipes ignore them, so passing values never changes what gentle or full do.
+
+    `pair_weight` > 0 adds the within-design pairwise order loss (`training.pair_loss.GroupRanking`) to a
+    BCE fit: `pair_groups` (N,) say which design each row is of, `pair_badness` (N,) how bad it is (larger =
+    worse, comparable only within a design, so several metrics can mix)."""
     tr, va, te = (np.asarray(split.get(k, ()), dtype=np.int64) for k in ("train", "val", "test"))
     _check_labels(y, tr)
     if values is not None and len(values) != len(y):
@@ -141,7 +149,13 @@ def fit_model(
                             on_epoch=on_epoch, deadline=deadline)
     else:
         val = (Rows(x, va), y[va]) if len(va) else None
-        result = fit(model, (Rows(x, tr), y[tr]), val, cfg, on_epoch=on_epoch, deadline=deadline)
+        ranking = None
+        if pair_weight > 0:
+            if pair_groups is None or pair_badness is None or not len(pair_groups) == len(pair_badness) == len(y):
+                raise InputError("pair_weight", "a pairwise order loss needs pair_groups and pair_badness per row")
+            ranking = GroupRanking(pair_groups[tr], pair_badness[tr], pair_weight,
+                                   val_groups=pair_groups[va], val_badness=pair_badness[va])
+        result = fit(model, (Rows(x, tr), y[tr]), val, cfg, on_epoch=on_epoch, deadline=deadline, ranking=ranking)
     threshold = default_threshold
     if options.target_for is not None or options.prune_rate is not None:
         on = va if len(va) else tr  # no validation set (few-shot): the training layouts are all we have

@@ -8,6 +8,11 @@ added, so the logit's 0 keeps meaning roughly "worst quarter". With 16 layouts t
 training only the head or the last 3D block, with L2-SP (a penalty on the distance to the base weights), is the
 strong regularization; bagging (weights averaged over fits on bootstrap resamples) is the cheap ensemble, and
 it stays one network, so the ONNX artifact contract is unchanged.
+
+The continuous score head (`score_targets`, recipe ``score_last``) keeps the values' order and spacing by rank:
+the logit is regressed onto the logit of each layout's percentile among the training values, shifted so that 0
+falls on the worst quartile's edge. The network keeps its one output (the ONNX contract holds), and a threshold
+for any pruning rate is a quantile of that score.
 """
 
 from __future__ import annotations
@@ -38,23 +43,26 @@ from training.fit import (
 )
 from training.metrics import evaluate
 from training.nets import PlacementNet
+from training.pair_loss import ordered_pairs, pairwise_ranking_loss
 
 log = logging.getLogger(__name__)
 
 
-def ordered_pairs(badness: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(worse, better) index arrays of every pair whose badness differs (ties and NaN give no pair)."""
+BAD_SHARE = 0.25  # the worst quartile: the score's 0 sits on its edge, as the BCE labels' 0.5 does
+
+
+def score_targets(badness: np.ndarray) -> np.ndarray:
+    """(n,) float32 targets of the continuous score: logit(q) - logit(0.75), q the layout's mid-rank percentile
+    among `badness` (ties share their mean rank), so the worst quarter lies above 0 and the ends stay finite."""
     b = np.asarray(badness, dtype=np.float64)
-    i, j = np.meshgrid(np.arange(len(b)), np.arange(len(b)), indexing="ij")
-    keep = np.isfinite(b)[:, None] & np.isfinite(b)[None, :] & (b[:, None] > b[None, :])
-    return i[keep].astype(np.int64), j[keep].astype(np.int64)
-
-
-def pairwise_ranking_loss(logits: torch.Tensor, worse: torch.Tensor, better: torch.Tensor) -> torch.Tensor:
-    """Mean RankNet loss log(1 + exp(s_better - s_worse)): small when every worse layout scores higher."""
-    if worse.numel() == 0:
-        return logits.sum() * 0.0  # no ordered pair: no signal, but a graph to backpropagate through
-    return nn.functional.softplus(logits[better] - logits[worse]).mean()
+    order = np.argsort(b, kind="stable")
+    ranks = np.empty(len(b))
+    ranks[order] = np.arange(len(b), dtype=np.float64)
+    _, inverse = np.unique(b, return_inverse=True)
+    ranks = (np.bincount(inverse, ranks) / np.bincount(inverse))[inverse]  # ties -> their mean rank
+    q = (ranks + 0.5) / len(b)
+    edge = math.log((1.0 - BAD_SHARE) / BAD_SHARE)
+    return np.asarray(np.log(q / (1.0 - q)) - edge, dtype=np.float32)
 
 
 def pair_accuracy(scores: np.ndarray, badness: np.ndarray) -> float:
@@ -109,6 +117,7 @@ def _fit_once(
     x: FeatureArray,
     badness: np.ndarray,
     labels: np.ndarray,
+    target: np.ndarray,
     cfg: TrainConfig,
     vcfg: ValuesConfig,
     seed: int,
@@ -142,6 +151,9 @@ def _fit_once(
             loss = pairwise_ranking_loss(logits, worse, better) * vcfg.rank_weight
             if vcfg.bce_weight:
                 loss = loss + bce(logits, torch.from_numpy(y[idx]).to(device)) * vcfg.bce_weight
+            if vcfg.score_weight:
+                goal = torch.from_numpy(target[idx]).to(device)
+                loss = loss + nn.functional.smooth_l1_loss(logits.reshape(-1), goal) * vcfg.score_weight
             if vcfg.l2sp:
                 drift = torch.stack([((p - a) ** 2).sum() for p, a in zip(params, anchor, strict=True)]).sum()
                 loss = loss + drift * vcfg.l2sp
@@ -183,10 +195,11 @@ def fit_values(
     x, labels = train[0], np.asarray(train[1]).reshape(-1)
     bad = np.asarray(badness, dtype=np.float64).reshape(-1)
     _check(model, x, bad, labels)
+    target = score_targets(bad)  # ranks among all training layouts, also for a bootstrap resample's rows
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     if vcfg.bags == 1:
-        history = _fit_once(model, x, bad, labels, cfg, vcfg, cfg.seed, on_epoch, deadline)
+        history = _fit_once(model, x, bad, labels, target, cfg, vcfg, cfg.seed, on_epoch, deadline)
     else:
         start = copy.deepcopy(model.state_dict())
         states: list[dict[str, torch.Tensor]] = []
@@ -196,8 +209,8 @@ def fit_values(
             if len(ordered_pairs(bad[rows])[0]) == 0 or labels[rows].min() == labels[rows].max():
                 rows = np.arange(len(bad))  # a degenerate resample teaches nothing: fit on all layouts instead
             model.load_state_dict(start)
-            history += _fit_once(model, Rows(x, rows), bad[rows], labels[rows], cfg, vcfg, cfg.seed + b,
-                                 on_epoch, deadline)
+            history += _fit_once(model, Rows(x, rows), bad[rows], labels[rows], target[rows], cfg, vcfg,
+                                 cfg.seed + b, on_epoch, deadline)
             states.append(copy.deepcopy(model.state_dict()))
         model.load_state_dict(_average_states(states))
     state = copy.deepcopy(model.state_dict())

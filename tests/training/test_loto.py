@@ -156,13 +156,17 @@ def test_tiny_loto_run_end_to_end(corpus: Path, tmp_path: Path) -> None:
     out = tmp_path / "loto"
     assert main(["loto", "--corpus", str(corpus), "--families", "tel_fd", "--max-per-design", "48", "--val-frac", "0.2",
                  "--epochs", "1", "--repeats", "3", "--shots", "16", "--ft-epochs", "1", "--alpha-epochs", "1",
-                 "--alphas", "0.25", "--ft-recipes", "gentle,rank_head", "--threads", "1", "-o", str(out)]) == 0
+                 "--alphas", "0.25", "--ft-recipes", "gentle,rank_head", "--pair-weight", "1", "--threads", "1",
+                 "-o", str(out)]) == 0
     result = json.loads((out / "loto.json").read_text())
     fam = result["families"]["tel_fd"]
     assert set(fam["designs"]) == {candidate(0, 5).circuit.name}
     assert not {family_of(n) for n in fam["pretrain"]["designs"]} & {"tel_fd"}
     assert 0 < fam["pretrain"]["rows"] <= 2 * N and fam["pretrain"]["dropped_copies_of_heldout"] == 0
-    assert set(fam["pretrain"]["val_for_25"]) == {"random", "cnn", "gbm"}  # in distribution, beside held out
+    assert result["config"]["pair_weight"] == 1.0
+    in_dist = fam["pretrain"]["val_for_25"]  # in distribution, beside held out: pooled and per design
+    assert set(in_dist) == {f"{k}{s}" for k in ("random", "cnn", "gbm") for s in ("", "_per_design")}
+    assert all(0 <= v <= 1 for v in in_dist.values())
     d = next(iter(fam["designs"].values()))
     assert len(d["fewshot"]) == 3 and len(d["alpha"]) == 1
     assert list(d["fewshot_recipes"]) == ["rank_head"] and len(d["fewshot_recipes"]["rank_head"]) == 3
@@ -208,7 +212,7 @@ def test_pretrain_writes_a_model_directory_from_the_whole_corpus(corpus: Path, t
                  "--threads", "1", "--device", "cpu", "-o", str(out)]) == 0
     printed = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert printed["designs"] == 3 and 0 < printed["layouts"] <= 3 * N
-    assert set(printed["val_for_25"]) == {"random", "cnn"}
+    assert set(printed["val_for_25"]) == {"random", "cnn", "random_per_design", "cnn_per_design"}
     summary = json.loads((out / "model.json").read_text())
     assert summary["design"] == "corpus" and (out / "model.onnx").is_file()
     assert summary["onnx"]["max_abs_diff_logit"] < 1e-3  # the export was checked against torch on real layouts

@@ -20,7 +20,7 @@ from training.config import finetune_recipe, values_config
 from training.fit import predict_logits, seed_everything
 from training.nets import build
 from training.pipeline import Options, all_rows, fit_model
-from training.ranking import ordered_pairs, pair_accuracy, pairwise_ranking_loss, scope_modules
+from training.ranking import ordered_pairs, pair_accuracy, pairwise_ranking_loss, scope_modules, score_targets
 from training.synthetic import synthetic_task
 
 SHIPPED = Path(__file__).resolve().parents[2] / "service" / "assets" / "base_model"
@@ -45,6 +45,15 @@ def test_sixteen_distinct_values_give_120_pairs_and_ties_or_nan_give_none() -> N
     assert pair_accuracy(np.array([3.0, 2.0, 1.0]), np.array([3.0, 2.0, 1.0])) == 1.0
     assert pair_accuracy(np.array([1.0, 2.0, 3.0]), np.array([3.0, 2.0, 1.0])) == 0.0
     assert pair_accuracy(np.zeros(3), np.array([3.0, 2.0, 1.0])) == 0.5
+
+
+def test_score_targets_follow_the_rank_with_zero_on_the_worst_quartiles_edge() -> None:
+    t = score_targets(np.array([5.0, 1.0, 3.0, 7.0, 3.0, 2.0, 8.0, 0.5]))
+    assert t.dtype == np.float32 and np.isfinite(t).all()
+    assert np.argsort(t, kind="stable").tolist()[-2:] == [3, 6]  # the two largest values score highest
+    assert t[2] == t[4]  # tied values share their rank
+    assert (t > 0).sum() == 2 and (t[[3, 6]] > 0).all()  # the worst quarter (2 of 8) lies above 0
+    assert score_targets(np.arange(4.0)) == pytest.approx(-score_targets(-np.arange(4.0)) - 2 * np.log(3))
 
 
 def test_value_recipes_need_values_and_label_recipes_are_unchanged() -> None:
@@ -73,7 +82,7 @@ def _tiny() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize(("recipe", "lr"), [("rank_last", None), ("rank_bag", 1e-2)])
+@pytest.mark.parametrize(("recipe", "lr"), [("rank_last", None), ("rank_bag", 1e-2), ("score_last", None)])
 def test_values_fine_tune_runs_end_to_end_and_learns_the_training_order(recipe: str, lr: float | None) -> None:
     """From the shipped base, 16 layouts whose values order them at random: the fine-tuned logit orders the
     120 training pairs far better than the base did, and the layers outside the recipe's scope do not move."""
