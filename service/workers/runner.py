@@ -357,8 +357,8 @@ def finetune_job(
         from training.calibration import DEFAULT_RULE, calibrate_model_dir
 
         progress(0.75, f"fine-tuned and exported; calibrating the threshold ({DEFAULT_RULE} rule)")
-        calibrate_model_dir(out, DEFAULT_RULE, circuit=circuit, x_labelled=x, labels=labels,
-                            previous=fitted.threshold, nofeat=nofeat)
+        cal = calibrate_model_dir(out, DEFAULT_RULE, circuit=circuit, x_labelled=x, labels=labels,
+                                  previous=fitted.threshold, nofeat=nofeat)
         progress(0.8, "fine-tuned and exported; publishing")
         version = publish_model_dir(store, out, design=job.design, created_by=f"job:{job.id}", parent=base.ref,
                                     idempotency_key=key, activate=p.activate,
@@ -366,7 +366,7 @@ def finetune_job(
     progress(1.0, f"published {version.design} v{version.version}")
     return {"version": version.version, "design": version.design, "sha256": version.sha256,
             "parent": {"design": base.design, "version": base.version}, "activated": p.activate,
-            "recipe": fitted.recipe}
+            "recipe": fitted.recipe, "threshold": cal.threshold, "threshold_calibration": cal.record()}
 
 
 def job_labels(p: FinetunePayload, circuit: Circuit) -> tuple[np.ndarray, float | None]:

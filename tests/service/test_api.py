@@ -93,6 +93,9 @@ def test_finetune_publish_activate_rollback(client: TestClient, example: Placeme
     assert first["recipe"] == "gentle"  # auto: 16 labelled layouts are few-shot
     model = client.get("/models/ota1/1").json()
     assert model["metrics"]["lr"] == 1e-4
+    # the job says which threshold the new version prunes at and how it was calibrated, as the version does
+    assert first["threshold"] == model["threshold"] == first["threshold_calibration"]["threshold"]
+    assert first["threshold_calibration"]["rule"] == model["metrics"]["threshold_calibration"]["rule"]
     assert model["parent"] == {"design": "base", "version": 1} and model["aliases"] == []
     assert _predict(client, items[:1])["model"]["design"] == "base"  # type: ignore[index]
 
