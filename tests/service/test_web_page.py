@@ -60,8 +60,13 @@ def test_paste_predict_and_see_the_drawing(server: str, tmp_path: Path) -> None:
         assert "422" in page.inner_text("#error") and "devices" in page.inner_text("#error")
         page.click("#example")
         page.wait_for_function("document.getElementById('payload').value.includes('ota1')")
+        page.fill("#prunerate", "0.25")  # by rate: the page says which rule decided and how many it pruned
         page.click("#predict")
-        page.wait_for_selector("#result table")
+        page.wait_for_function("document.getElementById('result').innerText.includes('highest-scoring')")
+        assert "pruning the 25% highest-scoring of the batch" in page.inner_text("#result")
+        page.fill("#prunerate", "")
+        page.click("#predict")
+        page.wait_for_function("document.getElementById('result').innerText.includes('pruning at threshold')")
         page.wait_for_function("document.getElementById('drawing').naturalWidth > 0")
         shot = tmp_path / "web_page.png"
         page.screenshot(path=str(shot), full_page=True)

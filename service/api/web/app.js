@@ -45,11 +45,14 @@ async function predict() {
   $("error").textContent = "";
   try {
     const req = body();
+    const rate = $("prunerate").value.trim();
+    if (rate) req.prune_rate = Number(rate);  // by rate within the batch; the API names a bad one (422)
     const res = await call("POST", "/predict", req);
     const rows = res.results.map((s, i) =>
       `<tr><td>${i}</td><td>${s.probability.toFixed(3)}</td><td class="${s.prune ? "bad" : "good"}">${s.prune ? "prune" : "route it"}</td></tr>`).join("");
     $("result").innerHTML = `<p>design <b>${esc(res.design)}</b>, model <b>${esc(res.model.design)} v${res.model.version}</b>,
-      threshold ${res.threshold.toFixed(3)}</p><table><thead><tr><th>#</th><th>P(bad)</th><th>decision</th></tr></thead><tbody>${rows}</tbody></table>`;
+      ${res.rule === "rate" ? `pruning the ${Math.round(100 * res.prune_rate)}% highest-scoring of the batch`
+        : `pruning at threshold ${res.threshold.toFixed(3)}`}: ${res.pruned} of ${res.results.length} pruned</p><table><thead><tr><th>#</th><th>P(bad)</th><th>decision</th></tr></thead><tbody>${rows}</tbody></table>`;
     const first = req.placement || req.placements[0];
     const png = await call("POST", "/draw", first);
     $("drawing").src = URL.createObjectURL(png);
