@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -125,7 +126,7 @@ def _cached(batch: PlacementBatch, path: Path, chunk: int = 512) -> np.ndarray:
     from placeq.features import iter_rasterize
 
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp.npy")
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp.npy")  # runs side by side may fill one cache
     out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float16, shape=shape)
     start = 0
     for part in iter_rasterize(batch, chunk=chunk):

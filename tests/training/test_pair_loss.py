@@ -50,15 +50,20 @@ def test_design_mean_for_prunes_each_design_on_its_own() -> None:
     assert design_mean_for(np.zeros(8), bad, groups, 0.0) == pytest.approx(0.25)
 
 
+def _centre(mask: np.ndarray) -> np.ndarray:
+    """(n, 2) row and column centre of each (n, 64, 64) mask."""
+    rows, cols = np.nonzero(np.ones((64, 64)))
+    w = mask.reshape(len(mask), -1)
+    out: np.ndarray = np.stack([w @ rows, w @ cols], axis=1) / w.sum(axis=1, keepdims=True)
+    return out
+
+
 @pytest.mark.slow
 def test_pretraining_with_the_pair_loss_learns_the_order_the_bce_sees() -> None:
     """Two synthetic 'designs' whose badness is the boxes' distance: BCE plus the pair loss learns an order
     that prunes each design's worst layouts better than chance on held-out rows."""
     x, _ = synthetic_task(256, seed=5)
-    first, other = x[:, 0] > 0, x[:, 3] > 0
-    rows = np.arange(64)
-    centre = lambda m: np.stack([(m * rows[:, None]).sum((1, 2)), (m * rows).sum((1, 2))], 1) / m.sum((1, 2))[:, None]  # noqa: E731
-    distance = np.hypot(*(centre(first) - centre(other)).T)
+    distance = np.hypot(*(_centre(x[:, 0] > 0) - _centre(x[:, 3] > 0)).T)  # first-stage box to other-stage box
     groups = np.repeat([0, 1], 128)
     y = np.zeros(256, dtype=np.int64)
     for g in (0, 1):
