@@ -19,8 +19,9 @@ from training.config import VALUE_RECIPES as VALUE_CONFIGS
 from training.config import finetune_recipe, values_config
 from training.fit import predict_logits, seed_everything
 from training.nets import build
+from training.pair_loss import ordered_pairs, pairwise_ranking_loss
 from training.pipeline import Options, all_rows, fit_model
-from training.ranking import ordered_pairs, pair_accuracy, pairwise_ranking_loss, scope_modules, score_targets
+from training.ranking import pair_accuracy, scope_modules, score_targets
 from training.synthetic import synthetic_task
 
 SHIPPED = Path(__file__).resolve().parents[2] / "service" / "assets" / "base_model"
