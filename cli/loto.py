@@ -58,6 +58,8 @@ def register(sub: Any) -> None:
     p.add_argument("--cache-dir", type=Path, help="cache features per design as float16 .npy (memory-mapped)")
     p.add_argument("--merge", type=Path, nargs="+", metavar="JSON",
                    help="merge the loto.json of runs of one config over different families (runs nothing)")
+    p.add_argument("--compare", type=Path, nargs=2, metavar=("A", "B"),
+                   help="pair two runs' loto.json (same corpus, seed) draw by draw; writes compare.md (runs nothing)")
     p.add_argument("-o", "--out", type=Path, default=Path("var/loto"), help="output folder")
     p.set_defaults(handler=loto)
 
@@ -84,6 +86,16 @@ def loto(args: argparse.Namespace) -> int:
     from training.loto import LotoConfig, discover, family_of, merge, run_loto
 
     out: Path = args.out
+    if args.compare:
+        from training.loto_compare import compare_runs, render_comparison
+
+        a_path, b_path = args.compare
+        table = render_comparison(compare_runs(json.loads(a_path.read_text()), json.loads(b_path.read_text())),
+                                  "A", "B")
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "compare.md").write_text(f"A = {a_path}, B = {b_path}; FOR (%) at 25% pruned.\n\n{table}")
+        print(table, end="")
+        return 0
     if args.merge:
         merged = merge([json.loads(p.read_text()) for p in args.merge])
         _write(out, merged)

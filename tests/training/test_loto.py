@@ -24,6 +24,7 @@ from training.fit import seed_everything
 from training.gbm import FEATURE_NAMES, GbmBaseline, placement_features
 from training.heuristics import false_omission_rate, pair_distance
 from training.loto import LotoConfig, discover, family_of, fewshot_draws, merge, plan
+from training.loto_compare import compare_runs
 from training.nets import build
 from training.pipeline import Options, fit_model
 
@@ -181,6 +182,16 @@ def test_tiny_loto_run_end_to_end(corpus: Path, tmp_path: Path) -> None:
     assert "| held out | gentle | rank_head |" in table  # the recipes compared on the same draws
     assert 0 <= s["cnn_16[rank_head]"] <= 1 and 0 <= s["cnn_16[rank_head]_beats_random"] <= 3
     assert (out / "loto.png").stat().st_size > 1000 and not (out / "loto.partial.json").exists()
+
+    # Two runs compare draw by draw; a run against itself differs nowhere, runs of other seeds do not pair.
+    assert main(["loto", "--compare", str(out / "loto.json"), str(out / "loto.json"), "-o", str(tmp_path / "cmp")]) == 0
+    same = compare_runs(result, result)
+    assert set(same) == {"tel_fd", "all"} and same["all"]["draws"] == 3
+    pooled = same["all"]
+    assert pooled["base_a"] == pooled["base_b"] and pooled["fs_b_better"] == pooled["fs_b_worse"] == 0
+    assert "| tel_fd | 1 |" in (tmp_path / "cmp" / "compare.md").read_text()
+    with pytest.raises(InputError, match="seed"):
+        compare_runs(result, {**result, "config": {**result["config"], "seed": 1}})
 
     # Runs of one config over different families merge into one table; a family in two runs is refused.
     other = {**result, "families": {"sim_fd": fam}}
