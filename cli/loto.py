@@ -59,7 +59,8 @@ def register(sub: Any) -> None:
     p.add_argument("--merge", type=Path, nargs="+", metavar="JSON",
                    help="merge the loto.json of runs of one config over different families (runs nothing)")
     p.add_argument("--compare", type=Path, nargs=2, metavar=("A", "B"),
-                   help="pair two runs' loto.json (same corpus, seed) draw by draw; writes compare.md (runs nothing)")
+                   help="pair two runs' loto.json (same corpus, seed) draw by draw; writes compare.md and "
+                        "compare.png (runs nothing)")
     p.add_argument("-o", "--out", type=Path, default=Path("var/loto"), help="output folder")
     p.set_defaults(handler=loto)
 
@@ -87,12 +88,13 @@ def loto(args: argparse.Namespace) -> int:
 
     out: Path = args.out
     if args.compare:
-        from training.loto_compare import compare_runs, render_comparison
+        from training.loto_compare import compare_runs, plot_comparison, render_comparison
 
         a_path, b_path = args.compare
-        table = render_comparison(compare_runs(json.loads(a_path.read_text()), json.loads(b_path.read_text())),
-                                  "A", "B")
+        run_a, run_b = json.loads(a_path.read_text()), json.loads(b_path.read_text())
+        table = render_comparison(compare_runs(run_a, run_b), "A", "B")
         out.mkdir(parents=True, exist_ok=True)
+        plot_comparison(run_a, run_b, out / "compare.png")
         (out / "compare.md").write_text(f"A = {a_path}, B = {b_path}; FOR (%) at 25% pruned.\n\n{table}")
         print(table, end="")
         return 0

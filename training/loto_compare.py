@@ -9,6 +9,7 @@ design. A difference is B minus A in points; negative is better for B.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -98,4 +99,41 @@ def render_comparison(result: dict[str, dict[str, float]], a_name: str, b_name: 
     return "\n".join(lines) + "\n"
 
 
-__all__ = ["compare_runs", "render_comparison"]
+def plot_comparison(a: dict[str, Any], b: dict[str, Any], path: Path, a_name: str = "A",
+                    b_name: str = "B") -> Path:
+    """Per held-out design, A against B: the base model's FOR and the median 16-shot FOR over the paired draws
+    (one dot per design, coloured by family; below the diagonal B is better)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4.8))
+    for k, fam in enumerate(_check(a, b)):
+        base, shots = [], []
+        for name, da in a["families"][fam]["designs"].items():
+            db = b["families"][fam]["designs"][name]
+            base.append((da["base"]["for_model_25"], db["base"]["for_model_25"]))
+            fa, fb = _paired(da["fewshot"], db["fewshot"])
+            shots.append((np.median(fa), np.median(fb)))
+        for ax, pts in zip(axes, (base, shots), strict=True):
+            xy = 100 * np.array(pts)
+            ax.scatter(xy[:, 0], xy[:, 1], s=18, color=f"C{k}", label=fam)
+    for ax, title in zip(axes, ("base model as is", "16-shot, median of the paired draws"), strict=True):
+        lo, hi = ax.get_xlim()[0], ax.get_xlim()[1]
+        lo, hi = min(lo, ax.get_ylim()[0]), max(hi, ax.get_ylim()[1])
+        ax.plot([lo, hi], [lo, hi], color="0.5", lw=0.8)
+        ax.axhline(25, color="0.7", lw=0.6, ls=":")
+        ax.axvline(25, color="0.7", lw=0.6, ls=":")
+        ax.set_xlabel(f"FOR at 25% pruned (%), {a_name}")
+        ax.set_ylabel(f"FOR at 25% pruned (%), {b_name}")
+        ax.set_title(f"Held-out designs: {title}", fontsize=10)
+    axes[1].legend(fontsize=8, frameon=False)
+    fig.tight_layout()
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return Path(path)
+
+
+__all__ = ["compare_runs", "plot_comparison", "render_comparison"]

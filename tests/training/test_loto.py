@@ -190,6 +190,7 @@ def test_tiny_loto_run_end_to_end(corpus: Path, tmp_path: Path) -> None:
     pooled = same["all"]
     assert pooled["base_a"] == pooled["base_b"] and pooled["fs_b_better"] == pooled["fs_b_worse"] == 0
     assert "| tel_fd | 1 |" in (tmp_path / "cmp" / "compare.md").read_text()
+    assert (tmp_path / "cmp" / "compare.png").stat().st_size > 1000
     with pytest.raises(InputError, match="seed"):
         compare_runs(result, {**result, "config": {**result["config"], "seed": 1}})
 
