@@ -25,7 +25,7 @@ import numpy as np  # noqa: E402
 
 from placeq.batch import PlacementBatch  # noqa: E402
 from placeq.domain import SUBCIRCUITS, DeviceKind  # noqa: E402
-from placeq.features import FEATURE_SHAPE, rasterize, rasterize_batch  # noqa: E402
+from placeq.features import FEATURE_SHAPE, _plan, rasterize, rasterize_batch  # noqa: E402
 
 N_DEVICES, N_PINS, N_NETS = 45, 120, 40
 
@@ -95,6 +95,12 @@ def main() -> None:
         f"rasterize_batch feat, reused out=: wall {wall * 1e3:7.1f} ms = {args.batch / wall:6.0f} layouts/s;"
         f"  cpu {cpu * 1e3:7.1f} ms = {args.batch / cpu:6.0f} layouts/s"
     )
+    # A training minibatch block: 16 layouts of one design, re-planned on every call (is a plan cache worth it?)
+    block = batch.take(np.arange(min(16, args.batch)))
+    plan_wall, _ = median_seconds(lambda: _plan(block, False), max(args.repeats, 50))
+    block_wall, _ = median_seconds(lambda: rasterize_batch(block), max(args.repeats, 50))
+    print(f"16-layout block: rasterize_batch {block_wall * 1e3:.2f} ms, of which building the plan "
+          f"{plan_wall * 1e3:.2f} ms ({100 * plan_wall / block_wall:.0f}%)")
     wall, cpu = median_seconds(lambda: rasterize(one), max(args.repeats, 50))
     print(f"rasterize (one placement): wall {wall * 1e6:5.0f} us; cpu {cpu * 1e6:5.0f} us")
 
