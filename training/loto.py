@@ -315,8 +315,14 @@ def evaluate_design(
     alphas: list[Row] = []
     for alpha in config.alphas:
         t0 = time.perf_counter()
-        rows = table4(model, threshold, data, (alpha,), max_train=0, epochs=config.alpha_epochs, seed=config.seed,
-                      threads=config.threads, device=config.device, prune_rate=PRUNE, inits=(config.alpha_init,))
+        try:
+            rows = table4(model, threshold, data, (alpha,), max_train=0, epochs=config.alpha_epochs,
+                          seed=config.seed, threads=config.threads, device=config.device, prune_rate=PRUNE,
+                          inits=(config.alpha_init,))
+        except InputError as exc:  # e.g. alpha 0.01 of 1,024 layouts: ~10 training rows, all of one label
+            log.warning("%s: alpha %g skipped: %s", d.name, alpha, exc)
+            alphas.append({"alpha": alpha, "skipped": str(exc)})  # recorded, not fatal to a run of hours
+            continue
         split = split_indices(d.y, test_frac=0.2, train_frac=alpha, val_frac=0.1, seed=config.seed, groups=d.groups)
         fit_rows = np.concatenate([split["train"], split["val"]])
         tuned = gbm.finetune(feats[fit_rows], d.y[fit_rows], threads=threads)
@@ -356,6 +362,9 @@ def summarize_design(r: dict[str, Any]) -> dict[str, float]:
         out[f"cnn_16[{recipe}]_beats_random"] = float(sum(
             c < float(x["for_random"]) for c, x in zip(cnn, rows, strict=True)))
     for a in r["alpha"]:
+        if "skipped" in a:
+            out[f"alpha{a['alpha']:g}_skipped"] = 1.0  # summed per family; the FOR means leave it out
+            continue
         out[f"cnn_alpha{a['alpha']:g}"] = float(a["for_model_25"])
         out[f"gbm_alpha{a['alpha']:g}"] = float(a["for_gbm_refit_25"])
     return out
@@ -367,7 +376,7 @@ def summarize(per_design: dict[str, dict[str, float]]) -> dict[str, float]:
     out: dict[str, float] = {}
     for k in keys:
         vals = [v[k] for v in per_design.values() if k in v]
-        out[k] = float(np.sum(vals)) if k.endswith(("beats_random", "repeats")) else float(np.mean(vals))
+        out[k] = float(np.sum(vals)) if k.endswith(("beats_random", "repeats", "skipped")) else float(np.mean(vals))
     out["designs"] = float(len(per_design))
     out["base_beats_random_designs"] = float(sum(v["cnn_base"] < v["random"] for v in per_design.values()))
     return out
@@ -539,9 +548,10 @@ def targets(result: dict[str, Any]) -> dict[str, dict[str, Any]]:
             "gbm_minus_cnn_base": float(np.mean([x["gbm"] - x["cnn_base"] for x in s])),
             "gbm16_minus_cnn16": float(np.mean([x["gbm_16"] - x["cnn_16"] for x in s if "cnn_16" in x])),
         }
-        if alpha:
-            row["cnn_alpha0.1"] = float(np.mean([x[alpha] for x in s]))
-            row["gbm_minus_cnn_alpha0.1"] = float(np.mean([x["gbm_alpha0.1"] - x[alpha] for x in s]))
+        ran = [x for x in s if alpha in x] if alpha else []
+        if ran:
+            row["cnn_alpha0.1"] = float(np.mean([x[alpha] for x in ran]))
+            row["gbm_minus_cnn_alpha0.1"] = float(np.mean([x["gbm_alpha0.1"] - x[alpha] for x in ran]))
         out[name] = row
     return out
 

@@ -52,7 +52,7 @@ def compare_runs(a: dict[str, Any], b: dict[str, Any]) -> dict[str, dict[str, fl
             row.setdefault("fs_a", []).extend(fa.tolist())
             row.setdefault("fs_b", []).extend(fb.tolist())
             for ra, rb in zip(da["alpha"], db["alpha"], strict=False):
-                if ra["alpha"] == rb["alpha"]:
+                if ra["alpha"] == rb["alpha"] and "skipped" not in ra and "skipped" not in rb:
                     row.setdefault(f"alpha{ra['alpha']:g}_a", []).append(float(ra["for_model_25"]))
                     row.setdefault(f"alpha{ra['alpha']:g}_b", []).append(float(rb["for_model_25"]))
         for k, v in row.items():

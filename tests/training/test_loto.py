@@ -157,7 +157,7 @@ def test_tiny_loto_run_end_to_end(corpus: Path, tmp_path: Path) -> None:
     out = tmp_path / "loto"
     assert main(["loto", "--corpus", str(corpus), "--families", "tel_fd", "--max-per-design", "48", "--val-frac", "0.2",
                  "--epochs", "1", "--repeats", "3", "--shots", "16", "--ft-epochs", "1", "--alpha-epochs", "1",
-                 "--alphas", "0.25", "--ft-recipes", "gentle,rank_head", "--pair-weight", "1", "--threads", "1",
+                 "--alphas", "0.25,0.02", "--ft-recipes", "gentle,rank_head", "--pair-weight", "1", "--threads", "1",
                  "-o", str(out)]) == 0
     result = json.loads((out / "loto.json").read_text())
     fam = result["families"]["tel_fd"]
@@ -169,7 +169,10 @@ def test_tiny_loto_run_end_to_end(corpus: Path, tmp_path: Path) -> None:
     assert set(in_dist) == {f"{k}{s}" for k in ("random", "cnn", "gbm") for s in ("", "_per_design")}
     assert all(0 <= v <= 1 for v in in_dist.values())
     d = next(iter(fam["designs"].values()))
-    assert len(d["fewshot"]) == 3 and len(d["alpha"]) == 1
+    assert len(d["fewshot"]) == 3 and len(d["alpha"]) == 2
+    # alpha 0.02 of these few layouts trains on about one row, of one label: recorded as skipped, the run goes on
+    assert "labels" in d["alpha"][1]["skipped"] and d["summary"]["alpha0.02_skipped"] == 1
+    assert "cnn_alpha0.02" not in d["summary"] and fam["summary"]["alpha0.02_skipped"] == 1
     assert list(d["fewshot_recipes"]) == ["rank_head"] and len(d["fewshot_recipes"]["rank_head"]) == 3
     for row in d["fewshot"]:  # the GBM was fine-tuned on the very draws experiments.fewshot used
         assert row["for_random_check"] == row["for_random"]
