@@ -191,6 +191,7 @@ def fit(
         for idx in batches:
             if deadline is not None and time.monotonic() > deadline:
                 raise TrainingTimeout(f"stopped in epoch {epoch} of {cfg.epochs}: past the deadline")
+            idx = np.sort(idx)  # the order features_tensor and _labels read in, so the ranking term's too
             xb, yb = features_tensor(x_tr, idx, device), _labels(y_tr, idx, device)
             opt.zero_grad(set_to_none=True)
             logits = model(xb)
@@ -207,7 +208,7 @@ def fit(
             val_logits = torch.from_numpy(logits).to(device)
             val_loss = float(loss_fn(val_logits, torch.from_numpy(y_va).to(device)))
             if ranking is not None:
-                val_loss += float(ranking.loss(val_logits, np.arange(len(y_va)), val=True))
+                val_loss += float(ranking.val_loss(val_logits))
             val_acc = float(np.mean((logits >= 0) == (y_va > 0.5)))
         history.append(EpochRecord(epoch, train_loss, val_loss, val_acc, time.perf_counter() - t0))
         log.info("epoch %d train_loss %.4f val_loss %s val_acc %s", epoch, train_loss, val_loss, val_acc)

@@ -207,17 +207,8 @@ def pretrain(
     gbm = GbmBaseline.fit(x_gbm, y_gbm, seed=config.seed, threads=max(config.threads, 1))
     in_distribution: dict[str, float] = {}
     if len(va):
-        bad = corpus.y[va] == 1
-        cnn_va = predict_proba(model, Rows(corpus.x, va))
-        gbm_va, groups = gbm.score(x_gbm[va], max(config.threads, 1)), corpus.design_of[va]
-        in_distribution = {
-            "random": float(bad.mean()),
-            "cnn": false_omission_rate(cnn_va, bad, PRUNE),
-            "gbm": false_omission_rate(gbm_va, bad, PRUNE),
-            "random_per_design": design_mean_for(np.zeros(len(va)), bad, groups, 0.0),
-            "cnn_per_design": design_mean_for(cnn_va, bad, groups, PRUNE),
-            "gbm_per_design": design_mean_for(gbm_va, bad, groups, PRUNE),
-        }
+        in_distribution = in_distribution_for(corpus, va, {
+            "cnn": predict_proba(model, Rows(corpus.x, va)), "gbm": gbm.score(x_gbm[va], max(config.threads, 1))})
     info = {
         "designs": corpus.names(), "rows": int((corpus.y >= 0).sum()), "train": len(split["train"]),
         "val": len(split["val"]), "dropped_copies_of_heldout": dropped, "cnn_seconds": round(cnn_s, 1),
@@ -230,6 +221,17 @@ def pretrain(
     log.info("pretrained on %d designs, %d layouts (%d copies of held-out layouts dropped) in %.0f s",
              len(pre), info["rows"], dropped, cnn_s)
     return model, fitted.threshold, gbm, info
+
+
+def in_distribution_for(corpus: Corpus, rows: np.ndarray, scores: dict[str, np.ndarray]) -> dict[str, float]:
+    """FOR at 25% pruned on pretraining rows (`val_for_25`) for random and each named score: pooled over the
+    rows, and as the mean over designs each pruning its own 25% (`*_per_design`)."""
+    bad, groups = corpus.y[rows] == 1, corpus.design_of[rows]
+    out = {"random": float(bad.mean()), "random_per_design": design_mean_for(np.zeros(len(bad)), bad, groups, 0.0)}
+    for name, score in scores.items():
+        out[name] = false_omission_rate(score, bad, PRUNE)
+        out[f"{name}_per_design"] = design_mean_for(score, bad, groups, PRUNE)
+    return out
 
 
 def _fit_cnn(corpus: Corpus, config: LotoConfig) -> tuple[PlacementNet, Fitted, dict[str, np.ndarray], float]:
@@ -265,11 +267,8 @@ def pretrain_corpus(
                             "seconds": round(seconds, 1),
                             "loto_config": config.model_dump(mode="json")}
     if len(split["val"]):
-        bad = corpus.y[split["val"]] == 1
-        cnn_va, groups = predict_proba(model, Rows(corpus.x, split["val"])), corpus.design_of[split["val"]]
-        info["val_for_25"] = {"random": float(bad.mean()), "cnn": false_omission_rate(cnn_va, bad, PRUNE),
-                              "random_per_design": design_mean_for(np.zeros(len(bad)), bad, groups, 0.0),
-                              "cnn_per_design": design_mean_for(cnn_va, bad, groups, PRUNE)}
+        va = split["val"]
+        info["val_for_25"] = in_distribution_for(corpus, va, {"cnn": predict_proba(model, Rows(corpus.x, va))})
     path = write_model(out, fitted, corpus.x, design="corpus", provenance={"pretrain": info})
     return path, info
 

@@ -9,6 +9,7 @@ design. A difference is B minus A in points; negative is better for B.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +31,13 @@ def _check(a: dict[str, Any], b: dict[str, Any]) -> list[str]:
     return shared
 
 
+def _designs(a: dict[str, Any], b: dict[str, Any], family: str) -> Iterator[tuple[dict[str, Any], dict[str, Any]]]:
+    """Each held-out design of `family`: (A's record, B's record)."""
+    held_b = b["families"][family]["designs"]
+    for name, da in a["families"][family]["designs"].items():
+        yield da, held_b[name]
+
+
 def _paired(a_rows: list[dict[str, Any]], b_rows: list[dict[str, Any]]) -> tuple[np.ndarray, np.ndarray]:
     """16-shot FOR of the repeats both runs made, A then B."""
     a_by, b_by = ({int(r["repeat"]): float(r["for_model_25"]) for r in rows} for rows in (a_rows, b_rows))
@@ -44,8 +52,7 @@ def compare_runs(a: dict[str, Any], b: dict[str, Any]) -> dict[str, dict[str, fl
     pooled: dict[str, list[float]] = {}
     for f in _check(a, b):
         row: dict[str, list[float]] = {}
-        for name, da in a["families"][f]["designs"].items():
-            db = b["families"][f]["designs"][name]
+        for da, db in _designs(a, b, f):
             row.setdefault("base_a", []).append(float(da["base"]["for_model_25"]))
             row.setdefault("base_b", []).append(float(db["base"]["for_model_25"]))
             fa, fb = _paired(da["fewshot"], db["fewshot"])
@@ -111,8 +118,7 @@ def plot_comparison(a: dict[str, Any], b: dict[str, Any], path: Path, a_name: st
     fig, axes = plt.subplots(1, 2, figsize=(10, 4.8))
     for k, fam in enumerate(_check(a, b)):
         base, shots = [], []
-        for name, da in a["families"][fam]["designs"].items():
-            db = b["families"][fam]["designs"][name]
+        for da, db in _designs(a, b, fam):
             base.append((da["base"]["for_model_25"], db["base"]["for_model_25"]))
             fa, fb = _paired(da["fewshot"], db["fewshot"])
             shots.append((np.median(fa), np.median(fb)))

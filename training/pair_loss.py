@@ -12,6 +12,7 @@ loss on the 120 ordered pairs of 16 layouts.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 import torch
@@ -20,16 +21,27 @@ from torch import nn
 from placeq.errors import InputError
 
 
-def ordered_pairs(badness: np.ndarray, groups: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """(worse, better) index arrays of every pair whose badness differs (ties and NaN give no pair); with
-    `groups`, only pairs of the same group."""
-    b = np.asarray(badness, dtype=np.float64)
+def _pairs(b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     keep = np.isfinite(b)[:, None] & np.isfinite(b)[None, :] & (b[:, None] > b[None, :])
-    if groups is not None:
-        g = np.asarray(groups)
-        keep &= g[:, None] == g[None, :]
     worse, better = np.nonzero(keep)
     return worse.astype(np.int64), better.astype(np.int64)
+
+
+def ordered_pairs(badness: np.ndarray, groups: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(worse, better) index arrays of every pair whose badness differs (ties and NaN give no pair); with
+    `groups`, only pairs of the same group, found group by group (memory sum of n_g^2, not n^2: a validation
+    set of 20k rows over 47 designs stays small)."""
+    b = np.asarray(badness, dtype=np.float64)
+    if groups is None:
+        return _pairs(b)
+    g = np.asarray(groups)
+    worse, better = [np.zeros(0, dtype=np.int64)], [np.zeros(0, dtype=np.int64)]
+    for k in np.unique(g):
+        rows = np.flatnonzero(g == k)
+        w, v = _pairs(b[rows])
+        worse.append(rows[w])
+        better.append(rows[v])
+    return np.concatenate(worse), np.concatenate(better)
 
 
 def pairwise_ranking_loss(logits: torch.Tensor, worse: torch.Tensor, better: torch.Tensor) -> torch.Tensor:
@@ -70,13 +82,26 @@ class GroupRanking:
         return [np.sort(np.concatenate([blocks[k] for k in order[i: i + per]]))
                 for i in range(0, len(order), per)]
 
-    def loss(self, logits: torch.Tensor, idx: np.ndarray, *, val: bool = False) -> torch.Tensor:
-        """Weighted RankNet loss over the same-design ordered pairs among rows `idx` (train or val rows)."""
-        groups = self.val_groups if val else self.groups
-        badness = self.val_badness if val else self.badness
-        assert groups is not None and badness is not None
-        worse, better = (torch.from_numpy(a).to(logits.device) for a in ordered_pairs(badness[idx], groups[idx]))
-        return pairwise_ranking_loss(logits, worse, better) * self.weight
+    def loss(self, logits: torch.Tensor, idx: np.ndarray) -> torch.Tensor:
+        """Weighted RankNet loss over the same-design ordered pairs among training rows `idx`, whose logits
+        `logits` are, in that order."""
+        worse, better = ordered_pairs(self.badness[idx], self.groups[idx])
+        return self._weighted(logits, worse, better)
+
+    def val_loss(self, logits: torch.Tensor) -> torch.Tensor:
+        """The same over every validation row (`logits` in val order); the pairs are found once per fit."""
+        worse, better = self._val_pairs
+        return self._weighted(logits, worse, better)
+
+    @cached_property
+    def _val_pairs(self) -> tuple[np.ndarray, np.ndarray]:
+        if self.val_groups is None or self.val_badness is None:
+            raise InputError("ranking", "no validation rows were given")
+        return ordered_pairs(self.val_badness, self.val_groups)
+
+    def _weighted(self, logits: torch.Tensor, worse: np.ndarray, better: np.ndarray) -> torch.Tensor:
+        w, b = (torch.from_numpy(a).to(logits.device) for a in (worse, better))
+        return pairwise_ranking_loss(logits, w, b) * self.weight
 
 
 __all__ = ["GroupRanking", "ordered_pairs", "pairwise_ranking_loss"]

@@ -25,6 +25,7 @@ from collections.abc import Callable
 
 import numpy as np
 import torch
+from scipy.stats import rankdata
 from torch import nn
 
 from placeq.errors import InputError
@@ -55,12 +56,7 @@ def score_targets(badness: np.ndarray) -> np.ndarray:
     """(n,) float32 targets of the continuous score: logit(q) - logit(0.75), q the layout's mid-rank percentile
     among `badness` (ties share their mean rank), so the worst quarter lies above 0 and the ends stay finite."""
     b = np.asarray(badness, dtype=np.float64)
-    order = np.argsort(b, kind="stable")
-    ranks = np.empty(len(b))
-    ranks[order] = np.arange(len(b), dtype=np.float64)
-    _, inverse = np.unique(b, return_inverse=True)
-    ranks = (np.bincount(inverse, ranks) / np.bincount(inverse))[inverse]  # ties -> their mean rank
-    q = (ranks + 0.5) / len(b)
+    q = (rankdata(b, method="average") - 0.5) / len(b)  # 1-based ranks, ties -> their mean rank
     edge = math.log((1.0 - BAD_SHARE) / BAD_SHARE)
     return np.asarray(np.log(q / (1.0 - q)) - edge, dtype=np.float32)
 
@@ -145,10 +141,12 @@ def _fit_once(
                 raise TrainingTimeout(f"stopped in epoch {epoch} of {cfg.epochs}: past the deadline")
             idx = np.sort(idx)
             xb = features_tensor(x, idx, device)
-            worse, better = (torch.from_numpy(a).to(device) for a in ordered_pairs(badness[idx]))
             opt.zero_grad(set_to_none=True)
             logits = model(xb)
-            loss = pairwise_ranking_loss(logits, worse, better) * vcfg.rank_weight
+            loss = logits.sum() * 0.0  # the weighted terms below add to it
+            if vcfg.rank_weight:
+                worse, better = (torch.from_numpy(a).to(device) for a in ordered_pairs(badness[idx]))
+                loss = loss + pairwise_ranking_loss(logits, worse, better) * vcfg.rank_weight
             if vcfg.bce_weight:
                 loss = loss + bce(logits, torch.from_numpy(y[idx]).to(device)) * vcfg.bce_weight
             if vcfg.score_weight:
@@ -157,7 +155,7 @@ def _fit_once(
             if vcfg.l2sp:
                 drift = torch.stack([((p - a) ** 2).sum() for p, a in zip(params, anchor, strict=True)]).sum()
                 loss = loss + drift * vcfg.l2sp
-            loss.backward()  # type: ignore[no-untyped-call]
+            loss.backward()
             opt.step()
             total += float(loss.detach()) * len(idx)
         history.append(EpochRecord(epoch, total / n, None, None, time.perf_counter() - t0))

@@ -329,9 +329,9 @@ def finetune_job(
 
     for pl in p.placements:
         pl.check_against(circuit)
-    labels, critical = job_labels(p, circuit)
-    values = None if p.values is None else np.asarray(p.values, dtype=np.float64)  # the value recipes rank them
     metric = circuit.testbench.metric if circuit.testbench else "offset"
+    values = None if p.values is None else np.asarray(p.values, dtype=np.float64)  # the value recipes rank them
+    labels, critical = job_labels(p, values, metric)
     nofeat = base_ckpt.model.config.input_kind == "nofeat"
     x = rasterize_batch(PlacementBatch.from_placements(p.placements), nofeat=nofeat)
     progress(0.1, "features ready")
@@ -369,13 +369,11 @@ def finetune_job(
             "recipe": fitted.recipe, "threshold": cal.threshold, "threshold_calibration": cal.record()}
 
 
-def job_labels(p: FinetunePayload, circuit: Circuit) -> tuple[np.ndarray, float | None]:
-    """(labels, critical value): 0/1 labels as given, or values relabelled by their own worst-25% border
-    (paper IV-D: the sample's own critical value)."""
-    if p.values is None:
+def job_labels(p: FinetunePayload, values: np.ndarray | None, metric: str) -> tuple[np.ndarray, float | None]:
+    """(labels, critical value): 0/1 labels as given, or the payload's `values` relabelled by their own worst-25%
+    border (paper IV-D: the sample's own critical value)."""
+    if values is None:
         return np.asarray(p.labels, dtype=np.int64), None
-    values = np.asarray(p.values, dtype=np.float64)
-    metric = circuit.testbench.metric if circuit.testbench else "offset"
     critical = critical_value(values, metric)
     return relabel(values, critical, metric).astype(np.int64), critical
 

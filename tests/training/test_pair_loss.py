@@ -20,6 +20,23 @@ def test_pairs_stay_within_their_group() -> None:
     assert sorted(zip(worse.tolist(), better.tolist(), strict=True)) == [(0, 1), (2, 3)]
 
 
+def test_grouped_pairs_are_the_same_group_pairs_of_all_pairs() -> None:
+    rng = np.random.default_rng(0)
+    badness, groups = rng.integers(0, 6, 60).astype(float), rng.integers(0, 4, 60)
+    badness[3] = np.nan
+    every = set(zip(*ordered_pairs(badness), strict=True))
+    grouped = set(zip(*ordered_pairs(badness, groups), strict=True))
+    assert grouped == {(w, v) for w, v in every if groups[w] == groups[v]} and grouped
+
+
+def test_the_validation_loss_is_the_loss_over_every_validation_row() -> None:
+    rng = np.random.default_rng(1)
+    val_groups, val_badness = rng.integers(0, 3, 20), rng.normal(size=20)
+    ranking = GroupRanking(val_groups, val_badness, 2.0, val_groups=val_groups, val_badness=val_badness)
+    logits = torch.from_numpy(rng.normal(size=20))
+    assert float(ranking.val_loss(logits)) == pytest.approx(float(ranking.loss(logits, np.arange(20))))
+
+
 def test_batches_hold_every_row_once_in_same_group_blocks() -> None:
     groups = np.repeat([0, 1, 2], [40, 33, 7])
     ranking = GroupRanking(groups, np.arange(80.0), block=8)
