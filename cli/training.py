@@ -10,6 +10,7 @@ Parquet table with a ``label`` column (1 prune, 0 keep, -1 unused), or the ``pla
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import logging
 from pathlib import Path
@@ -68,8 +69,11 @@ def register(sub: Any) -> None:
     p = sub.add_parser("train", help="train a placement-quality CNN on one design (paper Sec. IV-B)")
     _data_args(p)
     _fit_args(p, lr=1e-3)
-    p.add_argument("--arch", choices=ARCHITECTURES, default=DEFAULT_ARCHITECTURE,
-                   help=f"architecture (default {DEFAULT_ARCHITECTURE}; docs/models.md)")
+    p.add_argument("--arch", choices=ARCHITECTURES, default=None,
+                   help=f"architecture (default {DEFAULT_ARCHITECTURE}, or --init's; docs/models.md)")
+    p.add_argument("--init", type=Path, metavar="MODEL_DIR",
+                   help="start from this model's weights (e.g. `placeq pretrain`'s corpus model) instead of a random "
+                        "initialization; its architecture is used")
     p.set_defaults(handler=train)
 
     p = sub.add_parser("finetune", help="transfer a trained model to another design (paper Sec. III-E)")
@@ -188,10 +192,22 @@ def train(args: argparse.Namespace) -> int:
     from training.pipeline import train_model
 
     seed_everything(args.seed)
-    model = build(args.arch)
+    provenance = _provenance(args)
+    if args.init is None:
+        model = build(args.arch or DEFAULT_ARCHITECTURE)
+    else:
+        from training.checkpoint import load_checkpoint
+
+        init = load_checkpoint(args.init)
+        if args.arch and args.arch != init.model.config.arch:
+            raise InputError("arch", f"--arch {args.arch} but --init {args.init} is a {init.model.config.arch}")
+        model = init.model
+        weights = args.init / "model.pt" if args.init.is_dir() else args.init
+        provenance["init"] = {"path": str(args.init), "design": init.design,
+                              "sha256": hashlib.sha256(weights.read_bytes()).hexdigest()}
     x, y = _load(args, nofeat=model.config.input_kind == "nofeat")
     out, fitted = train_model(model, x, y, _split(args, x, y, finetune=False), args.out, design=args.design,
-                              options=_options(args), provenance=_provenance(args))
+                              options=_options(args), provenance=provenance)
     _print_metrics(fitted.metrics, fitted.threshold)
     _print_written(out)
     return 0

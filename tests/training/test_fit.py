@@ -207,6 +207,33 @@ def test_cli_trains_fine_tunes_and_evaluates_a_model_directory(tmp_path: Path) -
     assert scored["rows"] == "all" and scored["n"] == 40
 
 
+def test_cli_train_starts_from_another_models_weights_and_records_it(tmp_path: Path) -> None:
+    """`placeq train --init` (the corpus-pretrained base, then OTA1): the start is the given model, not a random
+    draw, and the lineage names it."""
+    x, y = synthetic_task(120, seed=4, size=12)
+    np.save(tmp_path / "x.npy", to_float16(x))
+    np.save(tmp_path / "y.npy", y)
+    common = ["--data", str(tmp_path / "x.npy"), "--labels", str(tmp_path / "y.npy"), "--epochs", "1"]
+    _placeq("train", "--design", "corpus", "--arch", "fast3d_flat", "-o", str(tmp_path / "pre"), "--seed", "1",
+            *common)
+    _placeq("train", "--design", "ota1", "--init", str(tmp_path / "pre"), "--lr", "1e-12", "-o",
+            str(tmp_path / "from_pre"), *common)
+    _placeq("train", "--design", "ota1", "--arch", "fast3d_flat", "--lr", "1e-12", "-o", str(tmp_path / "fresh"),
+            *common)
+    pre, tuned, fresh = (load_checkpoint(tmp_path / d) for d in ("pre", "from_pre", "fresh"))
+    assert tuned.model.config.arch == "fast3d_flat"  # the architecture came from --init
+    conv = [k for k, v in pre.model.state_dict().items() if k.endswith("weight") and v.dim() >= 4][0]
+    w_pre, w_tuned, w_fresh = (m.model.state_dict()[conv] for m in (pre, tuned, fresh))
+    assert torch.allclose(w_tuned, w_pre, atol=1e-6) and not torch.allclose(w_fresh, w_pre, atol=1e-3)
+    init = tuned.extra["init"]
+    assert init["path"] == str(tmp_path / "pre") and init["design"] == "corpus" and len(init["sha256"]) == 64
+
+    clash = subprocess.run([sys.executable, "-m", "cli", "train", "--design", "ota1", "--init", str(tmp_path / "pre"),
+                            "--arch", "feat3d", "-o", str(tmp_path / "x"), *common], cwd=REPO, capture_output=True,
+                           text=True, timeout=300, check=False)
+    assert clash.returncode == 2 and "arch" in clash.stderr and "fast3d_flat" in clash.stderr
+
+
 def _placements(n: int) -> PlacementBatch:
     """n placements of a 3-device toy design (a first-stage pair and a bias device, one net)."""
     rng = np.random.default_rng(7)
