@@ -14,7 +14,7 @@ Needs, per design D and seed S, ``var/cal/D_sS.parquet`` (``placeq place --desig
   as the median and the range over draws.
 - ``placed``: the quantile at the same bad share of the scores of a seeded placer sample of the design
   (`training.calibration.placed_scores`, ``--placed-count`` layouts, seed ``--calibrate-seed``).
-- ``rate``: ``/predict``'s ``prune_rate`` 0.25 (`service.scoring.prune_mask`), within shuffled batches of
+- ``rate``: ``/predict``'s ``prune_rate`` 0.25 (`placeq.decision.prune_mask`), within shuffled batches of
   ``--batch`` layouts (the API's default batch limit is 256).
 
 Per space: the realized prune rate and FOR (bad layouts kept / layouts kept). Prints a markdown table and the
@@ -40,9 +40,9 @@ import numpy as np
 
 from placeq.artifact import KEY_THRESHOLD
 from placeq.circuits import load_design
+from placeq.decision import prune_mask
 from placeq.features import rasterize_batch
 from placeq.labels import critical_value, label_array, relabel
-from service.scoring import prune_mask
 from training.calibration import calibrate_labelled, calibrate_placed, onnx_scorer, placed_scores, score_batch
 from training.dataset import read_batch
 from training.feed import load_labels, read_values

@@ -22,6 +22,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "features",
     "draw",
     "place",
+    "explore",
     "check",
     "generate",
     "simulate",

@@ -124,8 +124,9 @@ def move_record(row: AliasHistoryRow) -> AliasMove:
     )
 
 
-def job_record(row: JobRow, *, with_payload: bool = True) -> Job:
-    """`with_payload=False` leaves the payload out ({}): a large label job's is hundreds of megabytes of JSON."""
+def job_record(row: JobRow, *, with_payload: bool = True, with_result: bool = True) -> Job:
+    """`with_payload=False` leaves the payload out ({}): a large label job's is hundreds of megabytes of JSON;
+    `with_result=False` leaves the result out (None): an explore chunk's holds its placements."""
     return Job(
         id=row.id,
         kind=row.kind,
@@ -134,7 +135,7 @@ def job_record(row: JobRow, *, with_payload: bool = True) -> Job:
         progress=row.progress,
         message=row.message,
         payload=dict(row.payload) if with_payload else {},
-        result=dict(row.result) if row.result is not None else None,
+        result=dict(row.result) if with_result and row.result is not None else None,
         error=row.error,
         idempotency_key=row.idempotency_key,
         attempts=row.attempts,

@@ -107,18 +107,20 @@ class Jobs(_Part):
         with self.db.session() as s:
             return job_record(_row(s, job_id))
 
-    def get_jobs(self, job_ids: list[str], *, with_payload: bool = True) -> list[Job]:
+    def get_jobs(self, job_ids: list[str], *, with_payload: bool = True, with_result: bool = True) -> list[Job]:
         """The jobs `job_ids` in that order, read in one query (a chunked job watching its chunks); their payloads
-        left out (`{}`) unless `with_payload`."""
+        left out (`{}`) unless `with_payload`, their results (None) unless `with_result`."""
         q = select(JobRow).where(JobRow.id.in_(job_ids))
         if not with_payload:
             q = q.options(defer(JobRow.payload))
+        if not with_result:
+            q = q.options(defer(JobRow.result))
         with self.db.session() as s:
             rows = {r.id: r for r in s.scalars(q).all()}
             missing = [i for i in job_ids if i not in rows]
             if missing:
                 raise JobNotFound(missing[0])
-            return [job_record(rows[i], with_payload=with_payload) for i in job_ids]
+            return [job_record(rows[i], with_payload=with_payload, with_result=with_result) for i in job_ids]
 
     def payload_items(self, job_id: str, key: str, start: int, stop: int) -> list[Any]:
         """``payload[key][start:stop]`` of job `job_id`. PostgreSQL slices it itself (jsonpath), so a worker running
@@ -243,9 +245,17 @@ class Jobs(_Part):
                 raise JobNotFound(job_id)
             _stamp(row, worker, progress, message)
 
-    def finish(self, job_id: str, result: dict[str, Any], *, worker: str | None = None) -> Job:
-        """running -> succeeded with `result`; finishing an already succeeded job returns it unchanged."""
+    def finish(self, job_id: str, result: dict[str, Any], *, worker: str | None = None,
+               parts: Sequence[tuple[int, int, str]] = ()) -> Job:
+        """running -> succeeded with `result`; finishing an already succeeded job returns it unchanged.
+
+        `parts` are (start, stop, JSON text) items of the job's output too large for its result row (an explore
+        chunk's placements), stored in the same transaction, so they exist exactly when the job has succeeded;
+        read them back with `job_parts`."""
         body = check_json(result, "result")
+        for start, stop, _ in parts:
+            if not 0 <= start < stop:
+                raise InputError("parts", f"[{start}, {stop}) is not a range of items")
         with self.db.session() as s:
             row = _row(s, job_id)
             if row.state == JobState.SUCCEEDED:
@@ -254,6 +264,8 @@ class Jobs(_Part):
             ts = now()
             row.state, row.result, row.progress = JobState.SUCCEEDED.value, body, 1.0
             row.finished_at = row.updated_at = ts
+            s.add_all(JobPartRow(job_id=row.id, start=a, stop=b, body=text) for a, b, text in parts)
+            s.flush()
             return job_record(row)
 
     def fail(self, job_id: str, error: str, *, worker: str | None = None) -> Job:

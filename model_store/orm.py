@@ -169,10 +169,12 @@ class JobRow(Base):
 
 
 class JobPartRow(Base):
-    """Items `start` to `stop` - 1 of a job's input, as JSON text, written with the job in one transaction.
+    """Items `start` to `stop` - 1 of a job's input or output, as JSON text, written in one transaction with the
+    job (input) or with its result (output).
 
     A large label job's placement numbers live here in parts (`ModelStore.create_job(parts=...)`), so its job row
-    stays small and a chunk reads only the parts it covers (`ModelStore.job_parts`). Immutable; deleted with the job.
+    stays small and a chunk reads only the parts it covers (`ModelStore.job_parts`); an explore chunk's placements
+    are stored the same way when it finishes (`ModelStore.finish(parts=...)`). Immutable; deleted with the job.
     """
 
     __tablename__ = "job_parts"

@@ -22,6 +22,7 @@ from placeq import recipes
 from placeq.batch import PlacementBatch
 from placeq.columns import batch_from_columns
 from placeq.domain import DeviceKind, Integer, Placement, Real, Subcircuit, json_integer
+from placeq.explore import MAX_EXPLORE
 from placeq.recipes import DEFAULT_EPOCHS, RecipeChoice
 
 if TYPE_CHECKING:
@@ -144,3 +145,40 @@ class FinetunePayload(BaseModel):
             raise ValueError(f"{'values' if self.values is not None else 'labels'}: {len(given)} entries for "
                              f"{len(self.placements)} placements")
         return self
+
+
+Rate = Annotated[float, Field(gt=0.0, lt=1.0, strict=True, allow_inf_nan=False)]
+
+
+class ExplorePayload(BaseModel):
+    """Generate placements of a design with the placer, score them all, keep the best (`service.workers.explore`)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    count: Integer | None = Field(
+        default=None, ge=1, le=MAX_EXPLORE,
+        description=f"Placements to generate: a seeded sample of the 2^k critical-net weightings (default: all of "
+                    f"them, when 2^k <= {MAX_EXPLORE}).")
+    seed: Integer = Field(default=0, ge=0, le=2**31 - 1,
+                          description="Seed of the sample and of every placement's starting positions.")
+    prune_rate: Rate | None = Field(
+        default=None, description="Prune this share of the space, the worst-scored first (default: the model's "
+                                  "threshold decides, as /predict does).")
+    version: Version | None = Field(default=None, description="Score with this version of the design's models "
+                                                              "(default: its live model, else the base model).")
+
+
+class ExploreChunkPayload(BaseModel):
+    """Placements `start` to `stop` - 1 of explore job `parent`'s space (`space_ids(k, count, seed)`), scored with
+    one model version chosen by the parent, so every chunk scores with the same model."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    parent: str = Field(min_length=1, max_length=64)
+    index: int = Field(ge=0)
+    start: int = Field(ge=0)
+    stop: int = Field(ge=1)
+    count: int | None = Field(default=None, ge=1)
+    seed: int = Field(ge=0)
+    model_design: str
+    model_version: int = Field(ge=1)

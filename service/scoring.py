@@ -68,26 +68,6 @@ class LoadedModel:
         return out
 
 
-def prune_mask(probs: np.ndarray, threshold: float, prune_rate: float | None = None) -> np.ndarray:
-    """(B,) bool: prune where probability >= threshold, or, given `prune_rate` in (0, 1), exactly
-    round(prune_rate * B) layouts: those with the highest probability, ties broken by position (the earlier one
-    first), so the same batch always gets the same decision.
-
-    The rate exists because a probability threshold does not carry from one design space to another of the same
-    design (a placer seed shifts every score; docs/models.md "Prune decisions across spaces"), while a share of
-    the batch does: the batch's own ranking decides.
-    """
-    if prune_rate is None:
-        return np.asarray(probs >= threshold, dtype=bool)
-    if not 0.0 < prune_rate < 1.0:
-        raise ValueError(f"prune_rate must lie in (0, 1), got {prune_rate}")
-    k = int(round(prune_rate * len(probs)))
-    order = np.argsort(-np.asarray(probs, dtype=np.float64), kind="stable")  # highest first, stable on ties
-    mask = np.zeros(len(probs), dtype=bool)
-    mask[order[:k]] = True
-    return mask
-
-
 def bucket_chunks(n: int) -> list[int]:
     """Sizes of the runs that score `n` layouts, largest bucket first (77 -> 64, 8, 1, 1, 1, 1, 1).
 

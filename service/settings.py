@@ -77,6 +77,12 @@ class Settings(BaseSettings):
         description="A label job of more placements is split into chunks of this many, run by every worker at once "
         "(Celery) or one after another (embedded); each chunk is retried alone and stores its labels once.",
     )
+    explore_chunk_placements: int = Field(
+        default=1024,
+        ge=1,
+        description="An explore job places and scores its design space in chunks of this many placements, run by "
+        "every worker at once (Celery) or one after another (embedded).",
+    )
     label_backend: Literal["shared", "batch"] = Field(
         default="shared",
         description="ngspice of labelling jobs: the shared library (fast) or `ngspice -b` processes "

@@ -16,7 +16,7 @@ from placeq import __version__
 from placeq.domain import Placement
 from service.api import auth, errors
 from service.api.limits import LABEL_SETTING, BodyLimit
-from service.api.routes import designs, health, jobs, models, oip, predict
+from service.api.routes import designs, explore, health, jobs, models, oip, predict
 from service.runtime import Runtime
 from service.settings import Settings, get_settings
 
@@ -64,7 +64,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     auth.document(app, settings)  # /openapi.json shows the security this process enforces
     app.state.outage_keys = auth.OutageKeys(settings.auth_outage_grace_s)  # keys usable in a database outage
-    for module in (predict, designs, jobs, models, oip, health):
+    for module in (predict, designs, jobs, explore, models, oip, health):
         app.include_router(module.router)
     app.mount("/ui", StaticFiles(directory=WEB, html=True), name="ui")
 

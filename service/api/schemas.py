@@ -22,7 +22,7 @@ from placeq.domain import (
     Subcircuit,
     Testbench,
 )
-from service.payloads import MAX_JOB_PLACEMENTS, MAX_VERSION, FinetunePayload, LabelPayload, Version
+from service.payloads import MAX_JOB_PLACEMENTS, MAX_VERSION, ExplorePayload, FinetunePayload, LabelPayload, Version
 from service.settings import MAX_NETLIST_BYTES
 
 # Documented limit; the deployed value is Settings.max_batch (never above this).
@@ -247,6 +247,50 @@ class FinetuneRequest(FinetunePayload):
     def payload(self) -> FinetunePayload:
         """What the job row stores and the worker reads back (`FinetunePayload`)."""
         return FinetunePayload.model_validate(self.model_dump(include=set(FinetunePayload.model_fields)))
+
+
+class ExploreRequest(ExplorePayload):
+    """Explore a registered (or built-in) design: place `count` weightings of its critical nets (all 2^k by
+    default), score every placement with the design's model, prune `prune_rate` of them or by its threshold."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    idempotency_key: IdempotencyKey | None = None
+
+    def payload(self) -> ExplorePayload:
+        return ExplorePayload.model_validate(self.model_dump(include=set(ExplorePayload.model_fields)))
+
+
+class RankedPlacement(BaseModel):
+    index: int = Field(description="Position in the explored space (the order `placeq place` writes it).")
+    score: float = Field(description="Probability of the worst quartile.")
+    prune: bool
+
+
+class ExploreOut(BaseModel):
+    """An explore job and, once it has succeeded, what it found (the per-placement scores are in the job's
+    result, the placements at `placements_url`)."""
+
+    id: str
+    design: str
+    state: str
+    progress: float
+    error: str | None
+    job_url: str
+    placements_url: str
+    placements: int | None = Field(default=None, description="Placements generated and scored.")
+    kept: int | None = None
+    pruned: int | None = None
+    rule: Literal["threshold", "rate"] | None = Field(default=None, description="What decided `prune`.")
+    threshold: float | None = None
+    prune_rate: float | None = None
+    model: dict[str, Any] | None = Field(default=None, description="The version that scored every placement.")
+    seed: int | None = None
+    score_quantiles: dict[str, float] | None = None
+    histogram: dict[str, list[float] | list[int]] | None = Field(
+        default=None, description="Kept and pruned counts over equal score bins of [0, 1] (`edges`).")
+    best: list[RankedPlacement] | None = None
+    worst: list[RankedPlacement] | None = None
 
 
 class JobOut(BaseModel):

@@ -1,4 +1,5 @@
-"""A large label job as chunk jobs that every worker runs at once, built on job rows (no Celery chord).
+"""A large job (labelling, exploring) as chunk jobs that every worker runs at once, built on job rows (no Celery
+chord).
 
 Why rows and not a Celery group/chord: a chord needs a result backend and a counter that a killed worker can leave
 half-updated; here every chunk is an ordinary job row of kind ``label_chunk``, so it is claimed, heartbeated,
@@ -24,6 +25,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
@@ -34,6 +36,8 @@ from service.settings import Settings
 from service.workers.runner import JobContext, JobFailed, holder_is_dead, label_count, run_job
 
 CHUNK_KIND = "label_chunk"
+EXPLORE_CHUNK_KIND = "explore_chunk"
+CHUNK_KINDS = frozenset({CHUNK_KIND, EXPLORE_CHUNK_KIND})  # run for a parent, which watches and takes them over
 WAIT_S = 0.25  # between looks at chunks that other workers are running
 
 
@@ -41,13 +45,34 @@ def chunk_key(parent_id: str, index: int) -> str:
     return f"{parent_id}.chunk.{index}"
 
 
-def spawn_chunks(store: ModelStore, job: Job, size: int) -> list[Job]:
-    """The chunk jobs of label job `job` (created now, or found under their keys), in placement order."""
-    n = label_count(job.payload)
-    form = {"form": "columns"} if is_columns(job.payload) else {}  # documented chunks keep today's payload
+@dataclass(frozen=True)
+class ChunkPlan:
+    """How a parent job splits: `count` items in chunks of `size`, each a `kind` job whose payload is
+    {parent, index, start, stop} plus `extra`; `join` makes the parent's result of the finished chunks."""
+
+    kind: str
+    count: int
+    size: int
+    join: Callable[[list[Job]], dict[str, Any]]
+    verb: str = "done"  # progress: "512/4096 <verb>"
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def label_plan(job: Job, size: int) -> ChunkPlan:
+    """The chunks of label job `job`; documented chunks keep today's payload, columnar ones say so."""
+    form = {"form": "columns"} if is_columns(job.payload) else {}
+    return ChunkPlan(CHUNK_KIND, label_count(job.payload), size, join_results, "simulated", form)
+
+
+def spawn_chunks(store: ModelStore, job: Job, plan: ChunkPlan | int) -> list[Job]:
+    """The chunk jobs of `job` (created now, or found under their keys), in item order. An int is a label job's
+    chunk size."""
+    if isinstance(plan, int):
+        plan = label_plan(job, plan)
+    n, size = plan.count, plan.size
     return [
-        store.create_job(CHUNK_KIND, job.design,
-                         {"parent": job.id, "index": k, "start": start, "stop": min(start + size, n), **form},
+        store.create_job(plan.kind, job.design,
+                         {"parent": job.id, "index": k, "start": start, "stop": min(start + size, n), **plan.extra},
                          idempotency_key=chunk_key(job.id, k))
         for k, start in enumerate(range(0, n, size))
     ]
@@ -64,10 +89,13 @@ def _free(chunk: Job, stale_after: float) -> bool:
 
 
 def run_chunked(
-    store: ModelStore, job: Job, progress: Callable[[float, str], None], settings: Settings, ctx: JobContext
+    store: ModelStore, job: Job, progress: Callable[[float, str], None], settings: Settings, ctx: JobContext,
+    plan: ChunkPlan | None = None,
 ) -> dict[str, Any]:
-    """Run label job `job` as chunks of `settings.label_chunk_placements`; returns the joined result."""
-    chunks = spawn_chunks(store, job, settings.label_chunk_placements)
+    """Run `job` as the chunks of `plan` (default: a label job in chunks of `settings.label_chunk_placements`);
+    returns the joined result."""
+    plan = plan or label_plan(job, settings.label_chunk_placements)
+    chunks = spawn_chunks(store, job, plan)
     if ctx.dispatch is not None:
         for c in chunks:
             if c.state == JobState.QUEUED:
@@ -77,15 +105,15 @@ def run_chunked(
     starts = [int(c.payload["start"]) for c in chunks]
     total = sum(sizes)
     while True:
-        rows = store.get_jobs(ids, with_payload=False)
+        rows = store.get_jobs(ids, with_payload=False, with_result=False)  # an explore chunk's result is large
         done = sum(n if r.state == JobState.SUCCEEDED else n * r.progress for r, n in zip(rows, sizes, strict=True))
         finished = sum(r.state == JobState.SUCCEEDED for r in rows)
-        progress(done / total, f"{int(done)}/{total} simulated; {finished}/{len(rows)} chunks done")
+        progress(done / total, f"{int(done)}/{total} {plan.verb}; {finished}/{len(rows)} chunks done")
         for k, r in enumerate(rows):
             if r.state == JobState.FAILED:
                 raise JobFailed(f"chunk {k} (placements {starts[k]}-{starts[k] + sizes[k] - 1}) failed: {r.error}")
         if finished == len(rows):
-            return join_results(rows)
+            return plan.join(store.get_jobs(ids, with_payload=False))
         order = reversed(rows) if ctx.dispatch is not None else iter(rows)  # meet the broker's workers midway
         free = next((r for r in order if _free(r, settings.job_stale_after_s)), None)
         if free is None:

@@ -21,7 +21,7 @@ import tempfile
 import threading
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -74,6 +74,15 @@ def worker_name(pid: int | None = None) -> str:
     """How a worker process signs its job claims: host and pid (this process's unless `pid` is given, as the
     embedded supervisor does to re-queue the jobs of a child it saw die)."""
     return f"{socket.gethostname()}:{os.getpid() if pid is None else pid}"
+
+
+@dataclass(frozen=True)
+class Output:
+    """A handler's result with output items stored beside it (`ModelStore.finish(parts=...)`), for outputs too
+    large for a result row: an explore chunk's placements."""
+
+    result: dict[str, Any]
+    parts: Sequence[tuple[int, int, str]] = ()
 
 
 class JobFailed(Exception):
@@ -197,9 +206,11 @@ def _reason(exc: Exception, settings: Settings) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
-def _settle(store: ModelStore, job_id: str, worker: str, *, result: dict[str, Any] | None = None,
+def _settle(store: ModelStore, job_id: str, worker: str, *, result: dict[str, Any] | Output | None = None,
             reason: str = "") -> Job:
     try:
+        if isinstance(result, Output):
+            return store.finish(job_id, result.result, worker=worker, parts=result.parts)
         if result is not None:
             return store.finish(job_id, result, worker=worker)
         return store.fail(job_id, reason, worker=worker)
@@ -378,11 +389,32 @@ def job_labels(p: FinetunePayload, values: np.ndarray | None, metric: str) -> tu
     return relabel(values, critical, metric).astype(np.int64), critical
 
 
-Handler = Callable[[ModelStore, Job, Callable[[float, str], None], Settings, JobContext], dict[str, Any]]
+# --- exploring (service.workers.explore imports this module, so its handlers are looked up when called) --------
+
+
+def explore_job(
+    store: ModelStore, job: Job, progress: Callable[[float, str], None], settings: Settings, ctx: JobContext
+) -> dict[str, Any]:
+    from service.workers import explore
+
+    return explore.explore_job(store, job, progress, settings, ctx)
+
+
+def explore_chunk_job(
+    store: ModelStore, job: Job, progress: Callable[[float, str], None], settings: Settings, ctx: JobContext
+) -> Output:
+    from service.workers import explore
+
+    return explore.explore_chunk_job(store, job, progress, settings, ctx)
+
+
+Handler = Callable[[ModelStore, Job, Callable[[float, str], None], Settings, JobContext], dict[str, Any] | Output]
 HANDLERS: dict[str, Handler] = {
     "label": label_job,
     "label_chunk": label_chunk_job,
     "finetune": finetune_job,
+    "explore": explore_job,
+    "explore_chunk": explore_chunk_job,
 }
 
 __all__ = ["Dispatch", "JobContext", "JobFailed", "JobState", "run_job", "worker_name"]

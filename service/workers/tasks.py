@@ -13,7 +13,7 @@ from celery import Task
 from model_store import Job, JobState, JobStateError, ModelStore
 from service.settings import get_settings
 from service.workers.celery_app import app
-from service.workers.chunks import CHUNK_KIND
+from service.workers.chunks import CHUNK_KINDS
 from service.workers.runner import run_job, worker_name
 
 log = logging.getLogger(__name__)
@@ -52,7 +52,7 @@ def run_job_task(self: Task, job_id: str) -> str:
     settings = get_settings()
     job = run_job(store(), job_id, worker=worker_name(), stale_after=settings.job_stale_after_s, settings=settings,
                   dispatch=send)
-    if job.state == JobState.RUNNING and job.worker != worker_name() and job.kind != CHUNK_KIND:
+    if job.state == JobState.RUNNING and job.worker != worker_name() and job.kind not in CHUNK_KINDS:
         raise self.retry(countdown=settings.job_stale_after_s)
     return job.state.value  # a chunk another worker runs is its parent's to watch (and take over if it dies)
 

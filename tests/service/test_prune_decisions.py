@@ -14,8 +14,8 @@ from service_helpers import placements_json
 
 from placeq.artifact import ONNX
 from placeq.circuits import load_design
+from placeq.decision import prune_mask
 from placeq.domain import Placement
-from service.scoring import prune_mask
 from service.workers.runner import run_job
 from training.calibration import DEFAULT_RULE, PLACED_COUNT, PLACED_SEED, onnx_scorer, placed_scores, quantile_threshold
 

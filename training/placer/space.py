@@ -93,9 +93,11 @@ def _place_chunk(problem: PlacementProblem, weights: np.ndarray, config: PlacerC
 
 
 def generate_space(circuit: Circuit, *, count: int | None, seed: int, config: PlacerConfig | None = None,
-                   batch_size: int | None = None, progress: Progress | None = None
+                   batch_size: int | None = None, progress: Progress | None = None, ids: np.ndarray | None = None
                    ) -> tuple[PlacementBatch, np.ndarray]:
     """Place `count` sampled subsets (None: all 2^k) of the critical nets -> (placements, net weights (B, M)).
+    Given `ids` (from `space_ids`), place exactly those subsets: one slice of a space, identical to its rows in the
+    whole space (a row does not depend on its batch), which is how an explore job splits a space over workers.
 
     Net weights are in `batch.nets` order. With `config.workers` > 1, chunks of `batch_size` run in that many
     spawned processes (not from inside a daemonic process, e.g. a Celery prefork worker: keep workers=1 there).
@@ -105,7 +107,10 @@ def generate_space(circuit: Circuit, *, count: int | None, seed: int, config: Pl
     if size < 1:
         raise InputError("batch_size", f"must be >= 1, got {size}")
     problem = PlacementProblem.from_circuit(circuit, cfg)
-    ids = space_ids(len(problem.critical), count, seed)
+    if ids is None:
+        ids = space_ids(len(problem.critical), count, seed)
+    elif len(ids) == 0 or ids.min() < 0 or ids.max() >= 1 << len(problem.critical):
+        raise InputError("ids", f"subset ids must lie in [0, 2^{len(problem.critical)}) and not be empty")
     weights = problem.weights(subsets_of(ids, len(problem.critical)))  # (B, M)
     chunks = [slice(start, start + size) for start in range(0, len(ids), size)]
     results: list[tuple[np.ndarray, np.ndarray] | None] = [None] * len(chunks)

@@ -49,7 +49,7 @@ def job_out(job: Job, request: Request) -> JobOut:
     )
 
 
-def _submit(kind: str, design: str, payload: dict[str, Any], key: str | None, runtime: RuntimeDep,
+def submit_job(kind: str, design: str, payload: dict[str, Any], key: str | None, runtime: RuntimeDep,
             request: Request, response: Response, parts: Sequence[tuple[int, int, str]] = ()) -> JobOut:
     limit = runtime.settings.max_queued_jobs
     if (waiting := runtime.store.count_jobs()) >= limit:  # a soft bound: concurrent submits may pass it together
@@ -80,7 +80,7 @@ def label(body: LabelRequest, runtime: RuntimeDep, request: Request, response: R
         except PlacementMismatch as exc:
             raise PlacementMismatch(columns_field(exc.field), exc.message) from exc
         structure, parts = columns_job(batch)
-        return _submit("label", body.design, structure.model_dump(mode="json"), body.idempotency_key, runtime,
+        return submit_job("label", body.design, structure.model_dump(mode="json"), body.idempotency_key, runtime,
                        request, response, parts=parts)
     limit = runtime.settings.max_body_bytes
     if (size := body_bytes(request.scope)) > limit:
@@ -89,7 +89,7 @@ def label(body: LabelRequest, runtime: RuntimeDep, request: Request, response: R
     for p in body.placements or []:
         p.check_against(circuit)
     payload = body.payload().model_dump(mode="json")
-    return _submit("label", body.design, payload, body.idempotency_key, runtime, request, response)
+    return submit_job("label", body.design, payload, body.idempotency_key, runtime, request, response)
 
 
 COLUMN_OF = {"devices.name": "devices", "devices.kind": "kinds", "devices.tags": "tags", "pins.device": "pins.device",
@@ -115,7 +115,7 @@ def finetune(body: FinetuneRequest, runtime: RuntimeDep, request: Request, respo
     if body.base_version is not None:
         runtime.store.get_version(body.design, body.base_version)  # 404 now rather than a failed job later
     payload = body.payload().model_dump(mode="json")
-    return _submit("finetune", body.design, payload, body.idempotency_key, runtime, request, response)
+    return submit_job("finetune", body.design, payload, body.idempotency_key, runtime, request, response)
 
 
 @router.get("/jobs", response_model=list[JobOut], dependencies=[PREDICT])

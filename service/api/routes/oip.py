@@ -19,6 +19,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, BeforeValidator, Field
 
 from placeq import __version__
+from placeq.decision import prune_mask
 from placeq.domain import Placement, json_integer
 from placeq.errors import InputError
 from service.api.auth import PREDICT
@@ -28,7 +29,7 @@ from service.api.resolve import choose_model, features_of
 from service.api.schemas import DesignPath
 from service.payloads import MAX_VERSION
 from service.runtime import Runtime
-from service.scoring import LoadedModel, prune_mask
+from service.scoring import LoadedModel
 
 router = APIRouter(prefix="/v2", tags=["open inference protocol"], route_class=ScoringRoute)
 

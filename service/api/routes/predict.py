@@ -7,6 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Body, Response
 
+from placeq.decision import prune_mask
 from placeq.domain import Placement
 from placeq.errors import InputError
 from placeq.features import rasterize_batch
@@ -18,7 +19,6 @@ from service.api.gate import ScoringRoute
 from service.api.resolve import choose_model, columns_batch, features_of
 from service.api.schemas import LayoutScore, ModelRef, PredictRequest, PredictResponse
 from service.runtime import Runtime
-from service.scoring import prune_mask
 
 router = APIRouter(tags=["predict"], dependencies=[PREDICT], route_class=ScoringRoute)
 

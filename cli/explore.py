@@ -1,0 +1,101 @@
+"""`placeq explore`: place a design's space, score every placement, keep the best (what an explore job does,
+locally: `POST /designs/{name}/explore`, docs/explore.md)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from placeq.errors import InputError
+
+SHIPPED = "the shipped base model"
+
+
+def register(sub: Any) -> None:
+    p = sub.add_parser(
+        "explore",
+        help="place a design's space, score every placement with a model, write the survivors best first",
+        description=(
+            "Place --count critical-net weightings of a design (all 2^k by default), score each placement with a "
+            "model directory's ONNX file, prune --prune-rate of them (the worst-scored) or those at or above the "
+            "model's threshold, and write the kept placements, best first, as JSON Lines: one placement per line, "
+            "ready for POST /predict, /label or /finetune."
+        ),
+    )
+    p.add_argument("--design", required=True, help="built-in design name (e.g. ota1) or a circuit JSON file")
+    p.add_argument("--count", type=int, default=None, help="placements (default: all 2^k weightings, up to 65,536)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the sample and the starting positions")
+    p.add_argument("--prune-rate", type=float, default=None,
+                   help="prune this share of the space, the worst-scored first (default: the model's threshold)")
+    p.add_argument("--model", type=Path, default=None,
+                   help=f"model directory (model.onnx, model.json[, calibration.json]; default: {SHIPPED})")
+    p.add_argument("--which", choices=("kept", "pruned", "all"), default="kept", help="placements to write")
+    p.add_argument("--scored", action="store_true",
+                   help="write {rank, index, score, prune, placement} lines instead of bare placements")
+    p.add_argument("--summary", type=Path, default=None, help="also write the whole decision (JSON) here")
+    p.add_argument("--workers", type=int, default=None, help="placing processes (default: CPU count up to 4)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("-o", "--output", required=True, type=Path, help="output .jsonl file")
+    p.set_defaults(handler=run)
+
+
+def model_threshold(model_dir: Path) -> float:
+    """The threshold a model directory is published with (`model_store.publish_model_dir`): its calibration's,
+    else the one it was trained with."""
+    from placeq.artifact import CALIBRATION, SUMMARY
+
+    for name in (CALIBRATION, SUMMARY):
+        if (model_dir / name).is_file():
+            return float(json.loads((model_dir / name).read_text())["threshold"])
+    raise InputError("model", f"{model_dir} holds neither {CALIBRATION} nor {SUMMARY}")
+
+
+def run(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from cli.place import _load_circuit
+    from placeq.artifact import ONNX
+    from placeq.explore import decide, line, ranks, select, space_size
+    from service.runtime import shipped_base_model
+    from service.scoring import load_model
+    from service.workers.explore import score_placements
+    from training.placer.config import PlacerConfig
+    from training.placer.space import generate_space, keep_freed_memory
+
+    if args.prune_rate is not None and not 0.0 < args.prune_rate < 1.0:
+        raise InputError("prune_rate", f"must lie in (0, 1), got {args.prune_rate}")
+    model_dir = args.model or shipped_base_model()
+    if model_dir is None or not (model_dir / ONNX).is_file():
+        raise InputError("model", f"no {ONNX} in {model_dir or SHIPPED}")
+    circuit = _load_circuit(args.design)
+    n = space_size(circuit, args.count)
+    model = load_model((model_dir / ONNX).read_bytes(), design=circuit.name, version=1, sha256="",
+                       threshold=model_threshold(model_dir))
+    keep_freed_memory()
+    config = PlacerConfig(workers=args.workers or min(os.cpu_count() or 1, 4))
+    bar = tqdm(total=n, unit="placement", disable=args.no_progress, file=sys.stderr)
+    try:
+        batch, _ = generate_space(circuit, count=n if args.count else None, seed=args.seed, config=config,
+                                  progress=lambda done, _total: bar.update(done - bar.n))
+    finally:
+        bar.close()
+    scores = score_placements(model, batch)
+    result = decide(scores, threshold=model.threshold, prune_rate=args.prune_rate)
+    rank = ranks(result)
+    rows = select(result, args.which)
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    with args.output.open("w") as out:
+        for i in rows:
+            out.write(line(batch.placement(i).model_dump_json(), scored=args.scored, rank=int(rank[i]), index=i,
+                           score=float(scores[i]), prune=bool(result["prune"][i])))
+    if args.summary is not None:
+        args.summary.write_text(json.dumps({**result, "model": str(model_dir), "seed": args.seed,
+                                            "scores": scores.tolist()}) + "\n")
+    print(json.dumps({"design": circuit.name, "placements": result["placements"], "kept": result["kept"],
+                      "pruned": result["pruned"], "rule": result["rule"], "threshold": result["threshold"],
+                      "written": len(rows), "output": str(args.output)}))
+    return 0

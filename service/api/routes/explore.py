@@ -1,0 +1,112 @@
+"""Design-space exploration as a job: generate placements, score them all, keep the best (issue 17).
+
+`POST /designs/{name}/explore` queues an explore job (`service.workers.explore`); `GET .../explore/{id}` is its
+summary; `GET .../explore/{id}/placements` streams the placements as JSON Lines, best first, each line a
+placement as `/predict`, `/label` and `/finetune` take it (or, with `scored=true`, with its rank and score).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, HTTPException, Query, Request, Response, status
+from fastapi.responses import StreamingResponse
+
+from model_store import Job, JobNotFound, JobState, ModelStore
+from placeq.batch import PlacementBatch
+from placeq.columns import batch_from_columns
+from placeq.explore import line, ranks, select, space_size
+from service.api.auth import ADMIN, PREDICT
+from service.api.deps import RuntimeDep, StoreDep
+from service.api.gate import GatedRoute
+from service.api.resolve import get_circuit
+from service.api.routes.jobs import ACCEPTED, submit_job
+from service.api.schemas import DesignPath, ExploreOut, ExploreRequest, JobOut
+
+router = APIRouter(tags=["explore"], route_class=GatedRoute)
+KIND = "explore"
+SUMMARY_FIELDS = ("placements", "kept", "pruned", "rule", "threshold", "prune_rate", "model", "seed",
+                  "score_quantiles", "histogram", "best", "worst")
+Which = Literal["kept", "pruned", "all"]
+NDJSON = "application/x-ndjson"
+
+
+@router.post("/designs/{name}/explore", status_code=status.HTTP_202_ACCEPTED, response_model=JobOut,
+             responses=ACCEPTED, dependencies=[ADMIN])
+def explore(name: DesignPath, body: ExploreRequest, runtime: RuntimeDep, request: Request,
+            response: Response) -> JobOut:
+    """Place `count` critical-net weightings of the design (all 2^k by default, up to 65,536) with the placer,
+    score every placement with the design's live model (or `version`), and prune `prune_rate` of the space, the
+    worst-scored first, or those at or above the model's threshold. Chunked over the workers like a label job."""
+    circuit = get_circuit(runtime.store, name)
+    space_size(circuit, body.count)  # 422 naming `design` or `count` now, not a failed job later
+    if body.version is not None:
+        runtime.store.get_version(name, body.version)  # 404 now
+    return submit_job(KIND, name, body.payload().model_dump(mode="json"), body.idempotency_key, runtime, request,
+                      response)
+
+
+def _explore_job(store: ModelStore, name: str, job_id: str) -> Job:
+    job = store.get_jobs([job_id], with_payload=False)[0]
+    if job.kind != KIND or job.design != name:
+        raise JobNotFound(job_id)
+    return job
+
+
+@router.get("/designs/{name}/explore/{job_id}", response_model=ExploreOut, response_model_exclude_none=True,
+            responses={404: {"description": "No explore job of this design has this id"}}, dependencies=[PREDICT])
+def explore_summary(name: DesignPath, job_id: str, store: StoreDep, request: Request) -> ExploreOut:
+    """The job's state; once it has succeeded, what it found: counts, the rule, a score histogram, the best and
+    worst placements."""
+    job = _explore_job(store, name, job_id)
+    found = {k: v for k, v in (job.result or {}).items() if k in SUMMARY_FIELDS}
+    return ExploreOut(
+        id=job.id, design=job.design, state=job.state.value, progress=job.progress, error=job.error,
+        job_url=str(request.url_for("get_job", job_id=job.id)),
+        placements_url=str(request.url_for("explore_placements", name=name, job_id=job.id)), **found,
+    )
+
+
+def read_space(store: ModelStore, result: dict[str, Any]) -> PlacementBatch:
+    """Every explored placement, from the chunks' parts, in space order (validated as `/predict` validates)."""
+    boxes: list[Any] = []
+    pin_boxes: list[Any] = []
+    for chunk in result["chunks"]:
+        for _, _, text in store.job_parts(chunk["id"], chunk["start"], chunk["stop"]):
+            part = json.loads(text)
+            boxes += part["boxes"]
+            pin_boxes += part["pin_boxes"]
+    return batch_from_columns(**result["structure"], boxes=boxes, pin_boxes=pin_boxes if pin_boxes[0] else None)
+
+
+@router.get("/designs/{name}/explore/{job_id}/placements", response_class=StreamingResponse,
+            responses={200: {"content": {NDJSON: {}}, "description": "One placement per line, best first"},
+                       404: {"description": "No explore job of this design has this id"},
+                       409: {"description": "The job has not succeeded (yet)"}},
+            dependencies=[PREDICT])
+def explore_placements(
+    name: DesignPath, job_id: str, store: StoreDep,
+    which: Annotated[Which, Query(description="kept (default), pruned, or all placements")] = "kept",
+    limit: Annotated[int | None, Query(ge=1, description="At most this many, the best first")] = None,
+    scored: Annotated[bool, Query(description="Lines of {rank, index, score, prune, placement} instead of "
+                                              "bare placements")] = False,
+) -> StreamingResponse:
+    """The explored placements as JSON Lines, best first: ready for `/predict`, `/label` (the next layouts to
+    simulate) or the layout tool."""
+    job = store.get_job(_explore_job(store, name, job_id).id)
+    if job.state != JobState.SUCCEEDED or job.result is None:
+        raise HTTPException(status.HTTP_409_CONFLICT,
+                            f"explore job {job_id} is {job.state.value}" + (f": {job.error}" if job.error else ""))
+    result = job.result
+    rows = select(result, which, limit)
+    batch = read_space(store, result)
+    scores, prune, rank = result["scores"], result["prune"], ranks(result)
+
+    def lines() -> Iterator[str]:
+        for i in rows:
+            yield line(batch.placement(i).model_dump_json(), scored=scored, rank=int(rank[i]), index=i,
+                       score=scores[i], prune=prune[i])
+
+    return StreamingResponse(lines(), media_type=NDJSON)

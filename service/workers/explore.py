@@ -1,0 +1,130 @@
+"""Explore jobs: generate a design's space with the placer, score every placement, keep the best (issue 17).
+
+The parent job fixes the model (the design's live version, else the base model, or the pinned one) and splits the
+space into `explore_chunk` jobs of `Settings.explore_chunk_placements` (`service.workers.chunks`: claimed,
+heartbeated, retried and taken over like label chunks). A chunk places its slice of the space (the placer is
+deterministic per subset id, so a slice is the same whichever worker places it), scores it with the parent's
+model and finishes with its scores in its result and its placements in parts beside it (`ModelStore.finish(parts=)`,
+the layout of a columnar label job), so the parent's result stays small. The parent then decides on the whole
+space at once (`placeq.explore.decide`): a pruning rate is a share of the whole space, not of each chunk.
+
+`GET /designs/{name}/explore/{id}` reads the parent's summary; `.../placements` streams the placements from the
+chunks' parts, best first (`service.api.routes.explore`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import partial
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from model_store import BASE_DESIGN, AliasNotFound, Job, ModelStore, ModelVersion
+from placeq.domain import Circuit
+from placeq.errors import InputError
+from placeq.explore import decide, space_size
+from service.payloads import ExploreChunkPayload, ExplorePayload, columns_job
+from service.settings import Settings
+from service.workers.chunks import EXPLORE_CHUNK_KIND, ChunkPlan, run_chunked
+from service.workers.runner import JobContext, JobFailed, Output, circuit_for
+
+if TYPE_CHECKING:
+    from placeq.batch import PlacementBatch
+    from service.scoring import LoadedModel
+
+Progress = Callable[[float, str], None]
+STRUCTURE = ("design", "devices", "kinds", "tags", "pin_device", "pin_terminal", "pin_net")
+
+
+def model_for(store: ModelStore, design: str, pinned: int | None) -> ModelVersion:
+    """The version every chunk scores with: the pinned one, the design's live one, else the base model."""
+    if pinned is not None:
+        return store.get_version(design, pinned)
+    try:
+        return store.resolve(design, fallback=BASE_DESIGN)
+    except AliasNotFound:
+        raise JobFailed(f"no live model for {design!r} and no base model to score with") from None
+
+
+def place_slice(circuit: Circuit, *, count: int | None, seed: int, start: int, stop: int,
+                progress: Callable[[int, int], None] | None = None) -> tuple[PlacementBatch, np.ndarray]:
+    """Placements `start` to `stop` - 1 of the space `placeq place --count count --seed seed` makes, and their
+    subset ids: the same rows, placed in this process (a worker is one process)."""
+    from training.placer.config import PlacerConfig
+    from training.placer.space import generate_space, space_ids
+
+    ids = space_ids(len(circuit.critical_nets), count, seed)[start:stop]
+    batch, _ = generate_space(circuit, count=None, seed=seed, config=PlacerConfig(workers=1), ids=ids,
+                              progress=progress)
+    return batch, ids
+
+
+def score_placements(model: LoadedModel, batch: PlacementBatch) -> np.ndarray:
+    """P(worst quartile) of every placement, rasterized a block at a time."""
+    from training.calibration import score_batch
+
+    return score_batch(model.predict, batch, nofeat=model.input_kind == "nofeat")
+
+
+def explore_job(store: ModelStore, job: Job, progress: Progress, settings: Settings, ctx: JobContext) -> dict[str, Any]:
+    """Split the space into chunks, run them (here and on every idle worker), decide on the whole space."""
+    p = ExplorePayload.model_validate(job.payload)
+    circuit = circuit_for(store, job.design)
+    try:
+        n = space_size(circuit, p.count)
+    except InputError as exc:
+        raise JobFailed(str(exc)) from exc
+    version = model_for(store, job.design, p.version)
+    progress(0.0, f"{n} placements to place and score with {version.design} v{version.version}")
+    plan = ChunkPlan(EXPLORE_CHUNK_KIND, n, settings.explore_chunk_placements, partial(join, p, version),
+                     "placed and scored",
+                     {"count": p.count, "seed": p.seed, "model_design": version.design,
+                      "model_version": version.version})
+    return run_chunked(store, job, progress, settings, ctx, plan)
+
+
+def explore_chunk_job(store: ModelStore, job: Job, progress: Progress, settings: Settings,
+                      ctx: JobContext) -> Output:
+    """Place and score one slice; the placements go in parts beside the result, written when it finishes."""
+    from service.scoring import load_model
+
+    p = ExploreChunkPayload.model_validate(job.payload)
+    circuit = circuit_for(store, job.design)
+    v = store.get_version(p.model_design, p.model_version)
+    model = load_model(store.blobs.get(v.sha256), design=v.design, version=v.version, sha256=v.sha256,
+                       threshold=v.threshold)
+    n = p.stop - p.start
+
+    def placed(done: int, _total: int) -> None:
+        progress(0.8 * done / n, f"{done}/{n} placed")
+
+    batch, ids = place_slice(circuit, count=p.count, seed=p.seed, start=p.start, stop=p.stop, progress=placed)
+    scores = score_placements(model, batch)
+    progress(1.0, f"{n} placed and scored")
+    structure, parts = columns_job(batch)
+    shifted = [(a + p.start, b + p.start, text) for a, b, text in parts]  # the parent's placement indices
+    result = {"start": p.start, "stop": p.stop, "scores": scores.tolist(), "subsets": ids.tolist(),
+              "structure": structure.model_dump(mode="json", include=set(STRUCTURE))}
+    return Output(result, shifted)
+
+
+def join(p: ExplorePayload, version: ModelVersion, chunks: list[Job]) -> dict[str, Any]:
+    """The parent's result: the decision on the whole space, where each placement is, what scored it."""
+    parts = [c.result or {} for c in chunks]
+    structures = [r.get("structure") for r in parts]
+    if any(s != structures[0] for s in structures):
+        raise JobFailed("the chunks placed different structures of one design (was it re-registered meanwhile?)")
+    scores = np.array([s for r in parts for s in r["scores"]], dtype=np.float64)
+    summary = decide(scores, threshold=version.threshold, prune_rate=p.prune_rate)
+    return {
+        **summary,
+        "model": {"design": version.design, "version": version.version, "sha256": version.sha256,
+                  "threshold": version.threshold},
+        "seed": p.seed,
+        "count": p.count,
+        "scores": scores.tolist(),
+        "subsets": [s for r in parts for s in r["subsets"]],
+        "structure": structures[0],
+        "chunks": [{"id": c.id, "start": r["start"], "stop": r["stop"]} for c, r in zip(chunks, parts, strict=True)],
+    }

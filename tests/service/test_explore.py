@@ -1,0 +1,119 @@
+"""Explore jobs (issue 17): a design space placed in chunks, scored, decided as a whole, served as JSON Lines."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+
+from model_store import JobState, ModelStore
+from placeq.circuits import load_design
+from placeq.domain import Placement
+from service.settings import Settings
+from service.workers.runner import run_job
+from training.placer.config import PlacerConfig
+from training.placer.space import generate_space
+
+COUNT, SEED, CHUNK = 20, 3, 8  # three chunks: 8 + 8 + 4
+
+
+def _explore(client: TestClient, settings: Settings, **body: object) -> dict[str, object]:
+    r = client.post("/designs/ota1/explore", json=body)
+    assert r.status_code == 202, r.text
+    job = r.json()
+    assert job["kind"] == "explore" and job["state"] == "queued"
+    store: ModelStore = client.app.state.runtime.store  # type: ignore[attr-defined]
+    done = run_job(store, job["id"], worker="test-worker",
+                   settings=settings.model_copy(update={"explore_chunk_placements": CHUNK}))
+    assert done.state == JobState.SUCCEEDED, done.error
+    return job  # type: ignore[no-any-return]
+
+
+def _lines(client: TestClient, job_id: str, **params: object) -> list[dict[str, object]]:
+    r = client.get(f"/designs/ota1/explore/{job_id}/placements", params=params)
+    assert r.status_code == 200, r.text
+    assert r.headers["content-type"].startswith("application/x-ndjson")
+    return [json.loads(s) for s in r.text.splitlines()]
+
+
+def test_explore_places_the_space_in_chunks_scores_it_and_serves_the_survivors_best_first(
+    client: TestClient, settings: Settings
+) -> None:
+    job = _explore(client, settings, count=COUNT, seed=SEED, prune_rate=0.25)
+    store: ModelStore = client.app.state.runtime.store  # type: ignore[attr-defined]
+    chunks = [j for j in store.list_jobs(kind="explore_chunk") if j.payload.get("parent") == job["id"]]
+    assert sorted((j.payload["start"], j.payload["stop"]) for j in chunks) == [(0, 8), (8, 16), (16, 20)]
+    assert all(j.state == JobState.SUCCEEDED for j in chunks)
+
+    summary = client.get(f"/designs/ota1/explore/{job['id']}").json()
+    assert summary["state"] == "succeeded" and summary["placements"] == COUNT
+    assert (summary["kept"], summary["pruned"], summary["rule"]) == (15, 5, "rate")
+    assert summary["model"]["design"] == "base" and summary["model"]["version"] == 1
+    hist = summary["histogram"]
+    assert sum(hist["kept"]) == 15 and sum(hist["pruned"]) == 5 and len(hist["edges"]) == len(hist["kept"]) + 1
+    assert summary["best"][0]["score"] <= summary["worst"][-1]["score"] <= summary["worst"][0]["score"]
+
+    # every placement, with its score: the chunks' slices are the rows of the whole space, as `placeq place`
+    # --count 20 --seed 3 places it in one process
+    every = _lines(client, job["id"], which="all", scored=True)
+    assert [r["rank"] for r in every] == list(range(COUNT))
+    scores = [r["score"] for r in every]
+    assert scores == sorted(scores)  # best first
+    assert [r["prune"] for r in every] == [False] * 15 + [True] * 5
+    whole, _ = generate_space(load_design("ota1"), count=COUNT, seed=SEED, config=PlacerConfig(workers=1))
+    for r in every:
+        placed = Placement.model_validate(r["placement"])
+        i = int(r["index"])  # type: ignore[call-overload]
+        np.testing.assert_allclose([(d.x, d.y, d.w, d.h) for d in placed.devices], whole.boxes[i], atol=1e-9)
+
+    # the survivors are bare placements, ready for /predict, which scores them as the job did
+    kept = _lines(client, job["id"])
+    assert len(kept) == 15
+    predicted = client.post("/predict", json={"placements": kept}).json()
+    probs = [s["probability"] for s in predicted["results"]]
+    assert probs == pytest.approx(scores[:15], abs=1e-6)
+    assert len(_lines(client, job["id"], which="pruned", limit=2)) == 2
+
+
+def test_explore_by_threshold_prunes_what_predict_would(client: TestClient, settings: Settings) -> None:
+    job = _explore(client, settings, count=12, seed=1)
+    summary = client.get(f"/designs/ota1/explore/{job['id']}").json()
+    assert summary["rule"] == "threshold" and summary["threshold"] == pytest.approx(0.5)
+    every = _lines(client, job["id"], which="all", scored=True)
+    assert all(r["prune"] == (r["score"] >= 0.5) for r in every)  # type: ignore[operator]
+    assert summary["pruned"] == sum(bool(r["prune"]) for r in every)
+
+
+def test_explore_requests_are_checked_before_a_job_exists(client: TestClient, settings: Settings) -> None:
+    def refused(name: str, body: dict[str, object], code: int, field: str) -> None:
+        r = client.post(f"/designs/{name}/explore", json=body)
+        assert r.status_code == code, r.text
+        assert field in r.text
+
+    refused("nope", {"count": 8}, 404, "nope")
+    refused("ota1", {"count": 0}, 422, "count")
+    refused("ota1", {"count": 8, "prune_rate": 1.0}, 422, "prune_rate")
+    refused("ota1", {"count": 8, "version": 7}, 404, "ota1")
+    refused("ota1", {"count": 8, "extra": 1}, 422, "extra")
+    store: ModelStore = client.app.state.runtime.store  # type: ignore[attr-defined]
+    assert store.list_jobs(kind="explore") == []
+
+    queued = client.post("/designs/ota1/explore", json={"count": 4}).json()
+    r = client.get(f"/designs/ota1/explore/{queued['id']}/placements")
+    assert r.status_code == 409 and "queued" in r.text  # not run yet
+    assert client.get(f"/designs/ota2/explore/{queued['id']}").status_code == 404  # another design's id
+    label = store.create_job("label", "ota1", {"placements": []})
+    assert client.get(f"/designs/ota1/explore/{label.id}").status_code == 404  # not an explore job
+
+
+def test_a_chunk_run_twice_stores_its_placements_once(client: TestClient, settings: Settings) -> None:
+    """A redelivered chunk (its worker died after finishing) finds its row succeeded: no second set of parts."""
+    job = _explore(client, settings, count=8, seed=0)
+    store: ModelStore = client.app.state.runtime.store  # type: ignore[attr-defined]
+    (chunk,) = [j for j in store.list_jobs(kind="explore_chunk") if j.payload.get("parent") == job["id"]]
+    before = store.job_parts(chunk.id, 0, 8)
+    again = run_job(store, chunk.id, worker="another-worker", settings=settings)
+    assert again.state == JobState.SUCCEEDED and store.job_parts(chunk.id, 0, 8) == before
+    assert np.isfinite(store.get_job(job["id"]).result["scores"]).all()  # type: ignore[index]
