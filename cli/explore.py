@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from placeq.errors import InputError
+from placeq.suggest import DEFAULT_STRATEGY, STRATEGIES
 
 SHIPPED = "the shipped base model"
 
@@ -37,6 +38,10 @@ def register(sub: Any) -> None:
     p.add_argument("--scored", action="store_true",
                    help="write {rank, index, score, prune, placement} lines instead of bare placements")
     p.add_argument("--summary", type=Path, default=None, help="also write the whole decision (JSON) here")
+    p.add_argument("--suggest", type=int, default=0, metavar="K",
+                   help="also choose K placements to label next (placeq.suggest) into --suggest-out")
+    p.add_argument("--strategy", choices=STRATEGIES, default=DEFAULT_STRATEGY, help="how --suggest chooses")
+    p.add_argument("--suggest-out", type=Path, default=None, help="where --suggest writes (JSON Lines)")
     p.add_argument("--workers", type=int, default=None, help="placing processes (default: CPU count up to 4)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("-o", "--output", required=True, type=Path, help="output .jsonl file")
@@ -55,17 +60,21 @@ def model_threshold(model_dir: Path) -> float:
 
 
 def run(args: argparse.Namespace) -> int:
+    import numpy as np
     from tqdm import tqdm
 
     from cli.place import _load_circuit
     from placeq.artifact import ONNX
     from placeq.explore import decide, line, ranks, select, space_size
+    from placeq.suggest import suggest
     from service.runtime import shipped_base_model
     from service.scoring import load_model
     from service.workers.explore import score_placements
     from training.placer.config import PlacerConfig
-    from training.placer.space import generate_space, keep_freed_memory
+    from training.placer.space import generate_space, keep_freed_memory, space_ids
 
+    if args.suggest and args.suggest_out is None:
+        raise InputError("suggest_out", "--suggest needs --suggest-out")
     if args.prune_rate is not None and not 0.0 < args.prune_rate < 1.0:
         raise InputError("prune_rate", f"must lie in (0, 1), got {args.prune_rate}")
     model_dir = args.model or shipped_base_model()
@@ -86,16 +95,26 @@ def run(args: argparse.Namespace) -> int:
     scores = score_placements(model, batch)
     result = decide(scores, threshold=model.threshold, prune_rate=args.prune_rate)
     rank = ranks(result)
+
+    def write(path: Path, rows: list[int]) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.open("w") as out:
+            for i in rows:
+                out.write(line(batch.placement(i).model_dump_json(), scored=args.scored, rank=int(rank[i]), index=i,
+                               score=float(scores[i]), prune=bool(result["prune"][i])))
+
     rows = select(result, args.which)
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    with args.output.open("w") as out:
-        for i in rows:
-            out.write(line(batch.placement(i).model_dump_json(), scored=args.scored, rank=int(rank[i]), index=i,
-                           score=float(scores[i]), prune=bool(result["prune"][i])))
+    write(args.output, rows)
+    if args.suggest:
+        subsets = space_ids(len(circuit.critical_nets), n if args.count else None, args.seed)
+        write(args.suggest_out, suggest(scores, np.asarray(result["prune"]), subsets, args.suggest,
+                                        strategy=args.strategy))
     if args.summary is not None:
         args.summary.write_text(json.dumps({**result, "model": str(model_dir), "seed": args.seed,
                                             "scores": scores.tolist()}) + "\n")
     print(json.dumps({"design": circuit.name, "placements": result["placements"], "kept": result["kept"],
                       "pruned": result["pruned"], "rule": result["rule"], "threshold": result["threshold"],
-                      "written": len(rows), "output": str(args.output)}))
+                      "written": len(rows), "output": str(args.output),
+                      **({"suggested": args.suggest, "strategy": args.strategy, "suggest_out": str(args.suggest_out)}
+                         if args.suggest else {})}))
     return 0

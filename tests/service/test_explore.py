@@ -11,6 +11,7 @@ from fastapi.testclient import TestClient
 from model_store import JobState, ModelStore
 from placeq.circuits import load_design
 from placeq.domain import Placement
+from placeq.suggest import STRATEGIES
 from service.settings import Settings
 from service.workers.runner import run_job
 from training.placer.config import PlacerConfig
@@ -75,6 +76,23 @@ def test_explore_places_the_space_in_chunks_scores_it_and_serves_the_survivors_b
     probs = [s["probability"] for s in predicted["results"]]
     assert probs == pytest.approx(scores[:15], abs=1e-6)
     assert len(_lines(client, job["id"], which="pruned", limit=2)) == 2
+
+    # what to label next: k placements not yet labelled, by each strategy
+    for strategy in STRATEGIES:
+        rows = _suggest(client, job["id"], k=4, strategy=strategy, scored=True, exclude=[0, 1])
+        assert len({r["index"] for r in rows}) == 4 and not {0, 1} & {r["index"] for r in rows}
+        assert all(Placement.model_validate(r["placement"]) for r in rows)
+    assert len(_suggest(client, job["id"])) == 16  # default: 16 layouts, stratified
+    for params, field in (({"k": COUNT + 1}, "k"), ({"strategy": "psychic"}, "strategy"),
+                          ({"exclude": [COUNT]}, "exclude")):
+        r = client.get(f"/designs/ota1/explore/{job['id']}/suggest", params=params)
+        assert r.status_code == 422 and field in r.text, r.text
+
+
+def _suggest(client: TestClient, job_id: str, **params: object) -> list[dict[str, object]]:
+    r = client.get(f"/designs/ota1/explore/{job_id}/suggest", params=params)
+    assert r.status_code == 200, r.text
+    return [json.loads(s) for s in r.text.splitlines()]
 
 
 def test_explore_by_threshold_prunes_what_predict_would(client: TestClient, settings: Settings) -> None:

@@ -2,7 +2,8 @@
 
 `POST /designs/{name}/explore` queues an explore job (`service.workers.explore`); `GET .../explore/{id}` is its
 summary; `GET .../explore/{id}/placements` streams the placements as JSON Lines, best first, each line a
-placement as `/predict`, `/label` and `/finetune` take it (or, with `scored=true`, with its rank and score).
+placement as `/predict`, `/label` and `/finetune` take it (or, with `scored=true`, with its rank and score);
+`GET .../explore/{id}/suggest` the k placements to label next (`placeq.suggest`).
 """
 
 from __future__ import annotations
@@ -11,19 +12,23 @@ import json
 from collections.abc import Iterator
 from typing import Annotated, Any, Literal
 
+import numpy as np
 from fastapi import APIRouter, HTTPException, Query, Request, Response, status
 from fastapi.responses import StreamingResponse
 
 from model_store import Job, JobNotFound, JobState, ModelStore
 from placeq.batch import PlacementBatch
 from placeq.columns import batch_from_columns
+from placeq.errors import InputError
 from placeq.explore import line, ranks, select, space_size
+from placeq.suggest import DEFAULT_STRATEGY, Strategy, suggest
 from service.api.auth import ADMIN, PREDICT
 from service.api.deps import RuntimeDep, StoreDep
 from service.api.gate import GatedRoute
 from service.api.resolve import get_circuit
 from service.api.routes.jobs import ACCEPTED, submit_job
 from service.api.schemas import DesignPath, ExploreOut, ExploreRequest, JobOut
+from service.payloads import MAX_JOB_PLACEMENTS
 
 router = APIRouter(tags=["explore"], route_class=GatedRoute)
 KIND = "explore"
@@ -95,12 +100,20 @@ def explore_placements(
 ) -> StreamingResponse:
     """The explored placements as JSON Lines, best first: ready for `/predict`, `/label` (the next layouts to
     simulate) or the layout tool."""
+    result = _succeeded(store, name, job_id)
+    return _stream(store, result, select(result, which, limit), scored)
+
+
+def _succeeded(store: ModelStore, name: str, job_id: str) -> dict[str, Any]:
+    """The result of a succeeded explore job of `name` (404 for another id, 409 while it is not done)."""
     job = store.get_job(_explore_job(store, name, job_id).id)
     if job.state != JobState.SUCCEEDED or job.result is None:
         raise HTTPException(status.HTTP_409_CONFLICT,
                             f"explore job {job_id} is {job.state.value}" + (f": {job.error}" if job.error else ""))
-    result = job.result
-    rows = select(result, which, limit)
+    return job.result
+
+
+def _stream(store: ModelStore, result: dict[str, Any], rows: list[int], scored: bool) -> StreamingResponse:
     batch = read_space(store, result)
     scores, prune, rank = result["scores"], result["prune"], ranks(result)
 
@@ -110,3 +123,32 @@ def explore_placements(
                        score=scores[i], prune=prune[i])
 
     return StreamingResponse(lines(), media_type=NDJSON)
+
+
+@router.get("/designs/{name}/explore/{job_id}/suggest", response_class=StreamingResponse,
+            responses={200: {"content": {NDJSON: {}}, "description": "The k placements to simulate, one per line"},
+                       404: {"description": "No explore job of this design has this id"},
+                       409: {"description": "The job has not succeeded (yet)"},
+                       422: {"description": "k out of range, unknown strategy or index"}},
+            dependencies=[PREDICT])
+def explore_suggest(
+    name: DesignPath, job_id: str, store: StoreDep,
+    k: Annotated[int, Query(ge=1, le=MAX_JOB_PLACEMENTS, description="How many placements to label")] = 16,
+    strategy: Annotated[Strategy, Query(description="How to choose them (placeq.suggest; docs/explore.md)")]
+    = DEFAULT_STRATEGY,
+    seed: Annotated[int, Query(ge=0, le=2**31 - 1, description="Seed of the random strategy")] = 0,
+    exclude: Annotated[list[int] | None, Query(description="Indices already labelled (repeat the parameter)")]
+    = None,
+    scored: Annotated[bool, Query(description="Lines of {rank, index, score, prune, placement}")] = False,
+) -> StreamingResponse:
+    """The k placements of the explored space whose labels should teach a fine-tune the most: simulate them
+    (`POST /label`), then `POST /finetune` with their values. Each line is a placement, in the order chosen."""
+    result = _succeeded(store, name, job_id)
+    n = len(result["scores"])
+    bad = [i for i in exclude or [] if not 0 <= i < n]
+    if bad:
+        raise InputError("exclude", f"index {bad[0]} is not a placement of this space (0..{n - 1})")
+    rows = suggest(np.asarray(result["scores"]), np.asarray(result["prune"], dtype=bool),
+                   np.asarray(result["subsets"]), k, strategy=strategy, seed=seed,
+                   exclude=np.asarray(exclude or [], dtype=np.int64))
+    return _stream(store, result, rows, scored)
