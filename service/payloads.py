@@ -148,6 +148,7 @@ class FinetunePayload(BaseModel):
 
 
 Rate = Annotated[float, Field(gt=0.0, lt=1.0, strict=True, allow_inf_nan=False)]
+ExploreCount = Annotated[int, Field(ge=1, le=MAX_EXPLORE), BeforeValidator(json_integer)]  # bounds in the schema
 
 
 class ExplorePayload(BaseModel):
@@ -155,8 +156,8 @@ class ExplorePayload(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    count: Integer | None = Field(
-        default=None, ge=1, le=MAX_EXPLORE,
+    count: ExploreCount | None = Field(
+        default=None,
         description=f"Placements to generate: a seeded sample of the 2^k critical-net weightings (default: all of "
                     f"them, when 2^k <= {MAX_EXPLORE}).")
     seed: Integer = Field(default=0, ge=0, le=2**31 - 1,

@@ -275,7 +275,7 @@ class ExploreOut(BaseModel):
     design: str
     state: str
     progress: float
-    error: str | None
+    error: str | None = Field(default=None, description="Why the job failed, when it did.")
     job_url: str
     placements_url: str
     placements: int | None = Field(default=None, description="Placements generated and scored.")

@@ -49,6 +49,7 @@ PREDICT_ROUTES: list[tuple[str, str, Any]] = [
 ]
 ADMIN_ROUTES: list[tuple[str, str, Any]] = [
     ("POST", "/designs", {"circuit": {}}),
+    ("POST", "/designs/base/explore", {"count": 4}),
     ("POST", "/label", {"design": "ota1", "placements": []}),
     ("POST", "/finetune", {"design": "ota1", "placements": []}),
     ("POST", "/models/base/1/activate", {"reason": "test"}),
@@ -242,7 +243,8 @@ def test_openapi_documents_every_refusal_it_gives(secured: TestClient, example: 
         (m.upper(), p) for p, ops in schema["paths"].items() for m, op in ops.items() if "403" in op["responses"]
     }
     assert {(m, _call(p)) for m, p in documented_admin} == admin_ops
-    assert protected == len(PREDICT_ROUTES) + len(ADMIN_ROUTES) + 3  # + /predict, /draw, /jobs/{job_id}
+    # + /predict, /draw, /jobs/{job_id} and the three explore reads (a 200 needs a finished job)
+    assert protected == len(PREDICT_ROUTES) + len(ADMIN_ROUTES) + 6
 
 
 @pytest.fixture
