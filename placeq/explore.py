@@ -63,12 +63,16 @@ def decide(scores: np.ndarray, *, threshold: float, prune_rate: float | None) ->
     }
 
 
-def select(result: dict[str, Any], which: str, limit: int | None = None) -> list[int]:
-    """Placement indices of a `decide` result, best first: the kept ones, the pruned ones, or all."""
+def select(result: dict[str, Any], which: str, limit: int | None = None, order_by: str = "best") -> list[int]:
+    """Placement indices of a `decide` result, best first (or worst first): the kept ones, the pruned ones, or all."""
     if which not in ("kept", "pruned", "all"):
         raise InputError("which", f"{which!r}: choose kept, pruned or all")
+    if order_by not in ("best", "worst"):
+        raise InputError("order", f"{order_by!r}: choose best or worst")
     prune = np.asarray(result["prune"], dtype=bool)
     order = np.asarray(result["ranking"], dtype=np.int64)
+    if order_by == "worst":
+        order = order[::-1]
     if which != "all":
         order = order[prune[order] == (which == "pruned")]
     return [int(i) for i in order[:limit]]

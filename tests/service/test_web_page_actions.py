@@ -142,3 +142,52 @@ def test_register_label_finetune_activate_and_roll_back(server: str, tmp_path: P
     assert shot.stat().st_size > 20_000
     if os.environ.get("PLACEQ_UPDATE_DOCS") == "1":
         shutil.copy(shot, ROOT / "docs" / "img" / "web_page_actions.png")
+
+
+@pytest.fixture
+def shipped_server(tmp_path: Path) -> Iterator[str]:
+    """The service as a user starts it: the shipped base model scores (so the screenshot shows real scores)."""
+    with live_api(tmp_path / "home", worker=True) as url:
+        yield url
+
+
+def test_explore_a_space_see_it_and_label_the_suggested_layouts(shipped_server: str, tmp_path: Path) -> None:
+    """The explore panel: a job places and scores the space, the page draws its histogram, the best and worst
+    placements and the suggested layouts; one click labels those, and one more fine-tunes on their values."""
+    from playwright.sync_api import sync_playwright
+
+    server = shipped_server
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_FLAGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 1600})
+        page.goto(f"{server}/ui/")
+        page.fill("#ex-count", "48")
+        page.fill("#ex-k", "6")
+        page.select_option("#ex-strategy", "uncertain_spread")
+        page.click("#explore")
+        page.wait_for_function("document.getElementById('ex-status').textContent.includes('done')",
+                               timeout=JOB_TIMEOUT_MS)
+        assert "48 placed and scored" in page.inner_text("#ex-counts")
+        assert "36 kept" in page.inner_text("#ex-counts") and "12 pruned" in page.inner_text("#ex-counts")
+        assert len(page.query_selector_all("#ex-hist rect")) == 40  # 20 bins, kept and pruned
+        for img in ("#ex-best", "#ex-worst"):
+            page.wait_for_function(f"document.querySelector('{img}').naturalWidth > 0")
+        assert len(page.query_selector_all("#ex-suggest tbody tr")) == 6
+        with page.expect_download() as got:
+            page.click("#ex-download")
+        saved = tmp_path / "label_these.jsonl"
+        got.value.save_as(saved)
+        assert [Placement.model_validate_json(s).design for s in saved.read_text().splitlines()] == ["ota1"] * 6
+
+        page.click("#ex-label")
+        assert "6 of 6 simulated (offset)" in _job_done(page, "label")
+        page.fill("#job-epochs", "1")
+        page.click("#use-values")
+        assert "published ota1 v1" in _job_done(page, "finetune")
+        shot = tmp_path / "web_page_explore.png"
+        page.locator("#ex-result").scroll_into_view_if_needed()
+        page.locator("section:has(#explore)").screenshot(path=str(shot))
+        browser.close()
+    assert shot.stat().st_size > 20_000
+    if os.environ.get("PLACEQ_UPDATE_DOCS") == "1":
+        shutil.copy(shot, ROOT / "docs" / "img" / "web_page_explore.png")

@@ -95,13 +95,14 @@ def explore_placements(
     name: DesignPath, job_id: str, store: StoreDep,
     which: Annotated[Which, Query(description="kept (default), pruned, or all placements")] = "kept",
     limit: Annotated[int | None, Query(ge=1, description="At most this many, the best first")] = None,
+    order: Annotated[Literal["best", "worst"], Query(description="best first (default) or worst first")] = "best",
     scored: Annotated[bool, Query(description="Lines of {rank, index, score, prune, placement} instead of "
                                               "bare placements")] = False,
 ) -> StreamingResponse:
-    """The explored placements as JSON Lines, best first: ready for `/predict`, `/label` (the next layouts to
-    simulate) or the layout tool."""
+    """The explored placements as JSON Lines, best first (or worst first): ready for `/predict`, `/label` (the next
+    layouts to simulate) or the layout tool."""
     result = _succeeded(store, name, job_id)
-    return _stream(store, result, select(result, which, limit), scored)
+    return _stream(store, result, select(result, which, limit, order), scored)
 
 
 def _succeeded(store: ModelStore, name: str, job_id: str) -> dict[str, Any]:

@@ -137,6 +137,7 @@ async function register() {
 }
 
 let lastValues = null;  // the metric values of the last label job watched, for "fine-tune on these values"
+let lastPlacements = null;  // the placements of the last label job started from the explore panel
 let watching = null;    // id of the job the panel follows; a newer submission takes over
 
 function jobSummary(j) {
@@ -170,12 +171,14 @@ async function watch(id) {
   }
 }
 
-async function submit(kind, values) {
+async function submit(kind, values, placements) {
   watching = null;  // the panel stops showing the previous job at once
   $("watch").textContent = `starting ${kind === "label" ? "labelling" : "fine-tuning"}...`;
   try {
-    const f = await readFile($("job-placements"), "placements");
-    const req = { design: $("job-design").value.trim(), placements: parsePlacements(f.text) };
+    const given = placements || (values && lastPlacements);
+    const req = { design: $("job-design").value.trim(),
+                  placements: given || parsePlacements((await readFile($("job-placements"), "placements")).text) };
+    if (!placements) lastPlacements = kind === "label" ? null : lastPlacements;
     if (kind === "finetune") {
       Object.assign(req, values ? { values } : parseLabels((await readFile($("job-labels"), "labels")).text));
       req.epochs = Number($("job-epochs").value);
@@ -210,6 +213,78 @@ $("models").onclick = async (ev) => {
     setStatus("models-status", `${b.dataset.action === "rollback" ? "rolled back" : "activated"}: ${m.design} v${m.version} is live`);
   } catch (e) { setStatus("models-status", e.message, true); }
   refresh();
+};
+// --- explore: POST /designs/{name}/explore, its summary, placements and suggestions ---
+
+function histogram(h) {
+  const W = 420, H = 150, n = h.kept.length, bw = W / n;
+  const top = Math.max(1, ...h.kept.map((k, i) => k + h.pruned[i]));
+  const bars = h.kept.map((k, i) => {
+    const hk = (H * k) / top, hp = (H * h.pruned[i]) / top, x = i * bw;
+    return `<rect x="${x + 1}" y="${H - hk}" width="${bw - 2}" height="${hk}" fill="#1b7f3b"><title>${k} kept</title></rect>
+      <rect x="${x + 1}" y="${H - hk - hp}" width="${bw - 2}" height="${hp}" fill="#b3261e"><title>${h.pruned[i]} pruned</title></rect>`;
+  }).join("");
+  const ticks = [0, 0.25, 0.5, 0.75, 1].map((t) => `<text x="${Math.min(W - 14, t * W)}" y="${H + 14}" font-size="10">${t}</text>`).join("");
+  return `${bars}<line x1="0" y1="${H}" x2="${W}" y2="${H}" stroke="#888"/>${ticks}
+    <text x="${W - 120}" y="12" font-size="11"><tspan fill="#1b7f3b">kept</tspan> / <tspan fill="#b3261e">pruned</tspan></text>`;
+}
+
+async function lines(url) {
+  const r = await fetch(url, { headers: headers() });
+  if (!r.ok) throw new Error(`${r.status}: ${await r.text()}`);
+  return (await r.text()).split("\n").filter((l) => l.trim()).map((l) => JSON.parse(l));
+}
+
+async function drawInto(img, placement) { img.src = URL.createObjectURL(await call("POST", "/draw", placement)); }
+
+function download(a, rows) {
+  a.href = URL.createObjectURL(new Blob([rows.map((r) => JSON.stringify(r)).join("\n") + "\n"], { type: "application/x-ndjson" }));
+}
+
+let suggested = null;  // the placements the explore panel proposes to label
+
+async function explore() {
+  setStatus("ex-status", "");
+  $("ex-result").hidden = true;
+  try {
+    const d = encodeURIComponent($("ex-design").value.trim());
+    const req = { count: Number($("ex-count").value) };
+    if ($("ex-rate").value.trim()) req.prune_rate = Number($("ex-rate").value);
+    let j = await call("POST", `/designs/${d}/explore`, req);
+    while (j.state !== "succeeded" && j.state !== "failed") {
+      $("ex-status").innerHTML = `explore job <code>${esc(j.id.slice(0, 8))}</code>: <b>${esc(j.state)}</b>
+        <progress max="1" value="${j.progress}"></progress>`;
+      await new Promise((r) => setTimeout(r, 1000));
+      j = await call("GET", `/jobs/${encodeURIComponent(j.id)}`);
+    }
+    if (j.state === "failed") throw new Error(j.error || "the explore job failed");
+    const base = `/designs/${d}/explore/${encodeURIComponent(j.id)}`;
+    const s = await call("GET", base);
+    $("ex-hist").innerHTML = histogram(s.histogram);
+    $("ex-counts").innerHTML = `${s.placements} placed and scored by <b>${esc(s.model.design)} v${s.model.version}</b>:
+      <span class="good">${s.kept} kept</span>, <span class="bad">${s.pruned} pruned</span>
+      (${s.rule === "rate" ? `the ${Math.round(100 * s.prune_rate)}% worst-scored` : `P(bad) &ge; ${s.threshold.toFixed(3)}`})`;
+    const [best] = await lines(`${base}/placements?limit=1`);
+    const [worst] = await lines(`${base}/placements?which=all&order=worst&limit=1`);
+    await Promise.all([drawInto($("ex-best"), best), drawInto($("ex-worst"), worst)]);
+    const k = Number($("ex-k").value), strategy = $("ex-strategy").value;
+    const picks = await lines(`${base}/suggest?k=${k}&strategy=${encodeURIComponent(strategy)}&scored=true`);
+    suggested = picks.map((p) => p.placement);
+    $("ex-suggest").tBodies[0].innerHTML = picks.map((p, i) => `<tr><td>${i + 1}</td><td>${p.index}</td>
+      <td>${p.score.toFixed(3)}</td><td class="${p.prune ? "bad" : "good"}">${p.prune ? "pruned" : "kept"}</td></tr>`).join("");
+    download($("ex-download"), suggested);
+    download($("ex-kept"), await lines(`${base}/placements`));
+    $("ex-result").hidden = false;
+    setStatus("ex-status", `explore job ${j.id.slice(0, 8)} done; ${k} placements chosen by ${strategy}`);
+  } catch (e) { setStatus("ex-status", e.message, true); }
+}
+
+$("explore").onclick = explore;
+$("ex-label").onclick = () => {
+  if (!suggested) return;
+  $("job-design").value = $("ex-design").value.trim();
+  lastPlacements = suggested;
+  submit("label", null, suggested);
 };
 $("register").onclick = register;
 $("label").onclick = () => submit("label");
