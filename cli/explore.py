@@ -47,6 +47,57 @@ def register(sub: Any) -> None:
     p.add_argument("-o", "--output", required=True, type=Path, help="output .jsonl file")
     p.set_defaults(handler=run)
 
+    q = sub.add_parser(
+        "explore-loop",
+        help="explore -> suggest -> label (ngspice) -> fine-tune -> explore again, for a number of rounds",
+        description=(
+            "Place a design's space once; each round, score it with the current model, keep the best, simulate the "
+            "next --shots suggested layouts with our labeller and fine-tune the base model on every label so far "
+            "(as POST /finetune does with values). With --audit, that many random placements are simulated once "
+            "and each round's FOR on them measures progress. Writes DIR/round<r>/ (kept.jsonl, "
+            "label_these.jsonl, model/) and DIR/loop.json, loop.md, loop.png (docs/explore.md)."
+        ),
+    )
+    q.add_argument("--design", required=True, help="built-in design name or a circuit JSON file (with a testbench)")
+    q.add_argument("--count", type=int, default=1024, help="placements explored (0: all 2^k weightings)")
+    q.add_argument("--seed", type=int, default=0, help="seed of the sample, starting positions and audit draw")
+    q.add_argument("--rounds", type=int, default=2, help="label-and-fine-tune rounds")
+    q.add_argument("--shots", type=int, default=16, help="layouts simulated per round")
+    q.add_argument("--strategy", choices=STRATEGIES, default=DEFAULT_STRATEGY, help="how the layouts are chosen")
+    q.add_argument("--prune-rate", type=float, default=0.25, help="share of the space pruned each round")
+    q.add_argument("--audit", type=int, default=0, help="random placements simulated once to measure each round")
+    q.add_argument("--epochs", type=int, default=30, help="fine-tuning epochs")
+    q.add_argument("--model", type=Path, default=None, help=f"base model directory (default: {SHIPPED})")
+    q.add_argument("--jobs", type=int, default=1, help="labelling processes")
+    q.add_argument("--workers", type=int, default=None, help="placing processes (default: CPU count up to 4)")
+    q.add_argument("-o", "--out", required=True, type=Path, help="output folder")
+    q.set_defaults(handler=loop)
+
+
+def loop(args: argparse.Namespace) -> int:
+    from cli.place import _load_circuit
+    from placeq.artifact import WEIGHTS
+    from service.runtime import shipped_base_model
+    from training.explore_loop import LoopConfig, run_loop
+
+    model_dir = args.model or shipped_base_model()
+    if model_dir is None or not (model_dir / WEIGHTS).is_file():
+        raise InputError("model", f"no {WEIGHTS} (a fine-tunable model) in {model_dir or SHIPPED}")
+    circuit = _load_circuit(args.design)
+    if circuit.testbench is None:
+        raise InputError("design", f"{circuit.name} has no testbench: nothing to simulate (placeq import-netlist "
+                                   "--testbench, or placeq check --fix-bias)")
+    config = LoopConfig(count=args.count or None, seed=args.seed, rounds=args.rounds, shots=args.shots,
+                        strategy=args.strategy, prune_rate=args.prune_rate, audit=args.audit, epochs=args.epochs,
+                        jobs=args.jobs, workers=args.workers or min(os.cpu_count() or 1, 4),
+                        extra={"model": str(model_dir), "design": args.design})
+    result = run_loop(circuit, model_dir, config, args.out, say=lambda m: print(m, file=sys.stderr, flush=True))
+    from training.explore_loop import render
+
+    print(render(result), end="")
+    print(f"wrote {args.out / 'loop.json'}, {args.out / 'loop.md'}, {args.out / 'loop.png'}")
+    return 0
+
 
 def model_threshold(model_dir: Path) -> float:
     """The threshold a model directory is published with (`model_store.publish_model_dir`): its calibration's,
