@@ -26,8 +26,8 @@ from service.api.auth import ADMIN, PREDICT
 from service.api.deps import RuntimeDep, StoreDep
 from service.api.gate import GatedRoute
 from service.api.resolve import get_circuit
-from service.api.routes.jobs import ACCEPTED, submit_job
 from service.api.schemas import DesignPath, ExploreOut, ExploreRequest, JobOut
+from service.api.submit import ACCEPTED, submit_job
 from service.payloads import MAX_JOB_PLACEMENTS
 
 router = APIRouter(tags=["explore"], route_class=GatedRoute)

@@ -1,68 +1,21 @@
-"""Labelling and fine-tuning jobs: a row in SQL (the source of truth), enqueued after commit, 202 + its URL."""
+"""Labelling and fine-tuning jobs: a row in SQL (the source of truth), enqueued after commit, 202 + its URL
+(`service.api.submit`)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
-
 from fastapi import APIRouter, HTTPException, Query, Request, Response, status
 
-from model_store import Job
 from placeq.errors import PlacementMismatch
-from service import metrics
 from service.api.auth import ADMIN, PREDICT
 from service.api.deps import RuntimeDep, StoreDep
-from service.api.errors import BODY_TOO_LARGE, Responses, ServiceUnavailable
 from service.api.gate import GatedRoute
 from service.api.limits import SETTING, body_bytes
 from service.api.resolve import columns_batch, get_circuit, labellable
 from service.api.schemas import FinetuneRequest, JobOut, LabelRequest
+from service.api.submit import ACCEPTED, job_out, submit_job
 from service.payloads import columns_job
 
 router = APIRouter(tags=["jobs"], route_class=GatedRoute)
-
-ACCEPTED: Responses = {
-    202: {
-        "description": "Job accepted; poll the URL in `Location`",
-        "headers": {
-            "Location": {"description": "The job's URL", "schema": {"type": "string"}},
-            "Retry-After": {"description": "Seconds before the first poll", "schema": {"type": "integer"}},
-        },
-    },
-    404: {"description": "Unknown design"},
-    409: {"description": "Idempotency key reused for a different request"},
-    422: {"description": "Invalid request: the body names the field"},
-    503: {
-        "description": "The job queue is full (PLACEQ_MAX_QUEUED_JOBS queued or running): retry after `Retry-After`",
-        "headers": {"Retry-After": {"description": "Seconds to wait", "schema": {"type": "integer"}}},
-    },
-    **BODY_TOO_LARGE,
-}
-QUEUE_FULL_RETRY_S = 30  # a job takes minutes; sooner retries would only find the queue full again
-
-
-def job_out(job: Job, request: Request) -> JobOut:
-    return JobOut(
-        id=job.id, kind=job.kind, design=job.design, state=job.state.value, progress=job.progress,
-        attempts=job.attempts, result=job.result, error=job.error, created_at=job.created_at,
-        updated_at=job.updated_at, url=str(request.url_for("get_job", job_id=job.id)),
-    )
-
-
-def submit_job(kind: str, design: str, payload: dict[str, Any], key: str | None, runtime: RuntimeDep,
-            request: Request, response: Response, parts: Sequence[tuple[int, int, str]] = ()) -> JobOut:
-    limit = runtime.settings.max_queued_jobs
-    if (waiting := runtime.store.count_jobs()) >= limit:  # a soft bound: concurrent submits may pass it together
-        raise ServiceUnavailable(f"job queue full: {waiting} jobs queued or running, the limit is {limit} "
-                                 "(PLACEQ_MAX_QUEUED_JOBS); retry later", retry_after=QUEUE_FULL_RETRY_S)
-    job = runtime.store.create_job(kind, design, payload, idempotency_key=key, parts=parts)  # committed here
-    runtime.enqueue(job)  # after commit: a worker can never see an id whose row does not exist yet
-    metrics.JOBS.labels(kind).inc()
-    out = job_out(job, request)
-    response.headers["Location"] = out.url
-    response.headers["Retry-After"] = "2"
-    return out
-
 
 @router.post("/label", status_code=status.HTTP_202_ACCEPTED, response_model=JobOut, responses=ACCEPTED,
              dependencies=[ADMIN])
