@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import hashlib
 import json
 import os
 import statistics
@@ -59,6 +60,8 @@ def run_target(spec: str, args: argparse.Namespace, base_dir: Path) -> dict[str,
     ok = np.isfinite(data.values)
     bad = worst_quartile(data.values, data.metric) == 1
     ckpt = load_checkpoint(base_dir)
+    weights = base_dir / "model.pt" if base_dir.is_dir() else base_dir
+    base_sha = hashlib.sha256(weights.read_bytes()).hexdigest()[:12]
     rows: list[dict[str, Any]] = []
     for r in range(args.repeats):
         pool, test = draw(len(data.values), data.groups, args.pool, args.test, seed=r)
@@ -83,7 +86,7 @@ def run_target(spec: str, args: argparse.Namespace, base_dir: Path) -> dict[str,
         rows.append(row)
         print(json.dumps({"target": data.name, **{k: round(v, 4) if isinstance(v, float) else v
                                                   for k, v in row.items()}}), flush=True)
-    return {"target": data.name, "rows": rows}
+    return {"target": data.name, "base_sha256": base_sha, "rows": rows}
 
 
 def table(results: list[dict[str, Any]], strategies: list[str]) -> str:
@@ -113,6 +116,8 @@ def main() -> None:
     ap.add_argument("--test", type=int, default=2048, help="held-out layouts the FOR is measured on")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--out", type=Path, default=Path("benchmarks/results/bench_suggest.json"))
+    ap.add_argument("--replace", action="store_true",
+                    help="keep the other targets of an existing --out file; rerun and replace these")
     args = ap.parse_args()
     args.strategies = args.strategies.split(",")
     import torch
@@ -120,6 +125,9 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     load0, t0 = os.getloadavg()[0], time.perf_counter()
     results = [run_target(t, args, args.base_model) for t in args.targets.split(",")]
+    if args.replace and args.out.is_file():
+        fresh = {r["target"] for r in results}
+        results = [r for r in json.loads(args.out.read_text())["results"] if r["target"] not in fresh] + results
     md = table(results, args.strategies)
     print(md)
     args.out.parent.mkdir(parents=True, exist_ok=True)
