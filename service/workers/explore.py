@@ -20,14 +20,14 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from model_store import BASE_DESIGN, AliasNotFound, Job, ModelStore, ModelVersion
+from model_store import Job, ModelStore, ModelVersion
 from placeq.domain import Circuit
 from placeq.errors import InputError
 from placeq.explore import decide, space_size
 from service.payloads import ExploreChunkPayload, ExplorePayload, columns_job
 from service.settings import Settings
 from service.workers.chunks import EXPLORE_CHUNK_KIND, ChunkPlan, run_chunked
-from service.workers.runner import JobContext, JobFailed, Output, circuit_for
+from service.workers.runner import JobContext, JobFailed, Output, base_version, circuit_for
 
 if TYPE_CHECKING:
     from placeq.batch import PlacementBatch
@@ -35,16 +35,6 @@ if TYPE_CHECKING:
 
 Progress = Callable[[float, str], None]
 STRUCTURE = ("design", "devices", "kinds", "tags", "pin_device", "pin_terminal", "pin_net")
-
-
-def model_for(store: ModelStore, design: str, pinned: int | None) -> ModelVersion:
-    """The version every chunk scores with: the pinned one, the design's live one, else the base model."""
-    if pinned is not None:
-        return store.get_version(design, pinned)
-    try:
-        return store.resolve(design, fallback=BASE_DESIGN)
-    except AliasNotFound:
-        raise JobFailed(f"no live model for {design!r} and no base model to score with") from None
 
 
 def place_slice(circuit: Circuit, *, count: int | None, seed: int, start: int, stop: int,
@@ -75,7 +65,7 @@ def explore_job(store: ModelStore, job: Job, progress: Progress, settings: Setti
         n = space_size(circuit, p.count)
     except InputError as exc:
         raise JobFailed(str(exc)) from exc
-    version = model_for(store, job.design, p.version)
+    version = base_version(store, job.design, p.version, to="score with")  # every chunk scores with this one
     progress(0.0, f"{n} placements to place and score with {version.design} v{version.version}")
     plan = ChunkPlan(EXPLORE_CHUNK_KIND, n, settings.explore_chunk_placements, partial(join, p, version),
                      "placed and scored",

@@ -299,13 +299,14 @@ def label(
 # --- fine-tuning ----------------------------------------------------------------------------------------------
 
 
-def base_version(store: ModelStore, design: str, pinned: int | None) -> ModelVersion:
+def base_version(store: ModelStore, design: str, pinned: int | None, *, to: str = "fine-tune from") -> ModelVersion:
+    """The version a job starts from (or scores with): the pinned one, the design's live one, else the base."""
     if pinned is not None:
         return store.get_version(design, pinned)
     try:
         return store.resolve(design, fallback=BASE_DESIGN)
     except AliasNotFound:
-        raise JobFailed(f"no live model for {design!r} and no base model to fine-tune from") from None
+        raise JobFailed(f"no live model for {design!r} and no base model to {to}") from None
 
 
 def finetune_job(
