@@ -82,7 +82,7 @@ def test_explore_places_the_space_in_chunks_scores_it_and_serves_the_survivors_b
         rows = _suggest(client, job["id"], k=4, strategy=strategy, scored=True, exclude=[0, 1])
         assert len({r["index"] for r in rows}) == 4 and not {0, 1} & {r["index"] for r in rows}
         assert all(Placement.model_validate(r["placement"]) for r in rows)
-    assert len(_suggest(client, job["id"])) == 16  # default: 16 layouts, stratified
+    assert len(_suggest(client, job["id"])) == 16  # default: 16 layouts, uncertain_spread
     for params, field in (({"k": COUNT + 1}, "k"), ({"strategy": "psychic"}, "strategy"),
                           ({"exclude": [COUNT]}, "exclude")):
         r = client.get(f"/designs/ota1/explore/{job['id']}/suggest", params=params)

@@ -12,6 +12,7 @@ import pytest
 
 from placeq.circuits import load_design
 from placeq.errors import InputError
+from placeq.suggest import DEFAULT_STRATEGY
 from service.runtime import shipped_base_model
 from training.checkpoint import load_checkpoint
 from training.explore_loop import LoopConfig, run_loop
@@ -34,7 +35,7 @@ def test_two_rounds_label_what_was_suggested_and_never_the_audit_set(tmp_path: P
     assert len((tmp_path / "round2" / "kept.jsonl").read_text().splitlines()) == 30
     tuned = load_checkpoint(tmp_path / "round2" / "model")
     assert tuned.design == "ota1" and tuned.extra["labels"] == 12  # the base re-tuned on all 12 labels
-    assert json.loads((tmp_path / "loop.json").read_text())["config"]["strategy"] == "stratified"
+    assert json.loads((tmp_path / "loop.json").read_text())["config"]["strategy"] == DEFAULT_STRATEGY
     assert "| 2 | 12 | 30 | 10 |" in (tmp_path / "loop.md").read_text()
     assert (tmp_path / "loop.png").stat().st_size > 10_000
 
