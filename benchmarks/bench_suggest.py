@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import copy
-import hashlib
 import json
 import os
 import statistics
@@ -32,7 +31,7 @@ import numpy as np
 from placeq.decision import prune_mask
 from placeq.labels import critical_value, relabel, worst_quartile
 from placeq.suggest import STRATEGIES, suggest
-from training.checkpoint import load_checkpoint
+from training.checkpoint import load_checkpoint, weights_sha256
 from training.corpus import design_source
 from training.dataset import read_meta
 from training.experiments import load_design
@@ -60,8 +59,7 @@ def run_target(spec: str, args: argparse.Namespace, base_dir: Path) -> dict[str,
     ok = np.isfinite(data.values)
     bad = worst_quartile(data.values, data.metric) == 1
     ckpt = load_checkpoint(base_dir)
-    weights = base_dir / "model.pt" if base_dir.is_dir() else base_dir
-    base_sha = hashlib.sha256(weights.read_bytes()).hexdigest()[:12]
+    base_sha = weights_sha256(base_dir)[:12]
     rows: list[dict[str, Any]] = []
     for r in range(args.repeats):
         pool, test = draw(len(data.values), data.groups, args.pool, args.test, seed=r)

@@ -78,7 +78,7 @@ def loop(args: argparse.Namespace) -> int:
     from cli.place import _load_circuit
     from placeq.artifact import WEIGHTS
     from service.runtime import shipped_base_model
-    from training.explore_loop import LoopConfig, run_loop
+    from training.explore_loop import LoopConfig, render, run_loop
 
     model_dir = args.model or shipped_base_model()
     if model_dir is None or not (model_dir / WEIGHTS).is_file():
@@ -92,8 +92,6 @@ def loop(args: argparse.Namespace) -> int:
                         jobs=args.jobs, workers=args.workers or min(os.cpu_count() or 1, 4),
                         extra={"model": str(model_dir), "design": args.design})
     result = run_loop(circuit, model_dir, config, args.out, say=lambda m: print(m, file=sys.stderr, flush=True))
-    from training.explore_loop import render
-
     print(render(result), end="")
     print(f"wrote {args.out / 'loop.json'}, {args.out / 'loop.md'}, {args.out / 'loop.png'}")
     return 0
@@ -101,28 +99,28 @@ def loop(args: argparse.Namespace) -> int:
 
 def model_threshold(model_dir: Path) -> float:
     """The threshold a model directory is published with (`model_store.publish_model_dir`): its calibration's,
-    else the one it was trained with."""
-    from placeq.artifact import CALIBRATION, SUMMARY
+    else the one in its ONNX metadata."""
+    from placeq.artifact import KEY_THRESHOLD, ONNX
+    from training.calibration import read_calibration
+    from training.export import read_metadata
 
-    for name in (CALIBRATION, SUMMARY):
-        if (model_dir / name).is_file():
-            return float(json.loads((model_dir / name).read_text())["threshold"])
-    raise InputError("model", f"{model_dir} holds neither {CALIBRATION} nor {SUMMARY}")
+    calibration = read_calibration(model_dir)
+    return float(calibration["threshold"] if calibration else read_metadata(model_dir / ONNX)[KEY_THRESHOLD])
 
 
 def run(args: argparse.Namespace) -> int:
-    import numpy as np
     from tqdm import tqdm
 
     from cli.place import _load_circuit
     from placeq.artifact import ONNX
-    from placeq.explore import decide, line, ranks, select, space_size
+    from placeq.explore import Decision, space_size
+    from placeq.space import space_ids
     from placeq.suggest import suggest
     from service.runtime import shipped_base_model
     from service.scoring import load_model
     from service.workers.explore import score_placements
     from training.placer.config import PlacerConfig
-    from training.placer.space import generate_space, keep_freed_memory, space_ids
+    from training.placer.space import generate_space, keep_freed_memory
 
     if args.suggest and args.suggest_out is None:
         raise InputError("suggest_out", "--suggest needs --suggest-out")
@@ -139,30 +137,28 @@ def run(args: argparse.Namespace) -> int:
     config = PlacerConfig(workers=args.workers or min(os.cpu_count() or 1, 4))
     bar = tqdm(total=n, unit="placement", disable=args.no_progress, file=sys.stderr)
     try:
-        batch, _ = generate_space(circuit, count=n if args.count else None, seed=args.seed, config=config,
+        batch, _ = generate_space(circuit, count=n, seed=args.seed, config=config,
                                   progress=lambda done, _total: bar.update(done - bar.n))
     finally:
         bar.close()
-    scores = score_placements(model, batch)
-    result = decide(scores, threshold=model.threshold, prune_rate=args.prune_rate)
-    rank = ranks(result)
+    decision = Decision.of(score_placements(model, batch), threshold=model.threshold, prune_rate=args.prune_rate)
+    result = decision.summary()
 
     def write(path: Path, rows: list[int]) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         with path.open("w") as out:
-            for i in rows:
-                out.write(line(batch.placement(i).model_dump_json(), scored=args.scored, rank=int(rank[i]), index=i,
-                               score=float(scores[i]), prune=bool(result["prune"][i])))
+            out.writelines(decision.lines(rows, lambda i: batch.placement(i).model_dump_json(), scored=args.scored))
 
-    rows = select(result, args.which)
+    rows = decision.select(args.which)
     write(args.output, rows)
     if args.suggest:
-        subsets = space_ids(len(circuit.critical_nets), n if args.count else None, args.seed)
-        write(args.suggest_out, suggest(scores, np.asarray(result["prune"]), subsets, args.suggest,
+        subsets = space_ids(len(circuit.critical_nets), n, args.seed)
+        write(args.suggest_out, suggest(decision.scores, decision.prune, subsets, args.suggest,
                                         strategy=args.strategy))
     if args.summary is not None:
         args.summary.write_text(json.dumps({**result, "model": str(model_dir), "seed": args.seed,
-                                            "scores": scores.tolist()}) + "\n")
+                                            "prune": decision.prune.tolist(),
+                                            "scores": decision.scores.tolist()}) + "\n")
     print(json.dumps({"design": circuit.name, "placements": result["placements"], "kept": result["kept"],
                       "pruned": result["pruned"], "rule": result["rule"], "threshold": result["threshold"],
                       "written": len(rows), "output": str(args.output),

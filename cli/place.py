@@ -61,10 +61,11 @@ def _load_circuit(name_or_path: str) -> Circuit:
 def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
+    from placeq.space import space_ids
     from training.dataset import write_batch
     from training.placer.config import PlacerConfig
     from training.placer.legality import check_legal
-    from training.placer.space import generate_distinct, generate_space, keep_freed_memory, space_ids
+    from training.placer.space import generate_distinct, generate_space, keep_freed_memory
 
     keep_freed_memory()  # this short-lived process may place in-process (--workers 1)
     circuit = _load_circuit(args.design)

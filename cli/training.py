@@ -10,7 +10,6 @@ Parquet table with a ``label`` column (1 prune, 0 keep, -1 unused), or the ``pla
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import logging
 from pathlib import Path
@@ -196,15 +195,13 @@ def train(args: argparse.Namespace) -> int:
     if args.init is None:
         model = build(args.arch or DEFAULT_ARCHITECTURE)
     else:
-        from training.checkpoint import load_checkpoint
+        from training.checkpoint import load_checkpoint, weights_sha256
 
         init = load_checkpoint(args.init)
         if args.arch and args.arch != init.model.config.arch:
             raise InputError("arch", f"--arch {args.arch} but --init {args.init} is a {init.model.config.arch}")
         model = init.model
-        weights = args.init / "model.pt" if args.init.is_dir() else args.init
-        provenance["init"] = {"path": str(args.init), "design": init.design,
-                              "sha256": hashlib.sha256(weights.read_bytes()).hexdigest()}
+        provenance["init"] = {"path": str(args.init), "design": init.design, "sha256": weights_sha256(args.init)}
     x, y = _load(args, nofeat=model.config.input_kind == "nofeat")
     out, fitted = train_model(model, x, y, _split(args, x, y, finetune=False), args.out, design=args.design,
                               options=_options(args), provenance=provenance)

@@ -126,7 +126,7 @@ def move_record(row: AliasHistoryRow) -> AliasMove:
 
 def job_record(row: JobRow, *, with_payload: bool = True, with_result: bool = True) -> Job:
     """`with_payload=False` leaves the payload out ({}): a large label job's is hundreds of megabytes of JSON;
-    `with_result=False` leaves the result out (None): an explore chunk's holds its placements."""
+    `with_result=False` leaves the result out (None): a parent polling its chunks needs only their states."""
     return Job(
         id=row.id,
         kind=row.kind,

@@ -22,6 +22,7 @@ from typing import Literal, get_args
 import numpy as np
 
 from placeq.errors import InputError
+from placeq.space import subsets_of
 
 Strategy = Literal["random", "stratified", "uncertain", "uncertain_spread"]
 STRATEGIES: tuple[str, ...] = get_args(Strategy)
@@ -52,12 +53,6 @@ def farthest_first(bits: np.ndarray, k: int, start: int = 0) -> list[int]:
     return chosen
 
 
-def subset_bits(subsets: np.ndarray, k_nets: int) -> np.ndarray:
-    """(B,) subset ids -> (B, k_nets) bool: which critical nets the placer raised for each placement."""
-    ids = np.asarray(subsets, dtype=np.int64)
-    return ((ids[:, None] >> np.arange(k_nets, dtype=np.int64)[None, :]) & 1).astype(bool)
-
-
 def suggest(scores: np.ndarray, prune: np.ndarray, subsets: np.ndarray, k: int, *, strategy: str = DEFAULT_STRATEGY,
             seed: int = 0, exclude: np.ndarray | None = None) -> list[int]:
     """Indices of k placements to label, in the order chosen. `exclude`: indices already labelled."""
@@ -81,5 +76,5 @@ def suggest(scores: np.ndarray, prune: np.ndarray, subsets: np.ndarray, k: int, 
         return [int(i) for i in near[:k]]
     candidates = near[: POOL_FACTOR * k]
     n_nets = max(1, int(np.asarray(subsets, dtype=np.int64).max(initial=0)).bit_length())
-    picked = farthest_first(subset_bits(np.asarray(subsets)[candidates], n_nets), k)
+    picked = farthest_first(subsets_of(np.asarray(subsets, dtype=np.int64)[candidates], n_nets), k)
     return [int(candidates[i]) for i in picked]

@@ -96,6 +96,13 @@ def load_checkpoint(directory: str | Path) -> Checkpoint:
     )
 
 
+def weights_sha256(directory: str | Path) -> str:
+    """sha256 of a model directory's (or a model.pt path's) weights: the name its ONNX file gives them
+    (`CHECKPOINT_KEY`) and the store's blob key, so lineage records name a model by it."""
+    p = Path(directory)
+    return hashlib.sha256((p / WEIGHTS if p.is_dir() else p).read_bytes()).hexdigest()
+
+
 def publish(
     directory: str | Path,
     ckpt: Checkpoint,
@@ -113,7 +120,7 @@ def publish(
         np.savez(d / SPLIT, **split)  # type: ignore[arg-type]
     # The ONNX file names the weights it came from, so a service that holds only the ONNX artifact can find the
     # torch checkpoint (stored beside it in the content-addressed blob store) and fine-tune from it.
-    weights_sha = hashlib.sha256((d / WEIGHTS).read_bytes()).hexdigest()
+    weights_sha = weights_sha256(d)
     report = export_onnx(
         ckpt.model,
         d / ONNX,

@@ -27,10 +27,11 @@ import numpy as np
 from placeq.batch import PlacementBatch
 from placeq.domain import Circuit
 from placeq.errors import InputError
-from placeq.explore import decide, space_size
+from placeq.explore import Decision, space_size
 from placeq.features import rasterize_batch
 from placeq.labels import critical_value, relabel, worst_quartile
 from placeq.recipes import DEFAULT_EPOCHS
+from placeq.space import space_ids
 from placeq.suggest import DEFAULT_STRATEGY, STRATEGIES, suggest
 
 log = logging.getLogger(__name__)
@@ -72,11 +73,10 @@ def _label(circuit: Circuit, batch: PlacementBatch, jobs: int) -> np.ndarray:
     return label_batch(circuit, batch, jobs=jobs, cache=DEFAULT_CACHE).value
 
 
-def _write_jsonl(path: Path, batch: PlacementBatch, rows: list[int]) -> None:
+def _write_jsonl(path: Path, batch: PlacementBatch, decision: Decision, rows: list[int]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("w") as f:
-        for i in rows:
-            f.write(batch.placement(i).model_dump_json() + "\n")
+        f.writelines(decision.lines(rows, lambda i: batch.placement(i).model_dump_json(), scored=False))
 
 
 def run_loop(circuit: Circuit, base_dir: Path, config: LoopConfig, out: Path, say: Say = log.info) -> dict[str, Any]:
@@ -87,14 +87,12 @@ def run_loop(circuit: Circuit, base_dir: Path, config: LoopConfig, out: Path, sa
     from training.heuristics import false_omission_rate
     from training.pipeline import Options, all_rows, finetune_model
     from training.placer.config import PlacerConfig
-    from training.placer.space import generate_space, space_ids
+    from training.placer.space import generate_space
 
     config.check()
-    n = space_size(circuit, config.count)
-    whole = config.count is None or n < config.count
-    batch, _ = generate_space(circuit, count=None if whole else n, seed=config.seed,
-                              config=PlacerConfig(workers=config.workers))
-    ids = space_ids(len(circuit.critical_nets), None if whole else n, config.seed)
+    n = space_size(circuit, config.count)  # n = 2^k places the whole space, as count=None does
+    batch, _ = generate_space(circuit, count=n, seed=config.seed, config=PlacerConfig(workers=config.workers))
+    ids = space_ids(len(circuit.critical_nets), n, config.seed)
     say(f"placed {len(batch)} placements of {circuit.name}")
     metric = circuit.testbench.metric if circuit.testbench else "offset"
     audit = np.sort(np.random.default_rng([config.seed, 1]).choice(n, size=min(config.audit, n), replace=False))
@@ -110,22 +108,23 @@ def run_loop(circuit: Circuit, base_dir: Path, config: LoopConfig, out: Path, sa
     histograms: list[dict[str, Any]] = []
     for r in range(config.rounds + 1):
         scores = score_batch(onnx_scorer(model_dir), batch)
-        decided = decide(scores, threshold=base.threshold, prune_rate=config.prune_rate)
+        decision = Decision.of(scores, threshold=base.threshold, prune_rate=config.prune_rate)
+        summary = decision.summary()
         row: dict[str, Any] = {"round": r, "labels": len(labelled), "model": str(model_dir),
-                               "kept": decided["kept"], "pruned": decided["pruned"]}
+                               "kept": summary["kept"], "pruned": summary["pruned"]}
         if len(audit):
             row["audit_for"] = false_omission_rate(scores[audit], audit_bad, config.prune_rate)
             row["audit_random"] = float(audit_bad.mean())
         rounds.append(row)
-        histograms.append(decided["histogram"])
+        histograms.append(summary["histogram"])
         here = out / f"round{r}"
-        _write_jsonl(here / "kept.jsonl", batch, decided["survivors"])
+        _write_jsonl(here / "kept.jsonl", batch, decision, decision.select("kept"))
         say(json.dumps(row))
         if r == config.rounds:
             break
-        picks = np.asarray(suggest(scores, np.asarray(decided["prune"]), ids, config.shots, strategy=config.strategy,
-                                   seed=r, exclude=np.concatenate([labelled, audit])), dtype=np.int64)
-        _write_jsonl(here / "label_these.jsonl", batch, picks.tolist())
+        picks = np.asarray(suggest(scores, decision.prune, ids, config.shots, strategy=config.strategy, seed=r,
+                                   exclude=np.concatenate([labelled, audit])), dtype=np.int64)
+        _write_jsonl(here / "label_these.jsonl", batch, decision, picks.tolist())
         new = _label(circuit, batch.take(picks), config.jobs)
         ok = np.isfinite(new)
         labelled, values = np.concatenate([labelled, picks[ok]]), np.concatenate([values, new[ok]])

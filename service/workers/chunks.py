@@ -64,11 +64,8 @@ def label_plan(job: Job, size: int) -> ChunkPlan:
     return ChunkPlan(CHUNK_KIND, label_count(job.payload), size, join_results, "simulated", form)
 
 
-def spawn_chunks(store: ModelStore, job: Job, plan: ChunkPlan | int) -> list[Job]:
-    """The chunk jobs of `job` (created now, or found under their keys), in item order. An int is a label job's
-    chunk size."""
-    if isinstance(plan, int):
-        plan = label_plan(job, plan)
+def spawn_chunks(store: ModelStore, job: Job, plan: ChunkPlan) -> list[Job]:
+    """The chunk jobs of `job` (created now, or found under their keys), in item order."""
     n, size = plan.count, plan.size
     return [
         store.create_job(plan.kind, job.design,
@@ -90,11 +87,9 @@ def _free(chunk: Job, stale_after: float) -> bool:
 
 def run_chunked(
     store: ModelStore, job: Job, progress: Callable[[float, str], None], settings: Settings, ctx: JobContext,
-    plan: ChunkPlan | None = None,
+    plan: ChunkPlan,
 ) -> dict[str, Any]:
-    """Run `job` as the chunks of `plan` (default: a label job in chunks of `settings.label_chunk_placements`);
-    returns the joined result."""
-    plan = plan or label_plan(job, settings.label_chunk_placements)
+    """Run `job` as the chunks of `plan`; returns the joined result."""
     chunks = spawn_chunks(store, job, plan)
     if ctx.dispatch is not None:
         for c in chunks:
@@ -105,7 +100,7 @@ def run_chunked(
     starts = [int(c.payload["start"]) for c in chunks]
     total = sum(sizes)
     while True:
-        rows = store.get_jobs(ids, with_payload=False, with_result=False)  # an explore chunk's result is large
+        rows = store.get_jobs(ids, with_payload=False, with_result=False)  # results are read once, by the join
         done = sum(n if r.state == JobState.SUCCEEDED else n * r.progress for r, n in zip(rows, sizes, strict=True))
         finished = sum(r.state == JobState.SUCCEEDED for r in rows)
         progress(done / total, f"{int(done)}/{total} {plan.verb}; {finished}/{len(rows)} chunks done")

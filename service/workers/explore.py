@@ -6,7 +6,7 @@ heartbeated, retried and taken over like label chunks). A chunk places its slice
 deterministic per subset id, so a slice is the same whichever worker places it), scores it with the parent's
 model and finishes with its scores in its result and its placements in parts beside it (`ModelStore.finish(parts=)`,
 the layout of a columnar label job), so the parent's result stays small. The parent then decides on the whole
-space at once (`placeq.explore.decide`): a pruning rate is a share of the whole space, not of each chunk.
+space at once (`placeq.explore.Decision`): a pruning rate is a share of the whole space, not of each chunk.
 
 `GET /designs/{name}/explore/{id}` reads the parent's summary; `.../placements` streams the placements from the
 chunks' parts, best first (`service.api.routes.explore`).
@@ -23,7 +23,7 @@ import numpy as np
 from model_store import Job, ModelStore, ModelVersion
 from placeq.domain import Circuit
 from placeq.errors import InputError
-from placeq.explore import decide, space_size
+from placeq.explore import Decision, space_size
 from service.payloads import ExploreChunkPayload, ExplorePayload, columns_job
 from service.settings import Settings
 from service.workers.chunks import EXPLORE_CHUNK_KIND, ChunkPlan, run_chunked
@@ -41,8 +41,9 @@ def place_slice(circuit: Circuit, *, count: int | None, seed: int, start: int, s
                 progress: Callable[[int, int], None] | None = None) -> tuple[PlacementBatch, np.ndarray]:
     """Placements `start` to `stop` - 1 of the space `placeq place --count count --seed seed` makes, and their
     subset ids: the same rows, placed in this process (a worker is one process)."""
+    from placeq.space import space_ids
     from training.placer.config import PlacerConfig
-    from training.placer.space import generate_space, space_ids
+    from training.placer.space import generate_space
 
     ids = space_ids(len(circuit.critical_nets), count, seed)[start:stop]
     batch, _ = generate_space(circuit, count=None, seed=seed, config=PlacerConfig(workers=1), ids=ids,
@@ -105,15 +106,14 @@ def join(p: ExplorePayload, version: ModelVersion, chunks: list[Job]) -> dict[st
     structures = [r.get("structure") for r in parts]
     if any(s != structures[0] for s in structures):
         raise JobFailed("the chunks placed different structures of one design (was it re-registered meanwhile?)")
-    scores = np.array([s for r in parts for s in r["scores"]], dtype=np.float64)
-    summary = decide(scores, threshold=version.threshold, prune_rate=p.prune_rate)
-    return {
-        **summary,
+    scores = [s for r in parts for s in r["scores"]]
+    return {  # the decision's arrays are not stored: `Decision.from_result` recomputes them from scores and rule
+        **Decision.of(scores, threshold=version.threshold, prune_rate=p.prune_rate).summary(),
         "model": {"design": version.design, "version": version.version, "sha256": version.sha256,
                   "threshold": version.threshold},
         "seed": p.seed,
         "count": p.count,
-        "scores": scores.tolist(),
+        "scores": scores,
         "subsets": [s for r in parts for s in r["subsets"]],
         "structure": structures[0],
         "chunks": [{"id": c.id, "start": r["start"], "stop": r["stop"]} for c, r in zip(chunks, parts, strict=True)],

@@ -227,9 +227,9 @@ def label_job(
 ) -> dict[str, Any]:
     """Label the job's placements; beyond `label_chunk_placements` of them, as chunks any worker may run."""
     if label_count(job.payload) > settings.label_chunk_placements:  # each chunk validates its own
-        from service.workers.chunks import run_chunked
+        from service.workers.chunks import label_plan, run_chunked
 
-        return run_chunked(store, job, progress, settings, ctx)
+        return run_chunked(store, job, progress, settings, ctx, label_plan(job, settings.label_chunk_placements))
     if is_columns(job.payload):
         batch = read_columns(store, job.id, job.payload, 0, label_count(job.payload))
     else:

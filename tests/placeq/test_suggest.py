@@ -7,7 +7,8 @@ import pytest
 
 from placeq.decision import prune_mask
 from placeq.errors import InputError
-from placeq.suggest import STRATEGIES, boundary, farthest_first, subset_bits, suggest
+from placeq.space import subsets_of
+from placeq.suggest import STRATEGIES, boundary, farthest_first, suggest
 
 N = 200
 SCORES = np.random.default_rng(0).random(N)
@@ -41,7 +42,7 @@ def test_uncertain_spread_trades_a_little_closeness_for_different_net_weightings
     scores = np.concatenate([np.full(20, 0.5) + np.arange(20) * 1e-4, np.linspace(0, 1, 60)])
     subsets = np.concatenate([(1 << np.arange(20)) % 1024 | 0b1111100000, np.arange(60) * 17 % 1024])
     prune = prune_mask(scores, 0.5, 0.25)
-    bits = subset_bits(subsets, 10)
+    bits = subsets_of(subsets, 10)
 
     def spread(picks: list[int]) -> int:
         return int(min((bits[a] != bits[b]).sum() for i, a in enumerate(picks) for b in picks[i + 1:]))
@@ -52,7 +53,7 @@ def test_uncertain_spread_trades_a_little_closeness_for_different_net_weightings
 
 
 def test_farthest_first_starts_where_told_and_never_repeats() -> None:
-    bits = subset_bits(np.array([0, 1, 3, 1023, 512]), 10)
+    bits = subsets_of(np.array([0, 1, 3, 1023, 512]), 10)
     picks = farthest_first(bits, 3)
     assert picks[:2] == [0, 3] and len(set(picks)) == 3
 

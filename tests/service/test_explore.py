@@ -127,11 +127,14 @@ def test_explore_requests_are_checked_before_a_job_exists(client: TestClient, se
 
 
 def test_a_chunk_run_twice_stores_its_placements_once(client: TestClient, settings: Settings) -> None:
-    """A redelivered chunk (its worker died after finishing) finds its row succeeded: no second set of parts."""
+    """A redelivered chunk (its worker died after finishing) finds its row succeeded: no second set of parts,
+    whether the runner stops it (terminal row) or it reaches `finish` again."""
     job = _explore(client, settings, count=8, seed=0)
     store: ModelStore = client.app.state.runtime.store  # type: ignore[attr-defined]
     (chunk,) = [j for j in store.list_jobs(kind="explore_chunk") if j.payload.get("parent") == job["id"]]
     before = store.job_parts(chunk.id, 0, 8)
     again = run_job(store, chunk.id, worker="another-worker", settings=settings)
     assert again.state == JobState.SUCCEEDED and store.job_parts(chunk.id, 0, 8) == before
+    twice = store.finish(chunk.id, {"scores": []}, worker="another-worker", parts=[(0, 8, "{}")])
+    assert twice.result == chunk.result and store.job_parts(chunk.id, 0, 8) == before
     assert np.isfinite(store.get_job(job["id"]).result["scores"]).all()  # type: ignore[index]

@@ -34,7 +34,7 @@ from placeq.circuits import load_design
 from placeq.domain import Placement
 from service.settings import Settings
 from service.workers.celery_app import make_celery
-from service.workers.chunks import CHUNK_KIND, chunk_key, spawn_chunks
+from service.workers.chunks import CHUNK_KIND, chunk_key, label_plan, spawn_chunks
 from service.workers.runner import run_job
 from simulate.label import label_batch
 
@@ -170,7 +170,7 @@ def test_a_parent_delivered_again_reruns_only_its_unfinished_chunks(
     dead = _dead_worker_name()
     parent = store.claim_job(job.id, worker=dead)
     assert parent is not None
-    first, second = spawn_chunks(store, parent, CHUNK)
+    first, second = spawn_chunks(store, parent, label_plan(parent, CHUNK))
     stored = run_job(store, first.id, worker=dead, settings=settings)
     assert stored.state == JobState.SUCCEEDED
     assert store.claim_job(second.id, worker=dead) is not None

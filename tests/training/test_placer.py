@@ -12,13 +12,14 @@ import pytest
 from placeq.batch import PlacementBatch
 from placeq.domain import Circuit
 from placeq.errors import InputError
+from placeq.space import space_ids, subsets_of
 from training.placer.config import PlacerConfig
 from training.placer.examples import two_stage_ota
 from training.placer.hpwl import net_hpwl, symmetry_axis
 from training.placer.io_pins import io_pins, legal_positions
 from training.placer.legality import check_legal
 from training.placer.problem import PlacementProblem
-from training.placer.space import generate_space, space_ids, subsets_of
+from training.placer.space import generate_space
 
 
 @pytest.fixture(scope="module")

@@ -1,8 +1,7 @@
-"""The design space of a circuit (paper Sec. III-A): one placement per subset of its k critical nets.
+"""The design space of a circuit (paper Sec. III-A) placed: one placement per subset of its k critical nets.
 
-Placement id i raises critical net j iff bit j of i is set, so the full space is ids 0 .. 2^k - 1 (k = 14 gives
-the paper's ~16k layouts per design) and a sample of `count` ids is deterministic for a seed. Each placement's
-row does not depend on which other rows share its batch, so a space can be generated in any chunking.
+Which subsets a space holds is `placeq.space` (torch-free, so the API and `placeq.suggest` share it). Each
+placement's row does not depend on which other rows share its batch, so a space can be generated in any chunking.
 """
 
 from __future__ import annotations
@@ -21,37 +20,13 @@ import torch
 from placeq.batch import PlacementBatch
 from placeq.domain import Circuit
 from placeq.errors import InputError
+from placeq.space import space_ids, subsets_of
 from training.placer.config import PlacerConfig
 from training.placer.legalize import legalize, pin_boxes
 from training.placer.place import global_place
 from training.placer.problem import PlacementProblem
 
-MAX_CRITICAL = 62  # ids are int64 bit masks
-
 Progress = Callable[[int, int], None]  # (placements done, total)
-
-
-def space_ids(k: int, count: int | None, seed: int) -> np.ndarray:
-    """(B,) int64 subset ids: all 2^k in order when count is None or >= 2^k, else a seeded sample, sorted."""
-    if k > MAX_CRITICAL:
-        raise InputError("critical_nets", f"at most {MAX_CRITICAL} critical nets, got {k}")
-    if count is not None and count < 1:
-        raise InputError("count", f"must be >= 1, got {count}")
-    total = 1 << k
-    if count is None or count >= total:
-        return np.arange(total, dtype=np.int64)
-    rng = np.random.default_rng(seed)
-    if total <= 1 << 24:
-        return np.sort(rng.choice(total, size=count, replace=False)).astype(np.int64)
-    ids: set[int] = set()
-    while len(ids) < count:
-        ids.update(int(v) for v in rng.integers(0, total, size=count - len(ids), dtype=np.int64))
-    return np.array(sorted(ids), dtype=np.int64)
-
-
-def subsets_of(ids: np.ndarray, k: int) -> np.ndarray:
-    """(B,) ids -> (B, k) bool: critical net j raised in placement i."""
-    return ((ids[:, None] >> np.arange(k, dtype=np.int64)[None, :]) & 1).astype(bool)
 
 
 def place_rows(problem: PlacementProblem, weights: np.ndarray, config: PlacerConfig, *, seed: int,

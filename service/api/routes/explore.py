@@ -9,7 +9,7 @@ placement as `/predict`, `/label` and `/finetune` take it (or, with `scored=true
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable
 from typing import Annotated, Any, Literal
 
 import numpy as np
@@ -17,10 +17,9 @@ from fastapi import APIRouter, HTTPException, Query, Request, Response, status
 from fastapi.responses import StreamingResponse
 
 from model_store import Job, JobNotFound, JobState, ModelStore
-from placeq.batch import PlacementBatch
 from placeq.columns import batch_from_columns
 from placeq.errors import InputError
-from placeq.explore import line, ranks, select, space_size
+from placeq.explore import Decision, space_size
 from placeq.suggest import DEFAULT_STRATEGY, Strategy, suggest
 from service.api.auth import ADMIN, PREDICT
 from service.api.deps import RuntimeDep, StoreDep
@@ -74,16 +73,29 @@ def explore_summary(name: DesignPath, job_id: str, store: StoreDep, request: Req
     )
 
 
-def read_space(store: ModelStore, result: dict[str, Any]) -> PlacementBatch:
-    """Every explored placement, from the chunks' parts, in space order (validated as `/predict` validates)."""
+def read_placements(store: ModelStore, result: dict[str, Any], rows: list[int]) -> Callable[[int], str]:
+    """Placement `i` (of `rows`) as JSON, read from the chunks' parts: only the parts that hold one of `rows` are
+    fetched and parsed (256 placements each), and only those rows are validated, as `/predict` validates."""
+    wanted = np.unique(np.asarray(rows, dtype=np.int64))
     boxes: list[Any] = []
     pin_boxes: list[Any] = []
+    found: list[int] = []
     for chunk in result["chunks"]:
-        for _, _, text in store.job_parts(chunk["id"], chunk["start"], chunk["stop"]):
-            part = json.loads(text)
-            boxes += part["boxes"]
-            pin_boxes += part["pin_boxes"]
-    return batch_from_columns(**result["structure"], boxes=boxes, pin_boxes=pin_boxes if pin_boxes[0] else None)
+        inside = wanted[(wanted >= chunk["start"]) & (wanted < chunk["stop"])]
+        if not len(inside):
+            continue
+        for a, b, text in store.job_parts(chunk["id"], int(inside[0]), int(inside[-1]) + 1):
+            here = inside[(inside >= a) & (inside < b)]
+            if len(here):
+                part = json.loads(text)
+                boxes += [part["boxes"][i - a] for i in here]
+                pin_boxes += [part["pin_boxes"][i - a] for i in here]
+                found += here.tolist()
+    if not found:
+        return lambda i: ""  # no rows asked for
+    batch = batch_from_columns(**result["structure"], boxes=boxes, pin_boxes=pin_boxes if pin_boxes[0] else None)
+    at = {i: k for k, i in enumerate(found)}
+    return lambda i: batch.placement(at[i]).model_dump_json()
 
 
 @router.get("/designs/{name}/explore/{job_id}/placements", response_class=StreamingResponse,
@@ -101,29 +113,24 @@ def explore_placements(
 ) -> StreamingResponse:
     """The explored placements as JSON Lines, best first (or worst first): ready for `/predict`, `/label` (the next
     layouts to simulate) or the layout tool."""
-    result = _succeeded(store, name, job_id)
-    return _stream(store, result, select(result, which, limit, order), scored)
+    result, decision = _succeeded(store, name, job_id)
+    return _stream(store, result, decision, decision.select(which, limit, order), scored)
 
 
-def _succeeded(store: ModelStore, name: str, job_id: str) -> dict[str, Any]:
-    """The result of a succeeded explore job of `name` (404 for another id, 409 while it is not done)."""
-    job = store.get_job(_explore_job(store, name, job_id).id)
+def _succeeded(store: ModelStore, name: str, job_id: str) -> tuple[dict[str, Any], Decision]:
+    """The result of a succeeded explore job of `name` and its decision (404 for another id, 409 while it is not
+    done)."""
+    job = _explore_job(store, name, job_id)
     if job.state != JobState.SUCCEEDED or job.result is None:
         raise HTTPException(status.HTTP_409_CONFLICT,
                             f"explore job {job_id} is {job.state.value}" + (f": {job.error}" if job.error else ""))
-    return job.result
+    return job.result, Decision.from_result(job.result)
 
 
-def _stream(store: ModelStore, result: dict[str, Any], rows: list[int], scored: bool) -> StreamingResponse:
-    batch = read_space(store, result)
-    scores, prune, rank = result["scores"], result["prune"], ranks(result)
-
-    def lines() -> Iterator[str]:
-        for i in rows:
-            yield line(batch.placement(i).model_dump_json(), scored=scored, rank=int(rank[i]), index=i,
-                       score=scores[i], prune=prune[i])
-
-    return StreamingResponse(lines(), media_type=NDJSON)
+def _stream(store: ModelStore, result: dict[str, Any], decision: Decision, rows: list[int],
+            scored: bool) -> StreamingResponse:
+    placement = read_placements(store, result, rows)
+    return StreamingResponse(decision.lines(rows, placement, scored=scored), media_type=NDJSON)
 
 
 @router.get("/designs/{name}/explore/{job_id}/suggest", response_class=StreamingResponse,
@@ -144,12 +151,11 @@ def explore_suggest(
 ) -> StreamingResponse:
     """The k placements of the explored space whose labels should teach a fine-tune the most: simulate them
     (`POST /label`), then `POST /finetune` with their values. Each line is a placement, in the order chosen."""
-    result = _succeeded(store, name, job_id)
+    result, decision = _succeeded(store, name, job_id)
     n = len(result["scores"])
     bad = [i for i in exclude or [] if not 0 <= i < n]
     if bad:
         raise InputError("exclude", f"index {bad[0]} is not a placement of this space (0..{n - 1})")
-    rows = suggest(np.asarray(result["scores"]), np.asarray(result["prune"], dtype=bool),
-                   np.asarray(result["subsets"]), k, strategy=strategy, seed=seed,
+    rows = suggest(decision.scores, decision.prune, np.asarray(result["subsets"]), k, strategy=strategy, seed=seed,
                    exclude=np.asarray(exclude or [], dtype=np.int64))
-    return _stream(store, result, rows, scored)
+    return _stream(store, result, decision, rows, scored)

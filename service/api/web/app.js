@@ -178,7 +178,7 @@ async function submit(kind, values, placements) {
     const given = placements || (values && lastPlacements);
     const req = { design: $("job-design").value.trim(),
                   placements: given || parsePlacements((await readFile($("job-placements"), "placements")).text) };
-    if (!placements) lastPlacements = kind === "label" ? null : lastPlacements;
+    if (kind === "label") lastPlacements = placements || null;  // fine-tuning on its values uses these
     if (kind === "finetune") {
       Object.assign(req, values ? { values } : parseLabels((await readFile($("job-labels"), "labels")).text));
       req.epochs = Number($("job-epochs").value);
@@ -283,7 +283,6 @@ $("explore").onclick = explore;
 $("ex-label").onclick = () => {
   if (!suggested) return;
   $("job-design").value = $("ex-design").value.trim();
-  lastPlacements = suggested;
   submit("label", null, suggested);
 };
 $("register").onclick = register;
