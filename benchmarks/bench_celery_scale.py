@@ -14,6 +14,14 @@ form (no API: such a body is far over the API's limit) and the clock starts when
 `--repeat R` runs the worker counts R times, interleaved (1 2 2 1 1 2 ...), so drifting load on a shared machine
 hits both alike. The 1-minute load average is sampled every 2 s during each run. Prints one JSON line per run and
 a summary line with the medians and their ratio; labels of every run must agree.
+
+``--job explore`` (issue 17) times ``POST /designs/ota1/explore`` instead: the workers place the space (by default
+all 2^14 = 16,384 critical-net weightings), score it with the shipped base model and store it, in chunks of
+``--chunk`` (`PLACEQ_EXPLORE_CHUNK_PLACEMENTS`); each run reports the worker-seconds of each stage (placing,
+scoring, packing for storage, summed over the chunks), and the scores of every run must agree:
+
+    .venv/bin/python benchmarks/bench_celery_scale.py --job explore --workers 1 2 --repeat 2 \
+        --out benchmarks/results/bench_explore_16384.json
 """
 
 from __future__ import annotations
@@ -112,15 +120,17 @@ class LoadSampler:
 
 
 def run(items: list[Any], body: dict[str, Any] | None, workers: int, chunk: int, url: str, broker: str,
-        logdir: Path) -> dict[str, Any]:
-    """One job on `workers` fresh worker processes: through the API when `body` (a columnar /label body) is given,
-    else as a documented job row written straight into the database."""
+        logdir: Path, job: str = "label") -> dict[str, Any]:
+    """One job on `workers` fresh worker processes: through the API when `body` (a columnar /label body, or an
+    explore request with ``job="explore"``) is given, else as a documented job row written straight into the
+    database."""
+    route, chunk_kind = ("/designs/ota1/explore", "explore_chunk") if job == "explore" else ("/label", "label_chunk")
     with redis.Redis.from_url(broker) as r:
         r.flushdb()
     env = {k: v for k, v in os.environ.items() if not k.startswith("PLACEQ_")}
     env.update(PLACEQ_DATABASE_URL=url, PLACEQ_BROKER_URL=broker, PLACEQ_WORKER="celery",
                PLACEQ_HOME=str(logdir / "home"), PLACEQ_BLOB_ROOT=str(logdir / "blobs"),
-               PLACEQ_LABEL_CHUNK_PLACEMENTS=str(chunk))
+               PLACEQ_LABEL_CHUNK_PLACEMENTS=str(chunk), PLACEQ_EXPLORE_CHUNK_PLACEMENTS=str(chunk))
     procs = start_workers(workers, env, logdir)
     sender = make_celery(broker)
     submit_s = 0.0
@@ -129,15 +139,16 @@ def run(items: list[Any], body: dict[str, Any] | None, workers: int, chunk: int,
             client = None
             if body is not None:
                 settings = Settings(database_url=url, broker_url=broker, worker="celery", home=logdir / "home",
-                                    blob_root=logdir / "blobs", label_chunk_placements=chunk)
+                                    blob_root=logdir / "blobs", label_chunk_placements=chunk,
+                                    explore_chunk_placements=chunk)
                 client = stack.enter_context(TestClient(create_app(settings)))
             load_before = os.getloadavg()
             sampler = stack.enter_context(LoadSampler())
             t0 = time.perf_counter()
             if client is not None:
-                answer = client.post("/label", json=body)
+                answer = client.post(route, json=body)
                 if answer.status_code != 202:
-                    raise RuntimeError(f"POST /label: {answer.status_code} {answer.text[:500]}")
+                    raise RuntimeError(f"POST {route}: {answer.status_code} {answer.text[:500]}")
                 job_id = answer.json()["id"]
                 submit_s = time.perf_counter() - t0
             else:
@@ -148,7 +159,7 @@ def run(items: list[Any], body: dict[str, Any] | None, workers: int, chunk: int,
                 time.sleep(0.1)
             seconds = time.perf_counter() - t0
             load_after = os.getloadavg()
-            chunks = [c for c in store.list_jobs(kind="label_chunk", limit=1000) if c.payload["parent"] == job_id]
+            chunks = [c for c in store.list_jobs(kind=chunk_kind, limit=1000) if c.payload["parent"] == job_id]
             row_bytes = len(json.dumps(store.get_job(job_id).payload))
     finally:
         sender.close()
@@ -156,6 +167,17 @@ def run(items: list[Any], body: dict[str, Any] | None, workers: int, chunk: int,
     if row.state != JobState.SUCCEEDED or row.result is None:
         raise RuntimeError(f"job failed: {row.error}")
     during = sampler.samples or [load_after[0]]
+    if job == "explore":  # the stages' worker-seconds, summed over the chunks, and the scores instead of labels
+        n = row.result["placements"]
+        return {"job": job, "workers": workers, "chunk": chunk, "chunks": len(chunks), "placements": n,
+                "seconds": round(seconds, 2), "submit_s": round(submit_s, 2),
+                "placements_per_s": round(n / seconds, 1), "stage_worker_s": row.result["seconds"],
+                "chunk_workers": len({c.worker for c in chunks}), "kept": row.result["kept"],
+                "loadavg_before": [round(x, 2) for x in load_before],
+                "loadavg_after": [round(x, 2) for x in load_after],
+                "loadavg_1min_during": {"min": round(min(during), 2), "median": round(statistics.median(during), 2),
+                                        "max": round(max(during), 2)},
+                "values": row.result["scores"]}
     return {"workers": workers, "form": "columns" if body is not None else "placements",
             "chunk": chunk if chunks else None, "chunks": len(chunks),
             "placements": len(items), "seconds": round(seconds, 2), "submit_s": round(submit_s, 2),
@@ -169,7 +191,10 @@ def run(items: list[Any], body: dict[str, Any] | None, workers: int, chunk: int,
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--placements", type=Path, required=True, help="a .jsonl of ota1 placements")
+    ap.add_argument("--job", choices=["label", "explore"], default="label",
+                    help="label: a /label job of --placements; explore: POST /designs/ota1/explore of --count "
+                         "placements (default: the whole 16,384-placement space), pruning 25%%")
+    ap.add_argument("--placements", type=Path, help="a .jsonl of ota1 placements (--job label)")
     ap.add_argument("--count", type=int, default=None, help="use the first COUNT placements")
     ap.add_argument("--workers", type=int, nargs="+", default=[1, 2])
     ap.add_argument("--repeat", type=int, default=1, help="run the worker counts this many times, interleaved")
@@ -180,10 +205,16 @@ def main() -> None:
     ap.add_argument("--broker", default="redis://127.0.0.1:6379/10")
     ap.add_argument("--out", type=Path, default=None, help="write the runs (without values) as JSON here")
     args = ap.parse_args()
-    items = [json.loads(line) for line in args.placements.read_text().splitlines() if line.strip()]
-    items = items[: args.count] if args.count else items
-    body = {"design": "ota1", "columns": columns_body(items)} if args.form == "columns" else None
-    if body is not None:
+    items: list[Any] = []
+    if args.job == "explore":
+        body: dict[str, Any] | None = {"count": args.count, "seed": 0, "prune_rate": 0.25}
+    else:
+        if args.placements is None:
+            ap.error("--job label needs --placements")
+        items = [json.loads(line) for line in args.placements.read_text().splitlines() if line.strip()]
+        items = items[: args.count] if args.count else items
+        body = {"design": "ota1", "columns": columns_body(items)} if args.form == "columns" else None
+    if body is not None and args.job == "label":
         print(json.dumps({"body_bytes": len(json.dumps(body)), "placements": len(items)}), flush=True)
     name = f"placeq_bench_{secrets.token_hex(4)}"
     with psycopg.connect(ADMIN, autocommit=True) as conn:
@@ -197,11 +228,11 @@ def main() -> None:
         plan = ([(1, len(items) + 1)] if args.unchunked else []) + [(w, args.chunk) for w in order]
         runs = []
         for w, chunk in plan:
-            r = run(items, body, w, chunk, url, args.broker, logdir)
+            r = run(items, body, w, chunk, url, args.broker, logdir, args.job)
             runs.append(r)
             print(json.dumps({k: v for k, v in r.items() if k != "values"}), flush=True)
         if any(r["values"] != runs[0]["values"] for r in runs):
-            raise RuntimeError("runs disagree on the labels")
+            raise RuntimeError("runs disagree on the labels (or the explore scores)")
         chunked: dict[int, list[float]] = {}
         for r in runs:
             if r["chunk"]:

@@ -11,6 +11,13 @@ the test set, and we report the FOR at 25% pruned against the space's own worst 
 the truly bad layouts kept out). `random` is the baseline, and every strategy sees the same pool, test set and
 fine-tuning seed in a repeat, so the comparison is paired.
 
+``--loop-rounds R`` runs the whole loop instead (explore -> suggest -> label -> fine-tune -> explore, as
+``placeq explore-loop`` does, with the space's labels looked up instead of simulated): per repeat and strategy,
+R rounds of `--shots` labels; each round the current model scores the pool, the strategy picks among the layouts
+not yet labelled, and a fresh copy of the base is fine-tuned on all labels so far. The cost of a strategy is the
+labels (simulations) it spent before the held-out FOR first reached ``--loop-target`` (10%): the question a user
+asks is how many simulations buy a model they can prune with.
+
 Targets are built-in names or ``CIRCUIT.json:PLACEMENTS.parquet:LABELS.parquet`` (`training.corpus.design_source`);
 the placements file must hold its subset ids (``placeq place`` without ``--distinct`` writes them).
 """
@@ -73,18 +80,85 @@ def run_target(spec: str, args: argparse.Namespace, base_dir: Path) -> dict[str,
                                                                     bad[test], PRUNE)}
         for strategy in args.strategies:
             picks = pool[suggest(base_pool, pruned, subsets[pool], args.shots, strategy=strategy, seed=r)]
-            y = np.full(len(data.values), -1, dtype=np.int64)
-            y[picks] = relabel(data.values[picks], critical_value(data.values[picks], data.metric), data.metric)
-            model = copy.deepcopy(ckpt.model)
-            options = Options(epochs=args.epochs, balanced=True, seed=r, threads=args.threads, recipe="gentle",
-                              score_train=False)
-            fit_model(model, data.x, y, {"train": picks}, options, finetune=True, values=data.values,
-                      metric=data.metric)
+            model = finetuned(ckpt.model, data, picks, args, seed=r)
             row[strategy] = false_omission_rate(predict_proba(model, Rows(data.x, test)), bad[test], PRUNE)
         rows.append(row)
         print(json.dumps({"target": data.name, **{k: round(v, 4) if isinstance(v, float) else v
                                                   for k, v in row.items()}}), flush=True)
     return {"target": data.name, "base_sha256": base_sha, "rows": rows}
+
+
+def finetuned(base: Any, data: Any, picks: np.ndarray, args: argparse.Namespace, seed: int) -> Any:
+    """A copy of the base fine-tuned on the values of `picks`, relabelled by their own worst 25%, as /finetune."""
+    y = np.full(len(data.values), -1, dtype=np.int64)
+    y[picks] = relabel(data.values[picks], critical_value(data.values[picks], data.metric), data.metric)
+    model = copy.deepcopy(base)
+    options = Options(epochs=args.epochs, balanced=True, seed=seed, threads=args.threads, recipe="gentle",
+                      score_train=False)
+    fit_model(model, data.x, y, {"train": picks}, options, finetune=True, values=data.values, metric=data.metric)
+    return model
+
+
+def loop_target(spec: str, args: argparse.Namespace, base_dir: Path) -> dict[str, Any]:
+    """The loop's held-out FOR after each round of labels, per repeat and strategy (module docstring)."""
+    data = load_design(args.data_dir, spec)
+    src = design_source(spec, args.data_dir)
+    subsets = np.asarray(read_meta(src.placements)["subset_ids"], dtype=np.int64)
+    ok = np.isfinite(data.values)
+    bad = worst_quartile(data.values, data.metric) == 1
+    ckpt = load_checkpoint(base_dir)
+    rows: list[dict[str, Any]] = []
+    for r in range(args.repeats):
+        pool, test = draw(len(data.values), data.groups, args.pool, args.test, seed=r)
+        pool, test = pool[ok[pool]], test[ok[test]]
+        base_pool = predict_proba(ckpt.model, Rows(data.x, pool))
+        base_for = false_omission_rate(predict_proba(ckpt.model, Rows(data.x, test)), bad[test], PRUNE)
+        row: dict[str, Any] = {"repeat": r, "random_pruning": float(bad[test].mean()), "base": base_for,
+                               "pair_distance": false_omission_rate(data.heuristics["pair_distance"][test],
+                                                                    bad[test], PRUNE)}
+        for strategy in args.strategies:
+            scores, taken, curve = base_pool, np.zeros(0, dtype=np.int64), [base_for]
+            for k in range(args.loop_rounds):
+                if curve[-1] <= args.loop_target:
+                    break  # reached: the user stops labelling here
+                pruned = prune_mask(scores, ckpt.threshold, PRUNE)
+                new = suggest(scores, pruned, subsets[pool], args.shots, strategy=strategy, seed=r * 1000 + k,
+                              exclude=taken)
+                taken = np.concatenate([taken, np.asarray(new, dtype=np.int64)])
+                model = finetuned(ckpt.model, data, pool[taken], args, seed=r)
+                curve.append(false_omission_rate(predict_proba(model, Rows(data.x, test)), bad[test], PRUNE))
+                if strategy != "random":  # random picks need no scores
+                    scores = predict_proba(model, Rows(data.x, pool))
+            reached = next((i * args.shots for i, f in enumerate(curve) if f <= args.loop_target), None)
+            row[strategy] = {"for": curve, "labels_to_target": reached}
+        rows.append(row)
+        print(json.dumps({"target": data.name, "repeat": r, **{s: row[s] for s in args.strategies}},
+                         default=lambda v: round(v, 4)), flush=True)
+    return {"target": data.name, "base_sha256": weights_sha256(base_dir)[:12], "rows": rows}
+
+
+def loop_table(results: list[dict[str, Any]], strategies: list[str], args: argparse.Namespace) -> str:
+    """Per target and strategy: labels spent to reach the target FOR (median over repeats; a repeat that never
+    reaches it counts as more than the budget), how many repeats reached it, the median FOR after each round."""
+    budget = args.loop_rounds * args.shots
+    out = [f"| target | strategy | labels to FOR <= {100 * args.loop_target:.0f}%: median | reached (of repeats) | "
+           + " | ".join(f"FOR after {k * args.shots}" for k in range(args.loop_rounds + 1)) + " |",
+           "|---" * (4 + args.loop_rounds + 1) + "|"]
+    for res in results:
+        for s in strategies:
+            runs = [row[s] for row in res["rows"]]
+            spent = sorted(float(v["labels_to_target"]) if v["labels_to_target"] is not None else float("inf")
+                           for v in runs)
+            med = statistics.median(spent)
+            reached = sum(v["labels_to_target"] is not None for v in runs)
+            cells = []
+            for k in range(args.loop_rounds + 1):
+                # a repeat that stopped early keeps the FOR it stopped at: the user stopped labelling there
+                at = [v["for"][min(k, len(v["for"]) - 1)] for v in runs]
+                cells.append(f"{100 * statistics.median(at):.1f}")
+            out.append(f"| {res['target']} | {s} | {'> ' + str(budget) if med == float('inf') else f'{med:.0f}'} | "
+                       f"{reached}/{len(runs)} | " + " | ".join(cells) + " |")
+    return "\n".join(out)
 
 
 def table(results: list[dict[str, Any]], strategies: list[str]) -> str:
@@ -113,6 +187,9 @@ def main() -> None:
     ap.add_argument("--pool", type=int, default=2048, help="explored layouts the strategies choose from")
     ap.add_argument("--test", type=int, default=2048, help="held-out layouts the FOR is measured on")
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--loop-rounds", type=int, default=0,
+                    help="run the whole loop for this many rounds of --shots labels (0: one round, the 16-shot test)")
+    ap.add_argument("--loop-target", type=float, default=0.10, help="the held-out FOR the loop labels until")
     ap.add_argument("--out", type=Path, default=Path("benchmarks/results/bench_suggest.json"))
     ap.add_argument("--replace", action="store_true",
                     help="keep the other targets of an existing --out file; rerun and replace these")
@@ -122,11 +199,12 @@ def main() -> None:
 
     torch.set_num_threads(args.threads)
     load0, t0 = os.getloadavg()[0], time.perf_counter()
-    results = [run_target(t, args, args.base_model) for t in args.targets.split(",")]
+    run = loop_target if args.loop_rounds else run_target
+    results = [run(t, args, args.base_model) for t in args.targets.split(",")]
     if args.replace and args.out.is_file():
         fresh = {r["target"] for r in results}
         results = [r for r in json.loads(args.out.read_text())["results"] if r["target"] not in fresh] + results
-    md = table(results, args.strategies)
+    md = loop_table(results, args.strategies, args) if args.loop_rounds else table(results, args.strategies)
     print(md)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps({"settings": {k: str(v) for k, v in vars(args).items()}, "results": results,

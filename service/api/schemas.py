@@ -291,6 +291,9 @@ class ExploreOut(BaseModel):
         default=None, description="Kept and pruned counts over equal score bins of [0, 1] (`edges`).")
     best: list[RankedPlacement] | None = None
     worst: list[RankedPlacement] | None = None
+    seconds: dict[str, float] | None = Field(
+        default=None, description="Worker-seconds spent placing, scoring and packing the placements for storage, "
+                                  "summed over the chunks (the wall clock is the job's finished_at - created_at).")
 
 
 class JobOut(BaseModel):

@@ -14,6 +14,7 @@ chunks' parts, best first (`service.api.routes.explore`).
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from functools import partial
 from typing import TYPE_CHECKING, Any
@@ -90,13 +91,18 @@ def explore_chunk_job(store: ModelStore, job: Job, progress: Progress, settings:
     def placed(done: int, _total: int) -> None:
         progress(0.8 * done / n, f"{done}/{n} placed")
 
+    t0 = time.perf_counter()
     batch, ids = place_slice(circuit, count=p.count, seed=p.seed, start=p.start, stop=p.stop, progress=placed)
+    t1 = time.perf_counter()
     scores = score_placements(model, batch)
+    t2 = time.perf_counter()
     progress(1.0, f"{n} placed and scored")
     structure, parts = columns_job(batch)
     shifted = [(a + p.start, b + p.start, text) for a, b, text in parts]  # the parent's placement indices
     result = {"start": p.start, "stop": p.stop, "scores": scores.tolist(), "subsets": ids.tolist(),
-              "structure": structure.model_dump(mode="json", include=set(STRUCTURE))}
+              "structure": structure.model_dump(mode="json", include=set(STRUCTURE)),
+              "seconds": {"place": round(t1 - t0, 3), "score": round(t2 - t1, 3),
+                          "pack": round(time.perf_counter() - t2, 3)}}
     return Output(result, shifted)
 
 
@@ -116,5 +122,8 @@ def join(p: ExplorePayload, version: ModelVersion, chunks: list[Job]) -> dict[st
         "scores": scores,
         "subsets": [s for r in parts for s in r["subsets"]],
         "structure": structures[0],
-        "chunks": [{"id": c.id, "start": r["start"], "stop": r["stop"]} for c, r in zip(chunks, parts, strict=True)],
+        "chunks": [{"id": c.id, "start": r["start"], "stop": r["stop"], "worker": c.worker,
+                    "seconds": r.get("seconds")} for c, r in zip(chunks, parts, strict=True)],
+        "seconds": {stage: round(sum(r.get("seconds", {}).get(stage, 0.0) for r in parts), 3)  # worker-seconds
+                    for stage in ("place", "score", "pack")},
     }

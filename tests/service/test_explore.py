@@ -55,6 +55,10 @@ def test_explore_places_the_space_in_chunks_scores_it_and_serves_the_survivors_b
     hist = summary["histogram"]
     assert sum(hist["kept"]) == 15 and sum(hist["pruned"]) == 5 and len(hist["edges"]) == len(hist["kept"]) + 1
     assert summary["best"][0]["score"] <= summary["worst"][-1]["score"] <= summary["worst"][0]["score"]
+    stages = [c.result["seconds"] for c in chunks if c.result]
+    assert len(stages) == 3 and summary["seconds"] == pytest.approx(
+        {k: sum(s[k] for s in stages) for k in ("place", "score", "pack")}, abs=2e-3)
+    assert summary["seconds"]["place"] > 0 and summary["seconds"]["score"] > 0
 
     # every placement, with its score: the chunks' slices are the rows of the whole space, as `placeq place`
     # --count 20 --seed 3 places it in one process

@@ -32,7 +32,7 @@ from service.payloads import MAX_JOB_PLACEMENTS
 router = APIRouter(tags=["explore"], route_class=GatedRoute)
 KIND = "explore"
 SUMMARY_FIELDS = ("placements", "kept", "pruned", "rule", "threshold", "prune_rate", "model", "seed",
-                  "score_quantiles", "histogram", "best", "worst")
+                  "score_quantiles", "histogram", "best", "worst", "seconds")
 Which = Literal["kept", "pruned", "all"]
 NDJSON = "application/x-ndjson"
 
