@@ -79,6 +79,11 @@ def register(sub: Any) -> None:
     p.add_argument("--threads", type=int, default=1, help="torch threads")
     p.add_argument("--device", choices=DEVICES, default="auto", help="where to train (export: CPU)")
     p.add_argument("--cache-dir", type=Path, help="cache features per design as float16 .npy (memory-mapped)")
+    p.add_argument("--hold-out", default="",
+                   help="comma-separated families left out of pretraining (a leave-one-topology-out base, e.g. for "
+                        "benchmarks/bench_suggest.py on the held-out designs)")
+    p.add_argument("--family-key", choices=("stage_output", "stage", "topology"), default="stage_output",
+                   help="how design names group into families (default stage_output: e.g. fc_fd)")
     p.add_argument("-o", "--out", required=True, type=Path, help="model directory to write")
     p.set_defaults(handler=pretrain)
 
@@ -148,12 +153,16 @@ def _write(out: Path, result: dict[str, Any]) -> None:
 
 
 def pretrain(args: argparse.Namespace) -> int:
-    from training.loto import LotoConfig, discover, pretrain_corpus
+    from training.loto import LotoConfig, discover, family_of, pretrain_corpus
 
     sources = discover(args.corpus if args.corpus and args.corpus.is_dir() else None, args.builtins)
+    held = tuple(f for f in args.hold_out.split(",") if f)
+    sources = [s for s in sources if family_of(s.name, args.family_key) not in held]
     if not sources:
-        raise InputError("corpus", f"no labelled designs under {args.corpus} (or {args.builtins})")
-    config = LotoConfig(max_per_design=args.max_per_design or None, arch=args.arch, epochs=args.epochs,
+        raise InputError("corpus", f"no labelled designs under {args.corpus} (or {args.builtins})"
+                                   + (f" outside {', '.join(held)}" if held else ""))
+    config = LotoConfig(families=held or None, family_key=args.family_key,
+                        max_per_design=args.max_per_design or None, arch=args.arch, epochs=args.epochs,
                         pair_weight=args.pair_weight, batch_size=args.batch_size, val_frac=args.val_frac,
                         seed=args.seed, threads=args.threads, device=args.device)
     path, info = pretrain_corpus(sources, config, args.out, cache_dir=args.cache_dir)

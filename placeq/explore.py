@@ -6,8 +6,9 @@ One `Decision` for the explore job (`service.workers.explore`), its routes, `pla
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
@@ -19,6 +20,8 @@ from placeq.space import MAX_CRITICAL
 
 EXTREMES = 5  # best and worst placements listed in a summary
 MAX_EXPLORE = 65_536  # placements of one explore job (a 16-critical-net design's whole space)
+FOR_RATES = tuple(k / 100 for k in range(1, 96))  # the pruning rates a FOR target chooses among
+MIN_AUDIT = 8  # labelled layouts below which a FOR estimate says nothing
 
 
 def space_size(circuit: Circuit, count: int | None) -> int:
@@ -107,3 +110,63 @@ class Decision:
             else:
                 yield (f'{{"rank":{int(rank[i])},"index":{i},"score":{float(self.scores[i])!r},'
                        f'"prune":{"true" if self.prune[i] else "false"},"placement":{placement_json(i)}}}\n')
+
+
+@dataclass(frozen=True)
+class ForTarget:
+    """The least pruning of a space whose false omission rate, estimated on labelled audit layouts, is at most
+    `target`: a user says how many bad layouts may leak through, not how many to throw away.
+
+    The FOR at rate r is the share of bad audit layouts among those the space's cut at r keeps (a layout is bad in
+    the worst quartile of the audit's own values, as every label here is relative). Audit layouts must be ones the
+    scoring model was not trained on, ideally a random sample of the space: on the layouts it was fine-tuned on,
+    a model's FOR is optimistic. `upper_95` is the one-sided 95% Wilson bound: with 32 audit layouts the estimate
+    is coarse, and the bound says how coarse."""
+
+    target: float
+    prune_rate: float  # the least rate meeting the target; where none does, the rate with the lowest FOR
+    estimated_for: float
+    upper_95: float
+    met: bool
+    audit: int  # audit layouts with a value
+    audit_bad: int
+    audit_kept: int  # of them, kept at `prune_rate`
+
+    def record(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def wilson_upper(bad: int, n: int, z: float = 1.645) -> float:
+    """One-sided upper confidence bound of a proportion bad / n (Wilson score interval)."""
+    if n == 0:
+        return 1.0
+    p = bad / n
+    centre = p + z * z / (2 * n)
+    spread = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
+    return min(1.0, (centre + spread) / (1 + z * z / n))
+
+
+def rate_for_target(space_scores: np.ndarray | list[float], audit_scores: np.ndarray, audit_bad: np.ndarray,
+                    target: float) -> ForTarget:
+    """`ForTarget` for a space's scores, given the scores and bad flags of audit layouts scored by the same model.
+    The cut at rate r is the score of the space's round(r * B)-th worst placement: audit layouts scoring at or
+    above it count as pruned, as `prune_mask` prunes the space."""
+    if len(audit_scores) < MIN_AUDIT:
+        raise InputError("audit", f"{len(audit_scores)} audit layouts with a value: a FOR estimate needs "
+                                  f"{MIN_AUDIT} or more (label a random sample of the space)")
+    worst = np.sort(np.asarray(space_scores, dtype=np.float64))[::-1]
+    a, bad = np.asarray(audit_scores, dtype=np.float64), np.asarray(audit_bad, dtype=bool)
+    best: tuple[float, float, int, int] | None = None  # (FOR, rate, kept, bad kept)
+    for rate in FOR_RATES:
+        k = int(round(rate * len(worst)))
+        kept = a < worst[k - 1] if k > 0 else np.ones(len(a), dtype=bool)
+        n, b = int(kept.sum()), int(bad[kept].sum())
+        f = b / n if n else 0.0
+        if best is None or f < best[0]:
+            best = (f, rate, n, b)
+        if f <= target:
+            break
+    assert best is not None
+    f, rate, n, b = best
+    return ForTarget(target=target, prune_rate=rate, estimated_for=f, upper_95=wilson_upper(b, n), met=f <= target,
+                     audit=len(a), audit_bad=int(bad.sum()), audit_kept=n)

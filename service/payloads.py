@@ -22,11 +22,12 @@ from placeq import recipes
 from placeq.batch import PlacementBatch
 from placeq.columns import batch_from_columns
 from placeq.domain import DeviceKind, Integer, Placement, Real, Subcircuit, json_integer
+from placeq.errors import InputError
 from placeq.explore import MAX_EXPLORE
 from placeq.recipes import DEFAULT_EPOCHS, RecipeChoice
 
 if TYPE_CHECKING:
-    from model_store import ModelStore
+    from model_store import Job, ModelStore
 
 MAX_JOB_PLACEMENTS = 20_000  # placements in one /label or /finetune request
 PART_PLACEMENTS = 256  # placements of a columnar label job per `job_parts` row (as `runner.LABEL_CHUNK`)
@@ -167,6 +168,31 @@ class ExplorePayload(BaseModel):
                                   "threshold decides, as /predict does).")
     version: Version | None = Field(default=None, description="Score with this version of the design's models "
                                                               "(default: its live model, else the base model).")
+    for_target: Rate | None = Field(
+        default=None, description="Instead of prune_rate: prune the least share of the space whose false omission "
+                                  "rate, estimated on the `audit` layouts, is at most this (`placeq.explore."
+                                  "ForTarget`).")
+    audit: str | None = Field(
+        default=None, min_length=1, max_length=64,
+        description="With for_target: a succeeded label job of this design whose layouts the scoring model was not "
+                    "trained on (a random sample of the space: suggest with strategy=random); its worst 25% are "
+                    "the bad ones.")
+
+    @model_validator(mode="after")
+    def _rule(self) -> ExplorePayload:
+        if self.for_target is not None and self.prune_rate is not None:
+            raise ValueError("for_target: give prune_rate or for_target, not both")
+        if (self.for_target is None) != (self.audit is None):
+            raise ValueError("audit: for_target needs an audit label job, and an audit serves only for_target")
+        return self
+
+
+def check_audit(job: Job, design: str) -> None:
+    """An explore job's audit must be a succeeded label job of the same design (InputError naming `audit`)."""
+    if job.kind != "label" or job.design != design:
+        raise InputError("audit", f"job {job.id} is a {job.kind} job of {job.design}, not a label job of {design}")
+    if job.state.value != "succeeded":
+        raise InputError("audit", f"label job {job.id} is {job.state.value}: wait until it has succeeded")
 
 
 class ExploreChunkPayload(BaseModel):

@@ -281,7 +281,9 @@ class ExploreOut(BaseModel):
     placements: int | None = Field(default=None, description="Placements generated and scored.")
     kept: int | None = None
     pruned: int | None = None
-    rule: Literal["threshold", "rate"] | None = Field(default=None, description="What decided `prune`.")
+    rule: Literal["threshold", "rate", "for_target"] | None = Field(
+        default=None, description="What decided `prune`: the model's threshold, a prune rate, or a FOR target "
+                                  "(then `prune_rate` is the rate it chose).")
     threshold: float | None = None
     prune_rate: float | None = None
     model: dict[str, Any] | None = Field(default=None, description="The version that scored every placement.")
@@ -291,6 +293,10 @@ class ExploreOut(BaseModel):
         default=None, description="Kept and pruned counts over equal score bins of [0, 1] (`edges`).")
     best: list[RankedPlacement] | None = None
     worst: list[RankedPlacement] | None = None
+    for_target: dict[str, Any] | None = Field(
+        default=None, description="With a FOR target: the rate chosen, the FOR estimated on the audit layouts at "
+                                  "that rate and its one-sided 95% upper bound, whether the target was met, the "
+                                  "audit's size (`placeq.explore.ForTarget`).")
     seconds: dict[str, float] | None = Field(
         default=None, description="Worker-seconds spent placing, scoring and packing the placements for storage, "
                                   "summed over the chunks (the wall clock is the job's finished_at - created_at).")

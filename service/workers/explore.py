@@ -21,14 +21,15 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from model_store import Job, ModelStore, ModelVersion
+from model_store import Job, JobNotFound, ModelStore, ModelVersion
 from placeq.domain import Circuit
 from placeq.errors import InputError
-from placeq.explore import Decision, space_size
-from service.payloads import ExploreChunkPayload, ExplorePayload, columns_job
+from placeq.explore import Decision, ForTarget, rate_for_target, space_size
+from placeq.labels import worst_quartile
+from service.payloads import ExploreChunkPayload, ExplorePayload, check_audit, columns_job
 from service.settings import Settings
 from service.workers.chunks import EXPLORE_CHUNK_KIND, ChunkPlan, run_chunked
-from service.workers.runner import JobContext, JobFailed, Output, base_version, circuit_for
+from service.workers.runner import JobContext, JobFailed, Output, base_version, circuit_for, label_job_batch
 
 if TYPE_CHECKING:
     from placeq.batch import PlacementBatch
@@ -68,24 +69,45 @@ def explore_job(store: ModelStore, job: Job, progress: Progress, settings: Setti
     except InputError as exc:
         raise JobFailed(str(exc)) from exc
     version = base_version(store, job.design, p.version, to="score with")  # every chunk scores with this one
+    audit = audit_scores(store, p.audit, job.design, version) if p.audit is not None else None
     progress(0.0, f"{n} placements to place and score with {version.design} v{version.version}")
-    plan = ChunkPlan(EXPLORE_CHUNK_KIND, n, settings.explore_chunk_placements, partial(join, p, version),
+    plan = ChunkPlan(EXPLORE_CHUNK_KIND, n, settings.explore_chunk_placements, partial(join, p, version, audit),
                      "placed and scored",
                      {"count": p.count, "seed": p.seed, "model_design": version.design,
                       "model_version": version.version})
     return run_chunked(store, job, progress, settings, ctx, plan)
 
 
+def scorer(store: ModelStore, v: ModelVersion) -> LoadedModel:
+    from service.scoring import load_model
+
+    return load_model(store.blobs.get(v.sha256), design=v.design, version=v.version, sha256=v.sha256,
+                      threshold=v.threshold)
+
+
+def audit_scores(store: ModelStore, audit: str, design: str, version: ModelVersion) -> tuple[np.ndarray, np.ndarray]:
+    """The scores and bad flags (worst quartile of their own values) of an audit label job's layouts that have a
+    value, scored with `version`: what a FOR target is estimated on."""
+    try:
+        job = store.get_job(audit)
+        check_audit(job, design)
+    except (JobNotFound, InputError) as exc:
+        raise JobFailed(f"audit: {exc}") from exc
+    result = job.result or {}
+    if "values" not in result:
+        raise JobFailed(f"audit: label job {audit} has no values")
+    values = np.array([np.nan if v is None else float(v) for v in result["values"]])
+    ok = np.flatnonzero(np.isfinite(values))
+    scores = score_placements(scorer(store, version), label_job_batch(store, job).take(ok))
+    return scores, worst_quartile(values[ok], result["metric"]) == 1
+
+
 def explore_chunk_job(store: ModelStore, job: Job, progress: Progress, settings: Settings,
                       ctx: JobContext) -> Output:
     """Place and score one slice; the placements go in parts beside the result, written when it finishes."""
-    from service.scoring import load_model
-
     p = ExploreChunkPayload.model_validate(job.payload)
     circuit = circuit_for(store, job.design)
-    v = store.get_version(p.model_design, p.model_version)
-    model = load_model(store.blobs.get(v.sha256), design=v.design, version=v.version, sha256=v.sha256,
-                       threshold=v.threshold)
+    model = scorer(store, store.get_version(p.model_design, p.model_version))
     n = p.stop - p.start
 
     def placed(done: int, _total: int) -> None:
@@ -106,15 +128,27 @@ def explore_chunk_job(store: ModelStore, job: Job, progress: Progress, settings:
     return Output(result, shifted)
 
 
-def join(p: ExplorePayload, version: ModelVersion, chunks: list[Job]) -> dict[str, Any]:
-    """The parent's result: the decision on the whole space, where each placement is, what scored it."""
+def join(p: ExplorePayload, version: ModelVersion, audit: tuple[np.ndarray, np.ndarray] | None,
+         chunks: list[Job]) -> dict[str, Any]:
+    """The parent's result: the decision on the whole space, where each placement is, what scored it. With a FOR
+    target, the rate is the least that meets it on the audit layouts, and the result says so."""
     parts = [c.result or {} for c in chunks]
     structures = [r.get("structure") for r in parts]
     if any(s != structures[0] for s in structures):
         raise JobFailed("the chunks placed different structures of one design (was it re-registered meanwhile?)")
     scores = [s for r in parts for s in r["scores"]]
+    target: ForTarget | None = None
+    if audit is not None and p.for_target is not None:
+        try:
+            target = rate_for_target(scores, *audit, p.for_target)
+        except InputError as exc:
+            raise JobFailed(str(exc)) from exc
+    rate = target.prune_rate if target is not None else p.prune_rate
+    summary = Decision.of(scores, threshold=version.threshold, prune_rate=rate).summary()
+    if target is not None:
+        summary.update(rule="for_target", for_target={**target.record(), "audit_job": p.audit})
     return {  # the decision's arrays are not stored: `Decision.from_result` recomputes them from scores and rule
-        **Decision.of(scores, threshold=version.threshold, prune_rate=p.prune_rate).summary(),
+        **summary,
         "model": {"design": version.design, "version": version.version, "sha256": version.sha256,
                   "threshold": version.threshold},
         "seed": p.seed,

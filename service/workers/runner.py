@@ -230,11 +230,14 @@ def label_job(
         from service.workers.chunks import label_plan, run_chunked
 
         return run_chunked(store, job, progress, settings, ctx, label_plan(job, settings.label_chunk_placements))
+    return label(store, job.design, label_job_batch(store, job), progress, settings)
+
+
+def label_job_batch(store: ModelStore, job: Job) -> PlacementBatch:
+    """All placements of a label job, documented or in columns."""
     if is_columns(job.payload):
-        batch = read_columns(store, job.id, job.payload, 0, label_count(job.payload))
-    else:
-        batch = PlacementBatch.from_placements(LabelPayload.model_validate(job.payload).placements)
-    return label(store, job.design, batch, progress, settings)
+        return read_columns(store, job.id, job.payload, 0, label_count(job.payload))
+    return PlacementBatch.from_placements(LabelPayload.model_validate(job.payload).placements)
 
 
 def label_count(payload: dict[str, Any]) -> int:

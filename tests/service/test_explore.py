@@ -142,3 +142,57 @@ def test_a_chunk_run_twice_stores_its_placements_once(client: TestClient, settin
     twice = store.finish(chunk.id, {"scores": []}, worker="another-worker", parts=[(0, 8, "{}")])
     assert twice.result == chunk.result and store.job_parts(chunk.id, 0, 8) == before
     assert np.isfinite(store.get_job(job["id"]).result["scores"]).all()  # type: ignore[index]
+
+
+def _audit_job(store: ModelStore, design: str, placements: list[Placement], values: list[float]) -> str:
+    """A succeeded label job of `placements` with these values (what `/label` leaves behind), on the real store."""
+    job = store.create_job("label", design, {"placements": [p.model_dump(mode="json") for p in placements]})
+    store.claim_job(job.id, worker="test-labeller")
+    store.finish(job.id, {"metric": "offset", "label_source": "test", "values": values, "ok": [True] * len(values),
+                          "reasons": [""] * len(values), "failed": 0}, worker="test-labeller")
+    return job.id
+
+
+def test_explore_to_a_for_target_prunes_the_least_share_that_meets_it_on_the_audit_layouts(
+    client: TestClient, settings: Settings
+) -> None:
+    store: ModelStore = client.app.state.runtime.store  # type: ignore[attr-defined]
+    audit_batch, _ = generate_space(load_design("ota1"), count=32, seed=11, config=PlacerConfig(workers=1))
+    audit = audit_batch.placements()
+    scored = client.post("/predict", json={"placements": [p.model_dump(mode="json") for p in audit]}).json()
+    # offsets that follow the model's score, except two bad layouts it scores as good: they must leak or be cut
+    values = [s["probability"] for s in scored["results"]]
+    order = np.argsort(values)
+    values[int(order[0])], values[int(order[-1])] = values[int(order[-1])], values[int(order[0])]
+    audit_id = _audit_job(store, "ota1", audit, values)
+
+    job = _explore(client, settings, count=40, seed=SEED, for_target=0.1, audit=audit_id)
+    summary = client.get(f"/designs/ota1/explore/{job['id']}").json()
+    target = summary["for_target"]
+    assert summary["rule"] == "for_target" and target["audit_job"] == audit_id
+    assert (target["audit"], target["audit_bad"]) == (32, 8) and target["met"]
+    assert target["estimated_for"] <= 0.1 <= target["upper_95"] <= 1.0
+    assert summary["prune_rate"] == target["prune_rate"] and summary["pruned"] == round(40 * target["prune_rate"])
+
+    # checked independently: the audit's FOR at the chosen cut meets the target, one pruned layout fewer does not
+    space = np.array([r["score"] for r in _lines(client, job["id"], which="all", scored=True)])  # best first
+    probs = np.array([s["probability"] for s in scored["results"]])
+    bad = np.asarray(values) >= np.quantile(values, 0.75)
+
+    def leaked(pruned: int) -> float:
+        kept = probs < space[::-1][pruned - 1] if pruned else np.ones(len(probs), dtype=bool)
+        return float(bad[kept].sum() / max(kept.sum(), 1))
+
+    assert leaked(summary["pruned"]) == pytest.approx(target["estimated_for"]) and leaked(summary["pruned"]) <= 0.1
+    assert all(leaked(k) > 0.1 for k in range(summary["pruned"]))
+
+    # refused before a job exists, naming the field
+    queued = store.create_job("label", "ota1", {"placements": []}).id
+    other = _audit_job(store, "ota2", audit[:8], values[:8])
+    for body, field in (({"for_target": 0.1}, "audit"), ({"audit": audit_id}, "audit"),
+                        ({"for_target": 0.1, "audit": audit_id, "prune_rate": 0.2}, "for_target"),
+                        ({"for_target": 0.1, "audit": "no-such-job"}, "audit"),
+                        ({"for_target": 0.1, "audit": queued}, "audit"),
+                        ({"for_target": 0.1, "audit": other}, "audit")):
+        r = client.post("/designs/ota1/explore", json={"count": 8, **body})
+        assert r.status_code == 422 and field in r.text, (body, r.text)

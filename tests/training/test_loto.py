@@ -231,3 +231,14 @@ def test_pretrain_writes_a_model_directory_from_the_whole_corpus(corpus: Path, t
     summary = json.loads((out / "model.json").read_text())
     assert summary["design"] == "corpus" and (out / "model.onnx").is_file()
     assert summary["onnx"]["max_abs_diff_logit"] < 1e-3  # the export was checked against torch on real layouts
+
+    # a leave-one-topology-out base: the held-out family is not trained on, and the model says so
+    names = [s.name for s in discover(corpus)]
+    held = family_of(names[0])
+    out2 = tmp_path / "held"
+    assert main(["pretrain", "--corpus", str(corpus), "--max-per-design", "48", "--epochs", "1", "--val-frac", "0.2",
+                 "--threads", "1", "--device", "cpu", "--hold-out", held, "-o", str(out2)]) == 0
+    printed = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert printed["designs"] == sum(family_of(n) != held for n in names) < 3
+    info = json.loads((out2 / "model.json").read_text())["extra"]["pretrain"]
+    assert held not in {family_of(n) for n in info["designs"]} and info["loto_config"]["families"] == [held]

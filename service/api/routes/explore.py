@@ -27,12 +27,12 @@ from service.api.gate import GatedRoute
 from service.api.resolve import get_circuit
 from service.api.schemas import DesignPath, ExploreOut, ExploreRequest, JobOut
 from service.api.submit import ACCEPTED, submit_job
-from service.payloads import MAX_JOB_PLACEMENTS
+from service.payloads import MAX_JOB_PLACEMENTS, check_audit
 
 router = APIRouter(tags=["explore"], route_class=GatedRoute)
 KIND = "explore"
 SUMMARY_FIELDS = ("placements", "kept", "pruned", "rule", "threshold", "prune_rate", "model", "seed",
-                  "score_quantiles", "histogram", "best", "worst", "seconds")
+                  "score_quantiles", "histogram", "best", "worst", "seconds", "for_target")
 Which = Literal["kept", "pruned", "all"]
 NDJSON = "application/x-ndjson"
 
@@ -48,6 +48,12 @@ def explore(name: DesignPath, body: ExploreRequest, runtime: RuntimeDep, request
     space_size(circuit, body.count)  # 422 naming `design` or `count` now, not a failed job later
     if body.version is not None:
         runtime.store.get_version(name, body.version)  # 404 now
+    if body.audit is not None:
+        try:
+            audit = runtime.store.get_jobs([body.audit], with_payload=False, with_result=False)[0]
+        except JobNotFound:
+            raise InputError("audit", f"no job has id {body.audit!r}") from None
+        check_audit(audit, name)
     return submit_job(KIND, name, body.payload().model_dump(mode="json"), body.idempotency_key, runtime, request,
                       response)
 
