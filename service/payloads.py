@@ -187,6 +187,13 @@ class ExplorePayload(BaseModel):
         return self
 
 
+def label_placements(store: ModelStore, job: Job) -> PlacementBatch:
+    """All placements of a label job, documented (``placements``) or in columns (from its parts)."""
+    if is_columns(job.payload):
+        return columns_batch_of(store, job.id, job.payload, 0, int(job.payload.get("count", 0)))
+    return PlacementBatch.from_placements(LabelPayload.model_validate(job.payload).placements)
+
+
 def check_audit(job: Job, design: str) -> None:
     """An explore job's audit must be a succeeded label job of the same design (InputError naming `audit`)."""
     if job.kind != "label" or job.design != design:

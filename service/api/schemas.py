@@ -302,6 +302,31 @@ class ExploreOut(BaseModel):
                                   "summed over the chunks (the wall clock is the job's finished_at - created_at).")
 
 
+class VersionProgress(BaseModel):
+    design: str
+    version: int
+    labels: int | None = Field(description="Labelled layouts the version was fine-tuned on, its parents' included "
+                                           "(0: the base model; null: not made by a fine-tune job).")
+    live: bool
+    created_at: str
+    for_: float = Field(alias="for", description="False omission rate on the audit layouts at `prune_rate`.")
+
+
+class ProgressOut(BaseModel):
+    """Every model version of a design scored on the same audit layouts: the few-shot model's progress as labels
+    arrive (`service.audit`)."""
+
+    model_config = ConfigDict(populate_by_name=True)
+
+    audit_job: str
+    audit: int = Field(description="Audit layouts with a value.")
+    audit_bad: int = Field(description="Of them, bad: the worst quartile of their own values.")
+    metric: str
+    prune_rate: float
+    random_pruning: float = Field(description="The FOR of pruning at random: the audit's bad share.")
+    versions: list[VersionProgress]
+
+
 class JobOut(BaseModel):
     id: str
     kind: str

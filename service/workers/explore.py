@@ -20,16 +20,17 @@ from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from pydantic import ValidationError
 
 from model_store import Job, JobNotFound, ModelStore, ModelVersion
 from placeq.domain import Circuit
 from placeq.errors import InputError
 from placeq.explore import Decision, ForTarget, rate_for_target, space_size
-from placeq.labels import worst_quartile
-from service.payloads import ExploreChunkPayload, ExplorePayload, check_audit, columns_job
+from service.audit import read_audit
+from service.payloads import ExploreChunkPayload, ExplorePayload, columns_job
 from service.settings import Settings
 from service.workers.chunks import EXPLORE_CHUNK_KIND, ChunkPlan, run_chunked
-from service.workers.runner import JobContext, JobFailed, Output, base_version, circuit_for, label_job_batch
+from service.workers.runner import JobContext, JobFailed, Output, base_version, circuit_for
 
 if TYPE_CHECKING:
     from placeq.batch import PlacementBatch
@@ -86,20 +87,13 @@ def scorer(store: ModelStore, v: ModelVersion) -> LoadedModel:
 
 
 def audit_scores(store: ModelStore, audit: str, design: str, version: ModelVersion) -> tuple[np.ndarray, np.ndarray]:
-    """The scores and bad flags (worst quartile of their own values) of an audit label job's layouts that have a
-    value, scored with `version`: what a FOR target is estimated on."""
+    """The scores (under `version`) and bad flags of an audit label job's layouts: what a FOR target is
+    estimated on (`service.audit`)."""
     try:
-        job = store.get_job(audit)
-        check_audit(job, design)
-    except (JobNotFound, InputError) as exc:
-        raise JobFailed(f"audit: {exc}") from exc
-    result = job.result or {}
-    if "values" not in result:
-        raise JobFailed(f"audit: label job {audit} has no values")
-    values = np.array([np.nan if v is None else float(v) for v in result["values"]])
-    ok = np.flatnonzero(np.isfinite(values))
-    scores = score_placements(scorer(store, version), label_job_batch(store, job).take(ok))
-    return scores, worst_quartile(values[ok], result["metric"]) == 1
+        a = read_audit(store, audit, design)
+    except (InputError, ValidationError, JobNotFound) as exc:
+        raise JobFailed(str(exc)) from exc
+    return score_placements(scorer(store, version), a.batch), a.bad
 
 
 def explore_chunk_job(store: ModelStore, job: Job, progress: Progress, settings: Settings,

@@ -47,7 +47,14 @@ from placeq.domain import Circuit
 from placeq.errors import InputError, UnknownDesign
 from placeq.features import rasterize_batch
 from placeq.labels import critical_value, relabel
-from service.payloads import FinetunePayload, LabelChunkPayload, LabelPayload, columns_batch_of, is_columns
+from service.payloads import (
+    FinetunePayload,
+    LabelChunkPayload,
+    LabelPayload,
+    columns_batch_of,
+    is_columns,
+    label_placements,
+)
 from service.settings import Settings, get_settings
 
 if TYPE_CHECKING:
@@ -234,10 +241,11 @@ def label_job(
 
 
 def label_job_batch(store: ModelStore, job: Job) -> PlacementBatch:
-    """All placements of a label job, documented or in columns."""
-    if is_columns(job.payload):
-        return read_columns(store, job.id, job.payload, 0, label_count(job.payload))
-    return PlacementBatch.from_placements(LabelPayload.model_validate(job.payload).placements)
+    """All placements of a label job, documented or in columns; a damaged row fails the job."""
+    try:
+        return label_placements(store, job)
+    except (InputError, ValidationError) as exc:
+        raise JobFailed(f"the placements of job {job.id} cannot be read: {exc}") from exc
 
 
 def label_count(payload: dict[str, Any]) -> int:

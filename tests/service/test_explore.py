@@ -191,8 +191,62 @@ def test_explore_to_a_for_target_prunes_the_least_share_that_meets_it_on_the_aud
     other = _audit_job(store, "ota2", audit[:8], values[:8])
     for body, field in (({"for_target": 0.1}, "audit"), ({"audit": audit_id}, "audit"),
                         ({"for_target": 0.1, "audit": audit_id, "prune_rate": 0.2}, "for_target"),
-                        ({"for_target": 0.1, "audit": "no-such-job"}, "audit"),
                         ({"for_target": 0.1, "audit": queued}, "audit"),
                         ({"for_target": 0.1, "audit": other}, "audit")):
         r = client.post("/designs/ota1/explore", json={"count": 8, **body})
         assert r.status_code == 422 and field in r.text, (body, r.text)
+    r = client.post("/designs/ota1/explore", json={"count": 8, "for_target": 0.1, "audit": "no-such-job"})
+    assert r.status_code == 404 and "audit" in r.text
+
+
+def test_progress_scores_the_base_and_every_fine_tuned_version_on_the_same_audit_layouts(
+    client: TestClient, settings: Settings
+) -> None:
+    store: ModelStore = client.app.state.runtime.store  # type: ignore[attr-defined]
+    audit_batch, _ = generate_space(load_design("ota1"), count=16, seed=21, config=PlacerConfig(workers=1))
+    audit = [p.model_dump(mode="json") for p in audit_batch.placements()]
+    values = [float(v) for v in np.random.default_rng(5).lognormal(-7, 1, size=16)]
+    audit_id = _audit_job(store, "ota1", audit_batch.placements(), values)
+    bad = np.asarray(values) >= np.quantile(values, 0.75)
+
+    def audit_for(version: int | None) -> float:  # independently: /predict's scores, the worst 4 of 16 pruned
+        body: dict[str, object] = {"placements": audit, "prune_rate": 0.25}
+        if version is not None:
+            body["model_version"] = version
+        kept = ~np.array([s["prune"] for s in client.post("/predict", json=body).json()["results"]])
+        return float(bad[kept].mean())
+
+    def progress() -> dict[str, object]:
+        r = client.get("/designs/ota1/progress", params={"audit": audit_id})
+        assert r.status_code == 200, r.text
+        return r.json()  # type: ignore[no-any-return]
+
+    first = progress()
+    assert (first["audit"], first["audit_bad"], first["random_pruning"]) == (16, 4, 0.25)
+    [base] = first["versions"]  # type: ignore[misc]
+    assert (base["design"], base["labels"], base["live"]) == ("base", 0, True)
+    assert base["for"] == pytest.approx(audit_for(None))
+
+    train, _ = generate_space(load_design("ota1"), count=16, seed=22, config=PlacerConfig(workers=1))
+    shots = [p.model_dump(mode="json") for p in train.placements()]
+    for i, parent in ((0, None), (1, 1)):  # v1 from the base on 8 labels, v2 from v1 on 8 more
+        body = {"design": "ota1", "placements": shots[8 * i: 8 * i + 8], "epochs": 1,
+                "values": [float(v) for v in np.random.default_rng(i).lognormal(-7, 1, size=8)]}
+        if parent is not None:
+            body["base_version"] = parent
+        job = client.post("/finetune", json=body).json()
+        assert run_job(store, job["id"], worker="test-worker").state == JobState.SUCCEEDED
+    rows = progress()["versions"]
+    assert [(r["design"], r["version"], r["labels"], r["live"]) for r in rows] == [  # type: ignore[attr-defined]
+        ("base", 1, 0, True), ("ota1", 1, 8, False), ("ota1", 2, 16, False)]
+    for r in rows[1:]:  # type: ignore[index]
+        assert r["for"] == pytest.approx(audit_for(r["version"]))
+
+    for params, code, field in (({"audit": "no-such-job"}, 404, "audit"), ({}, 422, "audit"),
+                                ({"audit": audit_id, "prune_rate": 1.0}, 422, "prune_rate")):
+        r = client.get("/designs/ota1/progress", params=params)
+        assert r.status_code == code and field in r.text, r.text
+    few = _audit_job(store, "ota1", audit_batch.placements()[:4], values[:4])
+    r = client.get("/designs/ota1/progress", params={"audit": few})
+    assert r.status_code == 422 and "audit" in r.text and "8 or more" in r.text
+    assert client.get("/designs/nope/progress", params={"audit": audit_id}).status_code == 404

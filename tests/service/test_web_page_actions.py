@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -179,11 +180,29 @@ def test_explore_a_space_see_it_and_label_the_suggested_layouts(shipped_server: 
         got.value.save_as(saved)
         assert [Placement.model_validate_json(s).design for s in saved.read_text().splitlines()] == ["ota1"] * 6
 
+        # an audit set: 8 random layouts of the space, not the suggested ones, never offered for fine-tuning
+        page.fill("#ex-audit-k", "8")
+        page.click("#ex-audit-label")
+        audit = _job_done(page, "label")
+        assert "audit set: 8 of 8 simulated (offset)" in audit and "Fine-tune" not in audit
+        audit_id = page.input_value("#ex-audit")
+        assert audit_id
+
         page.click("#ex-label")
         assert "6 of 6 simulated (offset)" in _job_done(page, "label")
         page.fill("#job-epochs", "1")
         page.click("#use-values")
         assert "published ota1 v1" in _job_done(page, "finetune")
+
+        # the few-shot progress on the audit layouts: the base (0 labels) and v1 (the 6 suggested)
+        page.click("#ex-progress")
+        page.wait_for_function("document.querySelectorAll('#ex-progress-chart circle').length === 2",
+                               timeout=JOB_TIMEOUT_MS)
+        said = page.inner_text("#ex-progress-status")
+        assert "base v1: 0 labels" in said and "ota1 v1: 6 labels" in said and "random pruning 25.0%" in said
+        with urllib.request.urlopen(f"{server}/designs/ota1/progress?audit={audit_id}") as r:
+            rows = json.loads(r.read())["versions"]
+        assert [(v["design"], v["version"], v["labels"]) for v in rows] == [("base", 1, 0), ("ota1", 1, 6)]
         shot = tmp_path / "web_page_explore.png"
         page.locator("#ex-result").scroll_into_view_if_needed()
         page.locator("section:has(#explore)").screenshot(path=str(shot))

@@ -16,23 +16,29 @@ import numpy as np
 from fastapi import APIRouter, HTTPException, Query, Request, Response, status
 from fastapi.responses import StreamingResponse
 
-from model_store import Job, JobNotFound, JobState, ModelStore
+from model_store import AliasNotFound, Job, JobNotFound, JobState, ModelStore, ModelVersion
+from placeq.artifact import BASE_DESIGN
+from placeq.batch import PlacementBatch
 from placeq.columns import batch_from_columns
 from placeq.errors import InputError
 from placeq.explore import Decision, space_size
+from placeq.features import rasterize_batch
 from placeq.suggest import DEFAULT_STRATEGY, Strategy, suggest
 from service.api.auth import ADMIN, PREDICT
 from service.api.deps import RuntimeDep, StoreDep
 from service.api.gate import GatedRoute
 from service.api.resolve import get_circuit
-from service.api.schemas import DesignPath, ExploreOut, ExploreRequest, JobOut
+from service.api.schemas import DesignPath, ExploreOut, ExploreRequest, JobOut, ProgressOut
 from service.api.submit import ACCEPTED, submit_job
+from service.audit import AuditNotFound, labels_used, progress, read_audit
 from service.payloads import MAX_JOB_PLACEMENTS, check_audit
+from service.scoring import LiveRef
 
 router = APIRouter(tags=["explore"], route_class=GatedRoute)
 KIND = "explore"
 SUMMARY_FIELDS = ("placements", "kept", "pruned", "rule", "threshold", "prune_rate", "model", "seed",
                   "score_quantiles", "histogram", "best", "worst", "seconds", "for_target")
+MAX_PROGRESS_VERSIONS = 20  # the newest versions a progress chart scores (each scores every audit layout)
 Which = Literal["kept", "pruned", "all"]
 NDJSON = "application/x-ndjson"
 
@@ -52,7 +58,7 @@ def explore(name: DesignPath, body: ExploreRequest, runtime: RuntimeDep, request
         try:
             audit = runtime.store.get_jobs([body.audit], with_payload=False, with_result=False)[0]
         except JobNotFound:
-            raise InputError("audit", f"no job has id {body.audit!r}") from None
+            raise AuditNotFound(body.audit) from None
         check_audit(audit, name)
     return submit_job(KIND, name, body.payload().model_dump(mode="json"), body.idempotency_key, runtime, request,
                       response)
@@ -165,3 +171,36 @@ def explore_suggest(
     rows = suggest(decision.scores, decision.prune, np.asarray(result["subsets"]), k, strategy=strategy, seed=seed,
                    exclude=np.asarray(exclude or [], dtype=np.int64))
     return _stream(store, result, decision, rows, scored)
+
+
+@router.get("/designs/{name}/progress", response_model=ProgressOut, response_model_by_alias=True,
+            responses={404: {"description": "Unknown design"}}, dependencies=[PREDICT])
+def design_progress(
+    name: DesignPath, runtime: RuntimeDep,
+    audit: Annotated[str, Query(min_length=1, max_length=64, description="A succeeded label job of this design "
+                                "whose layouts no version was fine-tuned on (a random sample of the space).")],
+    prune_rate: Annotated[float, Query(gt=0.0, lt=1.0, description="Share of the audit each version prunes.")] = 0.25,
+) -> dict[str, Any]:
+    """The few-shot model's progress as labels arrive: the base model and each version of the design (the newest
+    20), scored on the same audit layouts, with the FOR each reaches and the labels it was fine-tuned on."""
+    store = runtime.store
+    get_circuit(store, name)  # 404 for an unknown design
+    checked = read_audit(store, audit, name)
+    versions = [v for v in store.list_versions(name, status="ready")][-MAX_PROGRESS_VERSIONS:]
+    live: set[tuple[str, int]] = set()
+    for design in (BASE_DESIGN, name):
+        try:
+            v = store.get_alias(design)
+        except AliasNotFound:
+            continue
+        live.add((v.design, v.version))
+        if design == BASE_DESIGN and name != BASE_DESIGN:
+            versions.insert(0, v)
+
+    def score(v: ModelVersion, batch: PlacementBatch) -> np.ndarray:
+        model = runtime.cache.resolve(v.design, pinned=LiveRef(design=v.design, version=v.version, sha256=v.sha256,
+                                                               threshold=v.threshold))
+        assert model is not None  # a pinned version always resolves (or raises)
+        return np.asarray(model.predict(rasterize_batch(batch, nofeat=model.input_kind == "nofeat")))
+
+    return progress(checked, versions, labels_used(store, versions), score, prune_rate, live)

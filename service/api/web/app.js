@@ -138,6 +138,7 @@ async function register() {
 
 let lastValues = null;  // the metric values of the last label job watched, for "fine-tune on these values"
 let lastPlacements = null;  // the placements of the last label job started from the explore panel
+const auditJobs = new Set();  // label jobs of audit layouts: never offered for fine-tuning
 let watching = null;    // id of the job the panel follows; a newer submission takes over
 
 function jobSummary(j) {
@@ -148,6 +149,9 @@ function jobSummary(j) {
     return `<span class="ok">published ${esc(r.design)} v${r.version} (${esc(r.recipe)} recipe${r.activated ? ", live" : ""})</span>`;
   }
   const n = (r.values || []).length;
+  if (auditJobs.has(j.id)) {
+    return `<span class="ok">audit set: ${n - (r.failed || 0)} of ${n} simulated (${esc(r.metric)})</span>`;
+  }
   return `<span class="ok">${n - (r.failed || 0)} of ${n} simulated (${esc(r.metric)})</span>
     <button id="use-values">Fine-tune on these values</button>`;
 }
@@ -163,7 +167,7 @@ async function watch(id) {
     $("watch").innerHTML = `job <code>${esc(j.id.slice(0, 8))}</code> ${esc(j.kind)} of ${esc(j.design)}:
       <b class="state">${esc(j.state)}</b> <progress max="1" value="${j.progress}"></progress> ${jobSummary(j)}`;
     if (j.state === "succeeded" || j.state === "failed") {
-      if (j.kind === "label" && j.result) lastValues = j.result.values;
+      if (j.kind === "label" && j.result && !auditJobs.has(j.id)) lastValues = j.result.values;
       refresh();
       return;
     }
@@ -171,22 +175,25 @@ async function watch(id) {
   }
 }
 
-async function submit(kind, values, placements) {
+async function submit(kind, values, placements, audit = false) {
   watching = null;  // the panel stops showing the previous job at once
   $("watch").textContent = `starting ${kind === "label" ? "labelling" : "fine-tuning"}...`;
   try {
     const given = placements || (values && lastPlacements);
     const req = { design: $("job-design").value.trim(),
                   placements: given || parsePlacements((await readFile($("job-placements"), "placements")).text) };
-    if (kind === "label") lastPlacements = placements || null;  // fine-tuning on its values uses these
+    if (kind === "label" && !audit) lastPlacements = placements || null;  // fine-tuning on its values uses these
     if (kind === "finetune") {
       Object.assign(req, values ? { values } : parseLabels((await readFile($("job-labels"), "labels")).text));
       req.epochs = Number($("job-epochs").value);
       req.activate = $("job-activate").checked;
     }
     const job = await call("POST", `/${kind}`, req);
+    if (audit) auditJobs.add(job.id);
     watch(job.id);
+    return job.id;
   } catch (e) { setStatus("watch", e.message, true); }
+  return null;
 }
 
 $("predict").onclick = predict;
@@ -242,6 +249,53 @@ function download(a, rows) {
 }
 
 let suggested = null;  // the placements the explore panel proposes to label
+let suggestedIdx = [];  // their indices in the explored space
+let explored = null;  // the URL of the last explore job's summary
+
+function progressChart(p) {
+  const W = 420, H = 160, L = 36, R = 12;
+  const xs = p.versions.map((v) => v.labels ?? 0);
+  const maxX = Math.max(16, ...xs), maxY = 1.15 * Math.max(0.05, p.random_pruning, ...p.versions.map((v) => v.for));
+  const X = (x) => L + ((W - L - R) * x) / maxX, Y = (y) => H - ((H - 12) * y) / maxY;
+  const known = p.versions.filter((v) => v.labels !== null).sort((a, b) => a.labels - b.labels);
+  const line = known.map((v) => `${X(v.labels).toFixed(1)},${Y(v.for).toFixed(1)}`).join(" ");
+  const dots = p.versions.map((v) => `<circle cx="${X(v.labels ?? 0)}" cy="${Y(v.for)}" r="5"
+    fill="${v.live ? "#1b7f3b" : "#2f5fb3"}"><title>${esc(v.design)} v${v.version}: ${v.labels ?? "?"} labels, FOR ${(100 * v.for).toFixed(1)}%</title></circle>`).join("");
+  const pct = (y) => `${Math.round(100 * y)}%`;
+  const yt = [0, maxY / 2, maxY].map((y) => `<text x="2" y="${Y(y) + 4}" font-size="10">${pct(y)}</text>`).join("");
+  const xt = [0, maxX / 2, maxX].map((x) => `<text x="${X(x) - 6}" y="${H + 14}" font-size="10">${Math.round(x)}</text>`).join("");
+  return `<line x1="${L}" y1="${H}" x2="${W - R}" y2="${H}" stroke="#888"/><line x1="${L}" y1="6" x2="${L}" y2="${H}" stroke="#888"/>
+    <line x1="${L}" y1="${Y(p.random_pruning)}" x2="${W - R}" y2="${Y(p.random_pruning)}" stroke="#b3261e" stroke-dasharray="4 3"/>
+    <text x="${W - 120}" y="${Y(p.random_pruning) - 4}" font-size="10" fill="#b3261e">random pruning</text>
+    <polyline points="${line}" fill="none" stroke="#2f5fb3"/>${dots}${yt}${xt}
+    <text x="${W / 2 - 40}" y="${H + 28}" font-size="11">labels fine-tuned on</text>
+    <text x="${L + 4}" y="14" font-size="11">FOR at ${pct(p.prune_rate)} pruned (${p.audit} audit layouts)</text>`;
+}
+
+async function labelAudit() {
+  if (!explored) return;
+  try {
+    const k = Number($("ex-audit-k").value);
+    const exclude = suggestedIdx.map((i) => `&exclude=${i}`).join("");
+    const picks = await lines(`${explored}/suggest?k=${k}&strategy=random${exclude}`);
+    $("job-design").value = $("ex-design").value.trim();
+    const id = await submit("label", null, picks, true);
+    if (id) $("ex-audit").value = id;
+  } catch (e) { setStatus("ex-progress-status", e.message, true); }
+}
+
+async function showProgress() {
+  try {
+    const d = encodeURIComponent($("ex-design").value.trim());
+    const p = await call("GET", `/designs/${d}/progress?audit=${encodeURIComponent($("ex-audit").value.trim())}`);
+    $("ex-progress-chart").innerHTML = progressChart(p);
+    $("ex-progress-chart").hidden = false;
+    $("ex-progress-status").innerHTML = p.versions.map((v) =>
+      `${esc(v.design)} v${v.version}: ${v.labels ?? "?"} labels, FOR ${(100 * v.for).toFixed(1)}%${v.live ? " (live)" : ""}`,
+    ).join("; ") +
+      `; random pruning ${(100 * p.random_pruning).toFixed(1)}%`;
+  } catch (e) { setStatus("ex-progress-status", e.message, true); }
+}
 
 async function explore() {
   setStatus("ex-status", "");
@@ -270,6 +324,8 @@ async function explore() {
     const k = Number($("ex-k").value), strategy = $("ex-strategy").value;
     const picks = await lines(`${base}/suggest?k=${k}&strategy=${encodeURIComponent(strategy)}&scored=true`);
     suggested = picks.map((p) => p.placement);
+    suggestedIdx = picks.map((p) => p.index);
+    explored = base;
     $("ex-suggest").tBodies[0].innerHTML = picks.map((p, i) => `<tr><td>${i + 1}</td><td>${p.index}</td>
       <td>${p.score.toFixed(3)}</td><td class="${p.prune ? "bad" : "good"}">${p.prune ? "pruned" : "kept"}</td></tr>`).join("");
     download($("ex-download"), suggested);
@@ -280,6 +336,8 @@ async function explore() {
 }
 
 $("explore").onclick = explore;
+$("ex-audit-label").onclick = labelAudit;
+$("ex-progress").onclick = showProgress;
 $("ex-label").onclick = () => {
   if (!suggested) return;
   $("job-design").value = $("ex-design").value.trim();
