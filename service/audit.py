@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from model_store import Job, JobNotFound, ModelStore, ModelVersion
+from placeq.artifact import BASE_DESIGN
 from placeq.batch import PlacementBatch
 from placeq.decision import prune_mask
 from placeq.errors import InputError
@@ -62,8 +63,9 @@ def read_audit(store: ModelStore, job_id: str, design: str) -> Audit:
 
 
 def labels_used(store: ModelStore, versions: list[ModelVersion]) -> dict[tuple[str, int], int | None]:
-    """Labelled layouts behind each version: its fine-tune job's placements plus its parent's (a chain of
-    fine-tunes adds up); 0 for the base model; None when a version was not made by a fine-tune job."""
+    """Labelled layouts of the design behind each version: its fine-tune job's placements plus its parent's (a
+    chain of fine-tunes adds up); 0 for the base model; None for a version published from a model directory
+    (`placeq train` may have used any number)."""
     by_ref = {(v.design, v.version): v for v in versions}
     own: dict[tuple[str, int], int | None] = {}
     for v in versions:
@@ -74,8 +76,8 @@ def labels_used(store: ModelStore, versions: list[ModelVersion]) -> dict[tuple[s
                 job = None
             placements = (job.payload or {}).get("placements") if job is not None else None
             own[(v.design, v.version)] = len(placements) if isinstance(placements, list) else None
-        else:
-            own[(v.design, v.version)] = 0 if v.parent is None else None
+        else:  # the base model knows no label of this design; another published model's labels are not known
+            own[(v.design, v.version)] = 0 if v.design == BASE_DESIGN and v.parent is None else None
 
     def total(key: tuple[str, int]) -> int | None:
         v = by_ref[key]

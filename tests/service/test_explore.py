@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
-from model_store import JobState, ModelStore
+from model_store import JobState, ModelStore, publish_model_dir
 from placeq.circuits import load_design
 from placeq.domain import Placement
 from placeq.suggest import STRATEGIES
@@ -200,7 +201,7 @@ def test_explore_to_a_for_target_prunes_the_least_share_that_meets_it_on_the_aud
 
 
 def test_progress_scores_the_base_and_every_fine_tuned_version_on_the_same_audit_layouts(
-    client: TestClient, settings: Settings
+    client: TestClient, settings: Settings, model_dir: Path
 ) -> None:
     store: ModelStore = client.app.state.runtime.store  # type: ignore[attr-defined]
     audit_batch, _ = generate_space(load_design("ota1"), count=16, seed=21, config=PlacerConfig(workers=1))
@@ -241,6 +242,9 @@ def test_progress_scores_the_base_and_every_fine_tuned_version_on_the_same_audit
         ("base", 1, 0, True), ("ota1", 1, 8, False), ("ota1", 2, 16, False)]
     for r in rows[1:]:  # type: ignore[index]
         assert r["for"] == pytest.approx(audit_for(r["version"]))
+    # a model trained elsewhere (placeq train, published from its directory): how many labels is not known
+    publish_model_dir(store, model_dir, design="ota1", created_by="cli", idempotency_key="trained-elsewhere")
+    assert progress()["versions"][-1]["labels"] is None  # type: ignore[index]
 
     for params, code, field in (({"audit": "no-such-job"}, 404, "audit"), ({}, 422, "audit"),
                                 ({"audit": audit_id, "prune_rate": 1.0}, 422, "prune_rate")):
