@@ -8,10 +8,15 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from placeq.errors import InputError
 from placeq.suggest import DEFAULT_STRATEGY, STRATEGIES
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from service.scoring import LoadedModel
 
 SHIPPED = "the shipped base model"
 
@@ -32,6 +37,11 @@ def register(sub: Any) -> None:
     p.add_argument("--seed", type=int, default=0, help="seed of the sample and the starting positions")
     p.add_argument("--prune-rate", type=float, default=None,
                    help="prune this share of the space, the worst-scored first (default: the model's threshold)")
+    p.add_argument("--for-target", type=float, default=None,
+                   help="instead of --prune-rate: the least pruning whose FOR on the --audit layouts is at most this")
+    p.add_argument("--audit", default=None, metavar="PLACEMENTS:LABELS",
+                   help="with --for-target: labelled layouts of the design the model was not trained on: a placements "
+                        "file (.parquet or .jsonl) and its `placeq simulate` table")
     p.add_argument("--model", type=Path, default=None,
                    help=f"model directory (model.onnx, model.json[, calibration.json]; default: {SHIPPED})")
     p.add_argument("--which", choices=("kept", "pruned", "all"), default="kept", help="placements to write")
@@ -108,12 +118,33 @@ def model_threshold(model_dir: Path) -> float:
     return float(calibration["threshold"] if calibration else read_metadata(model_dir / ONNX)[KEY_THRESHOLD])
 
 
+def read_audit(spec: str, model: LoadedModel) -> tuple[np.ndarray, np.ndarray]:
+    """Scores (by `model`) and bad flags (their own worst quartile) of the labelled layouts in
+    ``PLACEMENTS:LABELS``, those with a value."""
+    import numpy as np
+
+    from placeq.labels import worst_quartile
+    from service.workers.explore import score_placements
+    from training.dataset import read_batch
+    from training.feed import read_values
+
+    placements, sep, labels = spec.rpartition(":")
+    if not sep or not placements or not labels:
+        raise InputError("audit", f"{spec!r}: give PLACEMENTS:LABELS (a placements file and its simulate table)")
+    batch = read_batch(placements)
+    values, metric = read_values(labels)
+    if len(values) != len(batch):
+        raise InputError("audit", f"{labels} has {len(values)} rows for the {len(batch)} placements of {placements}")
+    ok = np.flatnonzero(np.isfinite(values))
+    return score_placements(model, batch.take(ok)), worst_quartile(values[ok], metric) == 1
+
+
 def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from cli.place import _load_circuit
     from placeq.artifact import ONNX
-    from placeq.explore import Decision, space_size
+    from placeq.explore import Decision, rate_for_target, space_size
     from placeq.space import space_ids
     from placeq.suggest import suggest
     from service.runtime import shipped_base_model
@@ -126,6 +157,12 @@ def run(args: argparse.Namespace) -> int:
         raise InputError("suggest_out", "--suggest needs --suggest-out")
     if args.prune_rate is not None and not 0.0 < args.prune_rate < 1.0:
         raise InputError("prune_rate", f"must lie in (0, 1), got {args.prune_rate}")
+    if args.for_target is not None and args.prune_rate is not None:
+        raise InputError("for_target", "give --prune-rate or --for-target, not both")
+    if (args.for_target is None) != (args.audit is None):
+        raise InputError("audit", "--for-target needs --audit PLACEMENTS:LABELS, and --audit serves only it")
+    if args.for_target is not None and not 0.0 < args.for_target < 1.0:
+        raise InputError("for_target", f"must lie in (0, 1), got {args.for_target}")
     model_dir = args.model or shipped_base_model()
     if model_dir is None or not (model_dir / ONNX).is_file():
         raise InputError("model", f"no {ONNX} in {model_dir or SHIPPED}")
@@ -141,8 +178,16 @@ def run(args: argparse.Namespace) -> int:
                                   progress=lambda done, _total: bar.update(done - bar.n))
     finally:
         bar.close()
-    decision = Decision.of(score_placements(model, batch), threshold=model.threshold, prune_rate=args.prune_rate)
+    scores = score_placements(model, batch)
+    target = None
+    if args.for_target is not None:
+        audit_scores, audit_bad = read_audit(args.audit, model)
+        target = rate_for_target(scores, audit_scores, audit_bad, args.for_target)
+    decision = Decision.of(scores, threshold=model.threshold,
+                           prune_rate=target.prune_rate if target is not None else args.prune_rate)
     result = decision.summary()
+    if target is not None:
+        result.update(rule="for_target", for_target=target.record())
 
     def write(path: Path, rows: list[int]) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -161,6 +206,7 @@ def run(args: argparse.Namespace) -> int:
                                             "scores": decision.scores.tolist()}) + "\n")
     print(json.dumps({"design": circuit.name, "placements": result["placements"], "kept": result["kept"],
                       "pruned": result["pruned"], "rule": result["rule"], "threshold": result["threshold"],
+                      **({"for_target": result["for_target"]} if target is not None else {}),
                       "written": len(rows), "output": str(args.output),
                       **({"suggested": args.suggest, "strategy": args.strategy, "suggest_out": str(args.suggest_out)}
                          if args.suggest else {})}))

@@ -50,8 +50,32 @@ def test_explore_writes_the_kept_placements_best_first_and_suggestions(tmp_path:
     assert len({s for s in label.read_text().splitlines()}) == 4
 
 
+def test_explore_to_a_for_target_on_audit_layouts(tmp_path: Path) -> None:
+    """An audit (placements and a simulate table) whose offsets follow the shipped model's ranking: pruning its
+    worst-scored layouts keeps no bad one, so the target of 5% is met with the least pruning that cuts them."""
+    audit, _ = generate_space(load_design("ota1"), count=16, seed=9, config=PlacerConfig(workers=1))
+    placements, table = tmp_path / "audit.jsonl", tmp_path / "audit.labels.jsonl"
+    placements.write_text("".join(audit.placement(i).model_dump_json() + "\n" for i in range(len(audit))))
+    base = shipped_base_model()
+    assert base is not None
+    values = onnx_scorer(base)(rasterize_batch(audit))
+    table.write_text("".join(json.dumps({"index": i, "value": float(v), "status": "ok", "metric": "offset"}) + "\n"
+                             for i, v in enumerate(values)))
+    done = _placeq("explore", "--design", "ota1", "--count", "32", "--seed", "2", "--for-target", "0.05",
+                   "--audit", f"{placements}:{table}", "--workers", "1", "--no-progress",
+                   "-o", str(tmp_path / "k.jsonl"))
+    assert done.returncode == 0, done.stderr
+    printed = json.loads(done.stdout.strip().splitlines()[-1])
+    target = printed["for_target"]
+    assert printed["rule"] == "for_target" and target["met"] and target["estimated_for"] <= 0.05
+    assert (target["audit"], target["audit_bad"]) == (16, 4)
+    assert printed["pruned"] == round(32 * target["prune_rate"]) and printed["kept"] == 32 - printed["pruned"]
+
+
 def test_explore_names_the_bad_argument(tmp_path: Path) -> None:
     for args, field in ((["--prune-rate", "1.5"], "prune_rate"), (["--model", str(tmp_path)], "model"),
-                        (["--suggest", "4"], "suggest_out")):
+                        (["--suggest", "4"], "suggest_out"), (["--for-target", "0.1"], "audit"),
+                        (["--for-target", "0.1", "--audit", "a:b", "--prune-rate", "0.2"], "for_target"),
+                        (["--for-target", "0.1", "--audit", "nowhere"], "audit")):
         done = _placeq("explore", "--design", "ota1", "--count", "4", "-o", str(tmp_path / "x.jsonl"), *args)
         assert done.returncode == 2 and field in done.stderr, done.stderr
