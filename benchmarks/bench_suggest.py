@@ -161,6 +161,43 @@ def loop_table(results: list[dict[str, Any]], strategies: list[str], args: argpa
     return "\n".join(out)
 
 
+def plot(results: list[dict[str, Any]], strategies: list[str], args: argparse.Namespace, path: Path) -> None:
+    """One panel per target: the loop's median FOR after each round per strategy (with the repeats' range), or the
+    16-shot FOR of each strategy over the repeats (box plots); random pruning and the base as is as lines."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(results), figsize=(3.6 * len(results), 3.0), squeeze=False)
+    for ax, res in zip(axes[0], results, strict=True):
+        rows = res["rows"]
+        ax.axhline(100 * statistics.median(r["random_pruning"] for r in rows), color="#b3261e", ls="--", lw=1,
+                   label="random pruning")
+        ax.axhline(100 * statistics.median(r["pair_distance"] for r in rows), color="#888", ls=":", lw=1,
+                   label="pair distance")
+        if args.loop_rounds:
+            ax.axhline(100 * args.loop_target, color="k", lw=0.6)
+            x = [k * args.shots for k in range(args.loop_rounds + 1)]
+            for s in strategies:
+                at = np.array([[r[s]["for"][min(k, len(r[s]["for"]) - 1)] for k in range(len(x))] for r in rows])
+                ax.plot(x, 100 * np.median(at, axis=0), marker="o", ms=3, label=s)
+                ax.fill_between(x, 100 * at.min(axis=0), 100 * at.max(axis=0), alpha=0.15)
+            ax.set_xlabel("labels (simulations)")
+        else:
+            ax.boxplot([[100 * r[s] for r in rows] for s in strategies], showfliers=False)
+            ax.set_xticks(range(1, len(strategies) + 1), [s.replace("_", "\n") for s in strategies], fontsize=7)
+            ax.axhline(100 * statistics.median(r["base"] for r in rows), color="#2f5fb3", ls="-.", lw=1,
+                       label="base as is")
+        ax.set_title(res["target"], fontsize=9)
+        ax.set_ylabel("FOR at 25% pruned (%)")
+    axes[0][0].legend(fontsize=6)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
 def table(results: list[dict[str, Any]], strategies: list[str]) -> str:
     cols = ["random_pruning", "pair_distance", "base", *strategies]
     out = ["| target | " + " | ".join(cols) + " | " + " | ".join(f"{s} < random" for s in strategies
@@ -191,6 +228,9 @@ def main() -> None:
                     help="run the whole loop for this many rounds of --shots labels (0: one round, the 16-shot test)")
     ap.add_argument("--loop-target", type=float, default=0.10, help="the held-out FOR the loop labels until")
     ap.add_argument("--out", type=Path, default=Path("benchmarks/results/bench_suggest.json"))
+    ap.add_argument("--plot", type=Path, default=None, help="draw the results (PNG) here")
+    ap.add_argument("--from-json", action="store_true",
+                    help="run nothing: redraw the table and --plot from an existing --out file")
     ap.add_argument("--replace", action="store_true",
                     help="keep the other targets of an existing --out file; rerun and replace these")
     args = ap.parse_args()
@@ -198,6 +238,12 @@ def main() -> None:
     import torch
 
     torch.set_num_threads(args.threads)
+    if args.from_json:
+        done = json.loads(args.out.read_text())["results"]
+        print(loop_table(done, args.strategies, args) if args.loop_rounds else table(done, args.strategies))
+        if args.plot is not None:
+            plot(done, args.strategies, args, args.plot)
+        return
     load0, t0 = os.getloadavg()[0], time.perf_counter()
     run = loop_target if args.loop_rounds else run_target
     results = [run(t, args, args.base_model) for t in args.targets.split(",")]
@@ -206,6 +252,8 @@ def main() -> None:
         results = [r for r in json.loads(args.out.read_text())["results"] if r["target"] not in fresh] + results
     md = loop_table(results, args.strategies, args) if args.loop_rounds else table(results, args.strategies)
     print(md)
+    if args.plot is not None:
+        plot(results, args.strategies, args, args.plot)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps({"settings": {k: str(v) for k, v in vars(args).items()}, "results": results,
                                     "table": md, "load_before": load0, "load_after": os.getloadavg()[0],
