@@ -30,6 +30,7 @@ import json
 import os
 import statistics
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -59,33 +60,51 @@ def draw(n: int, groups: np.ndarray, pool: int, test: int, seed: int) -> tuple[n
     return np.sort(p), np.sort(t)
 
 
-def run_target(spec: str, args: argparse.Namespace, base_dir: Path) -> dict[str, Any]:
+@dataclass(frozen=True)
+class Target:
+    """A labelled design space and the base model, as every repeat starts from them."""
+
+    data: Any  # training.experiments.DesignData
+    subsets: np.ndarray
+    ok: np.ndarray
+    bad: np.ndarray  # the space's own worst quartile
+    ckpt: Any  # training.checkpoint.Checkpoint
+    base_sha256: str
+
+
+def load_target(spec: str, args: argparse.Namespace, base_dir: Path) -> Target:
     data = load_design(args.data_dir, spec)
-    src = design_source(spec, args.data_dir)
-    subsets = np.asarray(read_meta(src.placements)["subset_ids"], dtype=np.int64)
-    ok = np.isfinite(data.values)
-    bad = worst_quartile(data.values, data.metric) == 1
-    ckpt = load_checkpoint(base_dir)
-    base_sha = weights_sha256(base_dir)[:12]
+    subsets = np.asarray(read_meta(design_source(spec, args.data_dir).placements)["subset_ids"], dtype=np.int64)
+    return Target(data, subsets, np.isfinite(data.values), worst_quartile(data.values, data.metric) == 1,
+                  load_checkpoint(base_dir), weights_sha256(base_dir)[:12])
+
+
+def start_repeat(t: Target, args: argparse.Namespace, r: int) -> tuple[np.ndarray, np.ndarray, np.ndarray,
+                                                                        dict[str, Any]]:
+    """Repeat r's pool and test rows, the base's scores on the pool, and the row's reference columns."""
+    pool, test = draw(len(t.data.values), t.data.groups, args.pool, args.test, seed=r)
+    pool, test = pool[t.ok[pool]], test[t.ok[test]]
+    bad = t.bad[test]
+    row = {"repeat": r, "random_pruning": float(bad.mean()),
+           "base": false_omission_rate(predict_proba(t.ckpt.model, Rows(t.data.x, test)), bad, PRUNE),
+           "pair_distance": false_omission_rate(t.data.heuristics["pair_distance"][test], bad, PRUNE)}
+    return pool, test, predict_proba(t.ckpt.model, Rows(t.data.x, pool)), row
+
+
+def run_target(spec: str, args: argparse.Namespace, base_dir: Path) -> dict[str, Any]:
+    t = load_target(spec, args, base_dir)
     rows: list[dict[str, Any]] = []
     for r in range(args.repeats):
-        pool, test = draw(len(data.values), data.groups, args.pool, args.test, seed=r)
-        pool, test = pool[ok[pool]], test[ok[test]]
-        base_pool = predict_proba(ckpt.model, Rows(data.x, pool))
-        base_test = predict_proba(ckpt.model, Rows(data.x, test))
-        pruned = prune_mask(base_pool, ckpt.threshold, PRUNE)
-        row: dict[str, Any] = {"repeat": r, "random_pruning": float(bad[test].mean()),
-                               "base": false_omission_rate(base_test, bad[test], PRUNE),
-                               "pair_distance": false_omission_rate(data.heuristics["pair_distance"][test],
-                                                                    bad[test], PRUNE)}
+        pool, test, base_pool, row = start_repeat(t, args, r)
+        pruned = prune_mask(base_pool, t.ckpt.threshold, PRUNE)
         for strategy in args.strategies:
-            picks = pool[suggest(base_pool, pruned, subsets[pool], args.shots, strategy=strategy, seed=r)]
-            model = finetuned(ckpt.model, data, picks, args, seed=r)
-            row[strategy] = false_omission_rate(predict_proba(model, Rows(data.x, test)), bad[test], PRUNE)
+            picks = pool[suggest(base_pool, pruned, t.subsets[pool], args.shots, strategy=strategy, seed=r)]
+            model = finetuned(t.ckpt.model, t.data, picks, args, seed=r)
+            row[strategy] = false_omission_rate(predict_proba(model, Rows(t.data.x, test)), t.bad[test], PRUNE)
         rows.append(row)
-        print(json.dumps({"target": data.name, **{k: round(v, 4) if isinstance(v, float) else v
-                                                  for k, v in row.items()}}), flush=True)
-    return {"target": data.name, "base_sha256": base_sha, "rows": rows}
+        print(json.dumps({"target": t.data.name, **{k: round(v, 4) if isinstance(v, float) else v
+                                                    for k, v in row.items()}}), flush=True)
+    return {"target": t.data.name, "base_sha256": t.base_sha256, "rows": rows}
 
 
 def finetuned(base: Any, data: Any, picks: np.ndarray, args: argparse.Namespace, seed: int) -> Any:
@@ -101,40 +120,29 @@ def finetuned(base: Any, data: Any, picks: np.ndarray, args: argparse.Namespace,
 
 def loop_target(spec: str, args: argparse.Namespace, base_dir: Path) -> dict[str, Any]:
     """The loop's held-out FOR after each round of labels, per repeat and strategy (module docstring)."""
-    data = load_design(args.data_dir, spec)
-    src = design_source(spec, args.data_dir)
-    subsets = np.asarray(read_meta(src.placements)["subset_ids"], dtype=np.int64)
-    ok = np.isfinite(data.values)
-    bad = worst_quartile(data.values, data.metric) == 1
-    ckpt = load_checkpoint(base_dir)
+    t = load_target(spec, args, base_dir)
     rows: list[dict[str, Any]] = []
     for r in range(args.repeats):
-        pool, test = draw(len(data.values), data.groups, args.pool, args.test, seed=r)
-        pool, test = pool[ok[pool]], test[ok[test]]
-        base_pool = predict_proba(ckpt.model, Rows(data.x, pool))
-        base_for = false_omission_rate(predict_proba(ckpt.model, Rows(data.x, test)), bad[test], PRUNE)
-        row: dict[str, Any] = {"repeat": r, "random_pruning": float(bad[test].mean()), "base": base_for,
-                               "pair_distance": false_omission_rate(data.heuristics["pair_distance"][test],
-                                                                    bad[test], PRUNE)}
+        pool, test, base_pool, row = start_repeat(t, args, r)
         for strategy in args.strategies:
-            scores, taken, curve = base_pool, np.zeros(0, dtype=np.int64), [base_for]
+            scores, taken, curve = base_pool, np.zeros(0, dtype=np.int64), [row["base"]]
             for k in range(args.loop_rounds):
                 if curve[-1] <= args.loop_target:
                     break  # reached: the user stops labelling here
-                pruned = prune_mask(scores, ckpt.threshold, PRUNE)
-                new = suggest(scores, pruned, subsets[pool], args.shots, strategy=strategy, seed=r * 1000 + k,
+                pruned = prune_mask(scores, t.ckpt.threshold, PRUNE)
+                new = suggest(scores, pruned, t.subsets[pool], args.shots, strategy=strategy, seed=r * 1000 + k,
                               exclude=taken)
                 taken = np.concatenate([taken, np.asarray(new, dtype=np.int64)])
-                model = finetuned(ckpt.model, data, pool[taken], args, seed=r)
-                curve.append(false_omission_rate(predict_proba(model, Rows(data.x, test)), bad[test], PRUNE))
+                model = finetuned(t.ckpt.model, t.data, pool[taken], args, seed=r)
+                curve.append(false_omission_rate(predict_proba(model, Rows(t.data.x, test)), t.bad[test], PRUNE))
                 if strategy != "random":  # random picks need no scores
-                    scores = predict_proba(model, Rows(data.x, pool))
+                    scores = predict_proba(model, Rows(t.data.x, pool))
             reached = next((i * args.shots for i, f in enumerate(curve) if f <= args.loop_target), None)
             row[strategy] = {"for": curve, "labels_to_target": reached}
         rows.append(row)
-        print(json.dumps({"target": data.name, "repeat": r, **{s: row[s] for s in args.strategies}},
+        print(json.dumps({"target": t.data.name, "repeat": r, **{s: row[s] for s in args.strategies}},
                          default=lambda v: round(v, 4)), flush=True)
-    return {"target": data.name, "base_sha256": weights_sha256(base_dir)[:12], "rows": rows}
+    return {"target": t.data.name, "base_sha256": t.base_sha256, "rows": rows}
 
 
 def loop_table(results: list[dict[str, Any]], strategies: list[str], args: argparse.Namespace) -> str:
