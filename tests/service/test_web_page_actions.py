@@ -162,6 +162,7 @@ def test_explore_a_space_see_it_and_label_the_suggested_layouts(shipped_server: 
         browser = p.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_FLAGS)
         page = browser.new_page(viewport={"width": 1400, "height": 1600})
         page.goto(f"{server}/ui/")
+        assert not page.is_visible("#ex-result")  # nothing explored yet: no empty panels
         page.fill("#ex-count", "48")
         page.fill("#ex-k", "6")
         page.select_option("#ex-strategy", "uncertain_spread")
@@ -195,9 +196,11 @@ def test_explore_a_space_see_it_and_label_the_suggested_layouts(shipped_server: 
         assert "published ota1 v1" in _job_done(page, "finetune")
 
         # the few-shot progress on the audit layouts: the base (0 labels) and v1 (the 6 suggested)
+        assert not page.is_visible("#ex-progress-chart")
         page.click("#ex-progress")
         page.wait_for_function("document.querySelectorAll('#ex-progress-chart circle').length === 2",
                                timeout=JOB_TIMEOUT_MS)
+        assert page.is_visible("#ex-progress-chart")
         said = page.inner_text("#ex-progress-status")
         assert "base v1: 0 labels" in said and "ota1 v1: 6 labels" in said and "random pruning 25.0%" in said
         with urllib.request.urlopen(f"{server}/designs/ota1/progress?audit={audit_id}") as r:

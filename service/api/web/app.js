@@ -289,7 +289,7 @@ async function showProgress() {
     const d = encodeURIComponent($("ex-design").value.trim());
     const p = await call("GET", `/designs/${d}/progress?audit=${encodeURIComponent($("ex-audit").value.trim())}`);
     $("ex-progress-chart").innerHTML = progressChart(p);
-    $("ex-progress-chart").hidden = false;
+    $("ex-progress-chart").removeAttribute("hidden");  // an SVG element has no .hidden property
     $("ex-progress-status").innerHTML = p.versions.map((v) =>
       `${esc(v.design)} v${v.version}: ${v.labels ?? "?"} labels, FOR ${(100 * v.for).toFixed(1)}%${v.live ? " (live)" : ""}`,
     ).join("; ") +
