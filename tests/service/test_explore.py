@@ -254,3 +254,19 @@ def test_progress_scores_the_base_and_every_fine_tuned_version_on_the_same_audit
     r = client.get("/designs/ota1/progress", params={"audit": few})
     assert r.status_code == 422 and "audit" in r.text and "8 or more" in r.text
     assert client.get("/designs/nope/progress", params={"audit": audit_id}).status_code == 404
+
+
+def test_a_design_without_a_live_model_explores_with_the_base_and_without_any_model_is_refused(
+    client: TestClient, settings: Settings
+) -> None:
+    store: ModelStore = client.app.state.runtime.store  # type: ignore[attr-defined]
+    job = _explore(client, settings, count=4, seed=1)  # ota1 has no live model: the base model scores it
+    assert client.get(f"/designs/ota1/explore/{job['id']}").json()["model"]["design"] == "base"
+
+    queued = client.post("/designs/ota1/explore", json={"count": 4}).json()
+    store.delete_alias("base", actor="test", reason="no model at all")
+    r = client.post("/designs/ota1/explore", json={"count": 4})
+    assert r.status_code == 409 and "no live model" in r.text and "version" in r.text, r.text
+    # a job queued while a model existed fails with the reason, it is not lost
+    done = run_job(store, queued["id"], worker="test-worker", settings=settings)
+    assert done.state == JobState.FAILED and "no live model for 'ota1' and no base model" in (done.error or "")

@@ -44,7 +44,8 @@ NDJSON = "application/x-ndjson"
 
 
 @router.post("/designs/{name}/explore", status_code=status.HTTP_202_ACCEPTED, response_model=JobOut,
-             responses=ACCEPTED, dependencies=[ADMIN])
+             responses={**ACCEPTED, 409: {"description": "No live model for the design and no base model"}},
+             dependencies=[ADMIN])
 def explore(name: DesignPath, body: ExploreRequest, runtime: RuntimeDep, request: Request,
             response: Response) -> JobOut:
     """Place `count` critical-net weightings of the design (all 2^k by default, up to 65,536) with the placer,
@@ -54,6 +55,13 @@ def explore(name: DesignPath, body: ExploreRequest, runtime: RuntimeDep, request
     space_size(circuit, body.count)  # 422 naming `design` or `count` now, not a failed job later
     if body.version is not None:
         runtime.store.get_version(name, body.version)  # 404 now
+    else:
+        try:
+            runtime.store.resolve(name, fallback=BASE_DESIGN)
+        except AliasNotFound:
+            raise HTTPException(status.HTTP_409_CONFLICT,
+                                f"version: no live model for {name!r} and no base model to score with; activate a "
+                                "version (POST /models/{design}/{version}/activate) or give one") from None
     if body.audit is not None:
         try:
             audit = runtime.store.get_jobs([body.audit], with_payload=False, with_result=False)[0]
