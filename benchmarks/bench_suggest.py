@@ -153,8 +153,9 @@ def loop_table(results: list[dict[str, Any]], strategies: list[str], args: argpa
     budget = args.loop_rounds * args.shots
     targets = sorted({args.loop_target, *args.report_targets})
     out = ["| target | strategy | " + " | ".join(f"FOR after {k * args.shots}" for k in range(args.loop_rounds + 1))
-           + " | " + " | ".join(f"labels to FOR <= {100 * t:g}% (reached)" for t in targets) + " |",
-           "|---" * (2 + args.loop_rounds + 1 + len(targets)) + "|"]
+           + " | " + " | ".join(f"labels to FOR <= {100 * t:g}% (reached)" for t in targets)
+           + f" | labels to random's FOR at {budget} (reached) |",
+           "|---" * (2 + args.loop_rounds + 1 + len(targets) + 1) + "|"]
     for res in results:
         for s in strategies:
             runs = [row[s]["for"] for row in res["rows"]]
@@ -167,6 +168,15 @@ def loop_table(results: list[dict[str, Any]], strategies: list[str], args: argpa
                 reached = sum(v is not None for v in spent)
                 cells.append(f"{'> ' + str(budget) if med == float('inf') else f'{med:.0f}'} "
                              f"({reached}/{len(runs)})")
+            if s == "random" or "random" not in strategies:
+                cells.append("-")
+            else:  # per repeat: the first round at which this strategy does as well as random's last round
+                ends = [row["random"]["for"][-1] for row in res["rows"]]
+                spent = [next((i * args.shots for i, f in enumerate(c) if f <= end), None)
+                         for c, end in zip(runs, ends, strict=True)]
+                med = statistics.median(float("inf") if v is None else float(v) for v in spent)
+                cells.append(f"{'> ' + str(budget) if med == float('inf') else f'{med:.0f}'} "
+                             f"({sum(v is not None for v in spent)}/{len(runs)})")
             out.append(f"| {res['target']} | {s} | " + " | ".join(cells) + " |")
     return "\n".join(out)
 
