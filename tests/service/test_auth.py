@@ -243,8 +243,9 @@ def test_openapi_documents_every_refusal_it_gives(secured: TestClient, example: 
         (m.upper(), p) for p, ops in schema["paths"].items() for m, op in ops.items() if "403" in op["responses"]
     }
     assert {(m, _call(p)) for m, p in documented_admin} == admin_ops
-    # + /predict, /draw, /jobs/{job_id} and the three explore reads (a 200 needs a finished job)
-    assert protected == len(PREDICT_ROUTES) + len(ADMIN_ROUTES) + 6
+    # + /predict, /draw, /jobs/{job_id}, the three explore reads (a 200 needs a finished job) and progress (it needs
+    # a succeeded label job)
+    assert protected == len(PREDICT_ROUTES) + len(ADMIN_ROUTES) + 7
 
 
 @pytest.fixture

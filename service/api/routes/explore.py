@@ -26,6 +26,7 @@ from placeq.features import rasterize_batch
 from placeq.suggest import DEFAULT_STRATEGY, Strategy, suggest
 from service.api.auth import ADMIN, PREDICT
 from service.api.deps import RuntimeDep, StoreDep
+from service.api.errors import NoModel
 from service.api.gate import GatedRoute
 from service.api.resolve import get_circuit
 from service.api.schemas import DesignPath, ExploreOut, ExploreRequest, JobOut, ProgressOut
@@ -194,7 +195,7 @@ def design_progress(
     store = runtime.store
     get_circuit(store, name)  # 404 for an unknown design
     checked = read_audit(store, audit, name)
-    versions = [v for v in store.list_versions(name, status="ready")][-MAX_PROGRESS_VERSIONS:]
+    versions = store.list_versions(name, status="ready")[-MAX_PROGRESS_VERSIONS:]
     live: set[tuple[str, int]] = set()
     for design in (BASE_DESIGN, name):
         try:
@@ -208,7 +209,8 @@ def design_progress(
     def score(v: ModelVersion, batch: PlacementBatch) -> np.ndarray:
         model = runtime.cache.resolve(v.design, pinned=LiveRef(design=v.design, version=v.version, sha256=v.sha256,
                                                                threshold=v.threshold))
-        assert model is not None  # a pinned version always resolves (or raises)
+        if model is None:  # a pinned version loads or raises; this only satisfies the type
+            raise NoModel(f"{v.design} v{v.version} could not be loaded")
         return np.asarray(model.predict(rasterize_batch(batch, nofeat=model.input_kind == "nofeat")))
 
     return progress(checked, versions, labels_used(store, versions), score, prune_rate, live)
