@@ -167,26 +167,18 @@ def run(items: list[Any], body: dict[str, Any] | None, workers: int, chunk: int,
     if row.state != JobState.SUCCEEDED or row.result is None:
         raise RuntimeError(f"job failed: {row.error}")
     during = sampler.samples or [load_after[0]]
+    common = {"workers": workers, "chunks": len(chunks), "seconds": round(seconds, 2), "submit_s": round(submit_s, 2),
+              "chunk_workers": len({c.worker for c in chunks}),
+              "loadavg_before": [round(x, 2) for x in load_before], "loadavg_after": [round(x, 2) for x in load_after],
+              "loadavg_1min_during": {"min": round(min(during), 2), "median": round(statistics.median(during), 2),
+                                      "max": round(max(during), 2)}}
     if job == "explore":  # the stages' worker-seconds, summed over the chunks, and the scores instead of labels
         n = row.result["placements"]
-        return {"job": job, "workers": workers, "chunk": chunk, "chunks": len(chunks), "placements": n,
-                "seconds": round(seconds, 2), "submit_s": round(submit_s, 2),
-                "placements_per_s": round(n / seconds, 1), "stage_worker_s": row.result["seconds"],
-                "chunk_workers": len({c.worker for c in chunks}), "kept": row.result["kept"],
-                "loadavg_before": [round(x, 2) for x in load_before],
-                "loadavg_after": [round(x, 2) for x in load_after],
-                "loadavg_1min_during": {"min": round(min(during), 2), "median": round(statistics.median(during), 2),
-                                        "max": round(max(during), 2)},
-                "values": row.result["scores"]}
-    return {"workers": workers, "form": "columns" if body is not None else "placements",
-            "chunk": chunk if chunks else None, "chunks": len(chunks),
-            "placements": len(items), "seconds": round(seconds, 2), "submit_s": round(submit_s, 2),
-            "labels_per_s": round(len(items) / seconds, 1), "failed": row.result["failed"],
-            "chunk_workers": len({c.worker for c in chunks}), "job_row_bytes": row_bytes,
-            "loadavg_before": [round(x, 2) for x in load_before], "loadavg_after": [round(x, 2) for x in load_after],
-            "loadavg_1min_during": {"min": round(min(during), 2), "median": round(statistics.median(during), 2),
-                                    "max": round(max(during), 2)},
-            "values": row.result["values"]}
+        return {"job": job, **common, "chunk": chunk, "placements": n, "placements_per_s": round(n / seconds, 1),
+                "stage_worker_s": row.result["seconds"], "kept": row.result["kept"], "values": row.result["scores"]}
+    return {**common, "form": "columns" if body is not None else "placements", "chunk": chunk if chunks else None,
+            "placements": len(items), "labels_per_s": round(len(items) / seconds, 1), "failed": row.result["failed"],
+            "job_row_bytes": row_bytes, "values": row.result["values"]}
 
 
 def main() -> None:

@@ -121,9 +121,7 @@ def model_threshold(model_dir: Path) -> float:
 def read_audit(spec: str, model: LoadedModel) -> tuple[np.ndarray, np.ndarray]:
     """Scores (by `model`) and bad flags (their own worst quartile) of the labelled layouts in
     ``PLACEMENTS:LABELS``, those with a value."""
-    import numpy as np
-
-    from placeq.labels import worst_quartile
+    from placeq.explore import audit_rows
     from service.workers.explore import score_placements
     from training.dataset import read_batch
     from training.feed import read_values
@@ -135,8 +133,8 @@ def read_audit(spec: str, model: LoadedModel) -> tuple[np.ndarray, np.ndarray]:
     values, metric = read_values(labels)
     if len(values) != len(batch):
         raise InputError("audit", f"{labels} has {len(values)} rows for the {len(batch)} placements of {placements}")
-    ok = np.flatnonzero(np.isfinite(values))
-    return score_placements(model, batch.take(ok)), worst_quartile(values[ok], metric) == 1
+    ok, bad = audit_rows(values, metric)
+    return score_placements(model, batch.take(ok)), bad
 
 
 def run(args: argparse.Namespace) -> int:
@@ -144,7 +142,7 @@ def run(args: argparse.Namespace) -> int:
 
     from cli.place import _load_circuit
     from placeq.artifact import ONNX
-    from placeq.explore import Decision, rate_for_target, space_size
+    from placeq.explore import Decision, check_rule, rate_for_target, space_size
     from placeq.space import space_ids
     from placeq.suggest import suggest
     from service.runtime import shipped_base_model
@@ -157,10 +155,7 @@ def run(args: argparse.Namespace) -> int:
         raise InputError("suggest_out", "--suggest needs --suggest-out")
     if args.prune_rate is not None and not 0.0 < args.prune_rate < 1.0:
         raise InputError("prune_rate", f"must lie in (0, 1), got {args.prune_rate}")
-    if args.for_target is not None and args.prune_rate is not None:
-        raise InputError("for_target", "give --prune-rate or --for-target, not both")
-    if (args.for_target is None) != (args.audit is None):
-        raise InputError("audit", "--for-target needs --audit PLACEMENTS:LABELS, and --audit serves only it")
+    check_rule(args.prune_rate, args.for_target, args.audit)
     if args.for_target is not None and not 0.0 < args.for_target < 1.0:
         raise InputError("for_target", f"must lie in (0, 1), got {args.for_target}")
     model_dir = args.model or shipped_base_model()

@@ -107,9 +107,11 @@ class Jobs(_Part):
         with self.db.session() as s:
             return job_record(_row(s, job_id))
 
-    def get_jobs(self, job_ids: list[str], *, with_payload: bool = True, with_result: bool = True) -> list[Job]:
+    def get_jobs(self, job_ids: list[str], *, with_payload: bool = True, with_result: bool = True,
+                 missing_ok: bool = False) -> list[Job]:
         """The jobs `job_ids` in that order, read in one query (a chunked job watching its chunks); their payloads
-        left out (`{}`) unless `with_payload`, their results (None) unless `with_result`."""
+        left out (`{}`) unless `with_payload`, their results (None) unless `with_result`. A missing id raises
+        JobNotFound, or with `missing_ok` is left out (a purged job)."""
         q = select(JobRow).where(JobRow.id.in_(job_ids))
         if not with_payload:
             q = q.options(defer(JobRow.payload))
@@ -118,9 +120,10 @@ class Jobs(_Part):
         with self.db.session() as s:
             rows = {r.id: r for r in s.scalars(q).all()}
             missing = [i for i in job_ids if i not in rows]
-            if missing:
+            if missing and not missing_ok:
                 raise JobNotFound(missing[0])
-            return [job_record(rows[i], with_payload=with_payload, with_result=with_result) for i in job_ids]
+            return [job_record(rows[i], with_payload=with_payload, with_result=with_result) for i in job_ids
+                    if i in rows]
 
     def payload_items(self, job_id: str, key: str, start: int, stop: int) -> list[Any]:
         """``payload[key][start:stop]`` of job `job_id`. PostgreSQL slices it itself (jsonpath), so a worker running

@@ -16,6 +16,7 @@ import numpy as np
 from placeq.decision import best_first, prune_mask, score_histogram
 from placeq.domain import Circuit
 from placeq.errors import InputError
+from placeq.labels import worst_quartile
 from placeq.space import MAX_CRITICAL
 
 EXTREMES = 5  # best and worst placements listed in a summary
@@ -110,6 +111,27 @@ class Decision:
             else:
                 yield (f'{{"rank":{int(rank[i])},"index":{i},"score":{float(self.scores[i])!r},'
                        f'"prune":{"true" if self.prune[i] else "false"},"placement":{placement_json(i)}}}\n')
+
+
+def check_rule(prune_rate: float | None, for_target: float | None, audit: object | None) -> None:
+    """An exploration prunes by the model's threshold, a rate, or a FOR target estimated on an audit: one rule,
+    the same for `POST /designs/{name}/explore` and `placeq explore` (InputError naming the field)."""
+    if for_target is not None and prune_rate is not None:
+        raise InputError("for_target", "give prune_rate or for_target, not both")
+    if (for_target is None) != (audit is None):
+        raise InputError("audit", "for_target needs an audit (labelled layouts of the design), and an audit serves "
+                                  "only for_target")
+
+
+def audit_rows(values: np.ndarray, metric: str) -> tuple[np.ndarray, np.ndarray]:
+    """(indices of the audit layouts with a value, their bad flags: the worst quartile of those values); fewer
+    than MIN_AUDIT values is an InputError naming `audit`."""
+    v = np.asarray(values, dtype=np.float64)
+    ok = np.flatnonzero(np.isfinite(v))
+    if len(ok) < MIN_AUDIT:
+        raise InputError("audit", f"{len(ok)} audit layouts with a value: a FOR estimate needs {MIN_AUDIT} or more "
+                                  "(label a random sample of the space)")
+    return ok, worst_quartile(v[ok], metric) == 1
 
 
 @dataclass(frozen=True)

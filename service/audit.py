@@ -15,13 +15,11 @@ from typing import Any
 
 import numpy as np
 
-from model_store import Job, JobNotFound, ModelStore, ModelVersion
+from model_store import JobNotFound, ModelStore, ModelVersion
 from placeq.artifact import BASE_DESIGN
 from placeq.batch import PlacementBatch
 from placeq.decision import prune_mask
-from placeq.errors import InputError
-from placeq.explore import MIN_AUDIT
-from placeq.labels import worst_quartile
+from placeq.explore import audit_rows
 from service.payloads import check_audit, label_placements
 
 Score = Callable[[ModelVersion, PlacementBatch], np.ndarray]  # P(worst quartile) of a batch under a version
@@ -53,31 +51,23 @@ def read_audit(store: ModelStore, job_id: str, design: str) -> Audit:
     check_audit(job, design)
     result = job.result or {}
     values = np.array([np.nan if v is None else float(v) for v in result.get("values", [])])
-    ok = np.flatnonzero(np.isfinite(values))
-    if len(ok) < MIN_AUDIT:
-        raise InputError("audit", f"label job {job_id} has {len(ok)} layouts with a value; an audit needs "
-                                  f"{MIN_AUDIT} or more")
     metric = str(result.get("metric", "offset"))
-    return Audit(job_id, label_placements(store, job).take(ok), values[ok],
-                 worst_quartile(values[ok], metric) == 1, metric)
+    ok, bad = audit_rows(values, metric)
+    return Audit(job_id, label_placements(store, job).take(ok), values[ok], bad, metric)
 
 
 def labels_used(store: ModelStore, versions: list[ModelVersion]) -> dict[tuple[str, int], int | None]:
-    """Labelled layouts of the design behind each version: its fine-tune job's placements plus its parent's (a
-    chain of fine-tunes adds up); 0 for the base model; None for a version published from a model directory
-    (`placeq train` may have used any number)."""
+    """Labelled layouts of the design behind each version: what its fine-tune job trained on (the job's result
+    says) plus its parent's (a chain of fine-tunes adds up); 0 for the base model; None where it is not known (a
+    version published from a model directory, a purged job, a job from before results said)."""
     by_ref = {(v.design, v.version): v for v in versions}
-    own: dict[tuple[str, int], int | None] = {}
-    for v in versions:
-        if v.created_by.startswith("job:"):
-            try:
-                job: Job | None = store.get_job(v.created_by.removeprefix("job:"))
-            except JobNotFound:
-                job = None
-            placements = (job.payload or {}).get("placements") if job is not None else None
-            own[(v.design, v.version)] = len(placements) if isinstance(placements, list) else None
-        else:  # the base model knows no label of this design; another published model's labels are not known
-            own[(v.design, v.version)] = 0 if v.design == BASE_DESIGN and v.parent is None else None
+    made_by = {v.created_by.removeprefix("job:"): (v.design, v.version) for v in versions
+               if v.created_by.startswith("job:")}
+    own: dict[tuple[str, int], int | None] = {  # the base model knows no label of this design
+        key: 0 if v.design == BASE_DESIGN and v.parent is None else None for key, v in by_ref.items()}
+    for job in store.get_jobs(list(made_by), with_payload=False, missing_ok=True):  # one query, results only
+        n = (job.result or {}).get("labels")
+        own[made_by[job.id]] = n if isinstance(n, int) else None
 
     def total(key: tuple[str, int]) -> int | None:
         v = by_ref[key]

@@ -23,7 +23,7 @@ from placeq.batch import PlacementBatch
 from placeq.columns import batch_from_columns
 from placeq.domain import DeviceKind, Integer, Placement, Real, Subcircuit, json_integer
 from placeq.errors import InputError
-from placeq.explore import MAX_EXPLORE
+from placeq.explore import MAX_EXPLORE, check_rule
 from placeq.recipes import DEFAULT_EPOCHS, RecipeChoice
 
 if TYPE_CHECKING:
@@ -180,10 +180,7 @@ class ExplorePayload(BaseModel):
 
     @model_validator(mode="after")
     def _rule(self) -> ExplorePayload:
-        if self.for_target is not None and self.prune_rate is not None:
-            raise ValueError("for_target: give prune_rate or for_target, not both")
-        if (self.for_target is None) != (self.audit is None):
-            raise ValueError("audit: for_target needs an audit label job, and an audit serves only for_target")
+        check_rule(self.prune_rate, self.for_target, self.audit)  # an InputError is a ValueError: a 422
         return self
 
 

@@ -172,6 +172,11 @@ class ModelCache:
             threads=self._threads,
         )
 
+    def borrow(self, ref: LiveRef) -> LoadedModel:
+        """A model for one-off use: the live or pinned one when it is loaded, else one loaded now and not kept, so a
+        sweep over many versions (`GET /designs/{name}/progress`) does not evict the versions /predict pins."""
+        return self._load(ref)
+
     def refresh(self, refs: Iterable[LiveRef]) -> list[str]:
         """Bring the live map in line with `refs`; returns errors (a design whose new version failed to load
         keeps serving its old one)."""

@@ -306,7 +306,8 @@ class VersionProgress(BaseModel):
     design: str
     version: int
     labels: int | None = Field(description="Labelled layouts the version was fine-tuned on, its parents' included "
-                                           "(0: the base model; null: not made by a fine-tune job).")
+                                           "(0: the base model; null: not known, e.g. published from a model "
+                                           "directory).")
     live: bool
     created_at: str
     for_: float = Field(alias="for", description="False omission rate on the audit layouts at `prune_rate`.")

@@ -335,10 +335,15 @@ def finetune_job(
     p = FinetunePayload.model_validate({k: v for k, v in job.payload.items() if k != "design"})  # older rows
     key = f"job-{job.id}"
     circuit = circuit_for(store, job.design)
+    metric = circuit.testbench.metric if circuit.testbench else "offset"
+    values = None if p.values is None else np.asarray(p.values, dtype=np.float64)  # the value recipes rank them
+    labels, critical = job_labels(p, values, metric)
+    n_labels = int((labels >= 0).sum())  # what `GET /designs/{name}/progress` counts per version
     # Idempotency first: a redelivered job whose publish already committed just reports it.
     for v in store.list_versions(job.design):
         if v.idempotency_key == key:
-            return {"version": v.version, "design": v.design, "sha256": v.sha256, "redelivered": True}
+            return {"version": v.version, "design": v.design, "sha256": v.sha256, "labels": n_labels,
+                    "redelivered": True}
 
     base = base_version(store, job.design, p.base_version)
     ckpt_sha = base.onnx_metadata.get(CHECKPOINT_KEY)
@@ -352,9 +357,6 @@ def finetune_job(
 
     for pl in p.placements:
         pl.check_against(circuit)
-    metric = circuit.testbench.metric if circuit.testbench else "offset"
-    values = None if p.values is None else np.asarray(p.values, dtype=np.float64)  # the value recipes rank them
-    labels, critical = job_labels(p, values, metric)
     nofeat = base_ckpt.model.config.input_kind == "nofeat"
     x = rasterize_batch(PlacementBatch.from_placements(p.placements), nofeat=nofeat)
     progress(0.1, "features ready")
@@ -389,7 +391,8 @@ def finetune_job(
     progress(1.0, f"published {version.design} v{version.version}")
     return {"version": version.version, "design": version.design, "sha256": version.sha256,
             "parent": {"design": base.design, "version": base.version}, "activated": p.activate,
-            "recipe": fitted.recipe, "threshold": cal.threshold, "threshold_calibration": cal.record()}
+            "recipe": fitted.recipe, "threshold": cal.threshold, "threshold_calibration": cal.record(),
+            "labels": n_labels}
 
 
 def job_labels(p: FinetunePayload, values: np.ndarray | None, metric: str) -> tuple[np.ndarray, float | None]:

@@ -138,6 +138,10 @@ def test_purge_removes_only_old_finished_jobs(store: ModelStore) -> None:
     assert store.purge_jobs(finished) == 0  # strictly before
     assert store.purge_jobs(finished + timedelta(seconds=1)) == 1
     assert [j.id for j in store.list_jobs()] == [queued.id]
+    with pytest.raises(JobNotFound):  # a purged id asked for with others
+        store.get_jobs([queued.id, done.id])
+    assert [j.id for j in store.get_jobs([done.id, queued.id], missing_ok=True)] == [queued.id]
+    assert store.get_jobs([], missing_ok=True) == []
 
 
 def test_job_parts_are_read_by_range_and_go_with_their_job(store: ModelStore) -> None:

@@ -217,8 +217,12 @@ def test_progress_scores_the_base_and_every_fine_tuned_version_on_the_same_audit
         kept = ~np.array([s["prune"] for s in client.post("/predict", json=body).json()["results"]])
         return float(bad[kept].mean())
 
+    cache = client.app.state.runtime.cache  # type: ignore[attr-defined]
+
     def progress() -> dict[str, object]:
+        pinned = dict(cache._pinned)
         r = client.get("/designs/ota1/progress", params={"audit": audit_id})
+        assert cache._pinned == pinned  # a sweep over versions borrows models, it does not evict /predict's
         assert r.status_code == 200, r.text
         return r.json()  # type: ignore[no-any-return]
 
@@ -236,7 +240,8 @@ def test_progress_scores_the_base_and_every_fine_tuned_version_on_the_same_audit
         if parent is not None:
             body["base_version"] = parent
         job = client.post("/finetune", json=body).json()
-        assert run_job(store, job["id"], worker="test-worker").state == JobState.SUCCEEDED
+        done = run_job(store, job["id"], worker="test-worker")
+        assert done.state == JobState.SUCCEEDED and (done.result or {})["labels"] == 8  # what progress adds up
     rows = progress()["versions"]
     assert [(r["design"], r["version"], r["labels"], r["live"]) for r in rows] == [  # type: ignore[attr-defined]
         ("base", 1, 0, True), ("ota1", 1, 8, False), ("ota1", 2, 16, False)]

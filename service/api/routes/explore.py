@@ -26,7 +26,6 @@ from placeq.features import rasterize_batch
 from placeq.suggest import DEFAULT_STRATEGY, Strategy, suggest
 from service.api.auth import ADMIN, PREDICT
 from service.api.deps import RuntimeDep, StoreDep
-from service.api.errors import NoModel
 from service.api.gate import GatedRoute
 from service.api.resolve import get_circuit
 from service.api.schemas import DesignPath, ExploreOut, ExploreRequest, JobOut, ProgressOut
@@ -207,10 +206,8 @@ def design_progress(
             versions.insert(0, v)
 
     def score(v: ModelVersion, batch: PlacementBatch) -> np.ndarray:
-        model = runtime.cache.resolve(v.design, pinned=LiveRef(design=v.design, version=v.version, sha256=v.sha256,
-                                                               threshold=v.threshold))
-        if model is None:  # a pinned version loads or raises; this only satisfies the type
-            raise NoModel(f"{v.design} v{v.version} could not be loaded")
+        model = runtime.cache.borrow(LiveRef(design=v.design, version=v.version, sha256=v.sha256,
+                                             threshold=v.threshold))
         return np.asarray(model.predict(rasterize_batch(batch, nofeat=model.input_kind == "nofeat")))
 
     return progress(checked, versions, labels_used(store, versions), score, prune_rate, live)
